@@ -1,0 +1,124 @@
+// libcache core: the C++ engine behind the C ABI.
+//
+// This header is the engine's whole C++ surface. It is internal to the
+// library: the stable interface is <libcache/cache.h> (the C ABI), which every
+// binding wraps. Nothing here is a template; the table, the CLOCK ring and the
+// shard logic live in core/src/.
+
+#ifndef LIBCACHE_CORE_CACHE_H_
+#define LIBCACHE_CORE_CACHE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+namespace libcache {
+
+// Same numbers as the C ABI's CACHE_* statuses (checked by static_assert in
+// capi/src/cache.cc).
+enum class Status : int {
+  kOk = 0,
+  kNotFound = 1,
+  kExists = 2,
+  kInvalid = -1,
+  kNoMem = -2,
+  kTooLarge = -3,
+  kBufferTooSmall = -4,
+  kInternal = -9,
+};
+
+// A clock returning monotonic milliseconds; see cache_options_set_clock.
+using ClockFn = uint64_t (*)(void *ctx);
+
+struct Options {
+  uint64_t max_bytes = uint64_t{64} << 20;  // 0 = unbounded in bytes
+  uint64_t max_entries = 0;                 // 0 = unbounded in entries
+  uint64_t default_ttl_ms = 0;              // 0 = no expiry
+  uint32_t shards = 0;                      // 0 = automatic; else a power of two <= kMaxShards
+  ClockFn clock = nullptr;                  // nullptr = CLOCK_MONOTONIC_COARSE
+  void *clock_ctx = nullptr;
+  bool fixed_seed = false;  // false = a random hash seed per cache
+  uint64_t seed = 0;
+};
+
+inline constexpr uint32_t kMaxShards = 1024;
+inline constexpr size_t kMaxKeySize = 65535;
+inline constexpr int64_t kTtlDefault = -1;
+inline constexpr int64_t kTtlNone = 0;
+inline constexpr uint64_t kMaxTtlMs = uint64_t{1} << 62;
+
+struct Stats {
+  uint64_t hits = 0, misses = 0, sets = 0, deletes = 0, evictions = 0, expirations = 0;
+  uint64_t entries = 0, bytes = 0;
+};
+
+enum class WriteMode { kSet, kAdd, kReplace };
+
+// A pinned value: immutable bytes that outlive their entry until released.
+struct Value;
+const char *ValueData(const Value *v);
+size_t ValueSize(const Value *v);
+void ReleaseValue(const Value *v);  // REQUIRES: v was returned by Cache::Pin
+
+namespace detail {
+class Shard;
+struct Allocator;
+struct ShardDeleter {
+  void operator()(Shard *s) const;
+};
+}  // namespace detail
+
+// The name of the allocator that holds entries ("mimalloc" or "libc").
+const char *AllocatorName();
+
+// Thread-safety: every method may be called concurrently from any threads,
+// except destruction, which must not race with other calls.
+class Cache {
+ public:
+  // Validates opts and builds a cache. kInvalid for bad options, kNoMem.
+  static Status Open(const Options &opts, std::unique_ptr<Cache> *out);
+  ~Cache();
+  Cache(const Cache &) = delete;
+  Cache &operator=(const Cache &) = delete;
+
+  // Copies key and value into a new entry. ttl_ms: > 0, kTtlDefault or
+  // kTtlNone. kAdd fails with kExists on a live entry; kReplace fails with
+  // kNotFound without one. kTooLarge if the entry can never fit a shard; on any
+  // failure the cache is unchanged.
+  Status Write(std::string_view key, std::string_view value, int64_t ttl_ms, WriteMode mode);
+  // Copies the value into buf[0, cap); *vlen = its size (vlen may be null).
+  Status Get(std::string_view key, void *buf, size_t cap, size_t *vlen);
+  // Pins the value without copying; release with ReleaseValue.
+  Status Pin(std::string_view key, const Value **out);
+  Status Delete(std::string_view key);
+  Status Touch(std::string_view key, int64_t ttl_ms);
+  // *remaining_ms = milliseconds left, or -1 if the entry never expires.
+  Status Ttl(std::string_view key, int64_t *remaining_ms);
+  void Clear();
+  uint64_t PurgeExpired();
+  Stats GetStats() const;
+  uint32_t shard_count() const { return shard_mask_ + 1; }
+
+  // Fork support (see core/src/fork.cc): hold every shard lock across fork().
+  void LockAllShards();
+  void UnlockAllShards();
+
+ private:
+  Cache() = default;
+  detail::Shard &ShardFor(uint64_t hash) const;
+  uint64_t Hash(std::string_view key) const;
+  // Resolves kTtlDefault; returns false for an invalid ttl.
+  bool ResolveTtl(int64_t ttl_ms, uint64_t *out) const;
+
+  static constexpr int kShardShift = 40;  // shard index: hash bits 40..49
+  std::unique_ptr<detail::Shard[], detail::ShardDeleter> shards_;
+  uint32_t shard_mask_ = 0;
+  uint64_t seed_ = 0;
+  uint64_t default_ttl_ms_ = 0;
+  const detail::Allocator *alloc_ = nullptr;
+};
+
+}  // namespace libcache
+
+#endif  // LIBCACHE_CORE_CACHE_H_

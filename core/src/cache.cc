@@ -1,0 +1,226 @@
+// Cache: options, sharding and hashing; each operation is one shard's business.
+
+#include "core/cache.h"
+
+#include <chrono>
+#include <limits>
+#include <random>
+#include <thread>
+
+#include "core/src/alloc.h"
+#include "core/src/clock.h"
+#include "core/src/entry.h"
+#include "core/src/fork.h"
+#include "core/src/hash.h"
+#include "core/src/shard.h"
+
+namespace libcache {
+namespace {
+
+using detail::Entry;
+using detail::HashTable;
+using detail::Shard;
+using detail::ShardLimits;
+
+constexpr uint64_t kUnbounded = std::numeric_limits<uint64_t>::max();
+constexpr uint32_t kAutoMaxShards = 64;
+constexpr uint64_t kAutoMinShardBytes = uint64_t{256} << 10;
+constexpr uint64_t kAutoMinShardEntries = 1024;
+constexpr uint32_t kMinRing = 16;
+// Fixed per-shard memory with the smallest table and ring, plus the smallest
+// possible entry: a shard must afford at least this much.
+constexpr uint64_t kMinShardBytes =
+    HashTable::kMinCapacity * sizeof(uint64_t) + kMinRing * sizeof(void *) + 32;
+
+bool IsPowerOfTwo(uint64_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+uint64_t NextPowerOfTwo(uint64_t x) {
+  uint64_t p = 1;
+  while (p < x) p <<= 1;
+  return p;
+}
+
+uint32_t AutoShards(const Options &opts) {
+  const uint64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  auto n = static_cast<uint32_t>(std::min<uint64_t>(NextPowerOfTwo(cores * 16), kAutoMaxShards));
+  while (n > 1 && ((opts.max_bytes != 0 && opts.max_bytes / n < kAutoMinShardBytes) ||
+                   (opts.max_entries != 0 && opts.max_entries / n < kAutoMinShardEntries))) {
+    n /= 2;
+  }
+  return n;
+}
+
+uint64_t RandomSeed() {
+  try {
+    std::random_device rd;
+    return (uint64_t{rd()} << 32) ^ rd();
+  } catch (...) {  // no entropy source: still differs per cache and process
+    const auto t = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    return detail::HashKey(std::string_view(reinterpret_cast<const char *>(&t), sizeof(t)),
+                           reinterpret_cast<uintptr_t>(&t));
+  }
+}
+
+// The share of `total` given to shard i of n (the remainders go to the first
+// shards, so the shares add up to exactly `total`).
+uint64_t ShareOf(uint64_t total, uint32_t n, uint32_t i) {
+  if (total == 0) return kUnbounded;
+  return total / n + (i < total % n ? 1 : 0);
+}
+
+ShardLimits LimitsFor(const Options &opts, uint32_t n, uint32_t i) {
+  ShardLimits l{ShareOf(opts.max_bytes, n, i), ShareOf(opts.max_entries, n, i),
+                HashTable::kMinCapacity, kMinRing};
+  if (l.max_entries != kUnbounded && l.max_entries <= (uint64_t{1} << 30)) {
+    // Presize for the entry bound, unless that would eat over 1/8 of the bytes.
+    const uint64_t table = std::max<uint64_t>(NextPowerOfTwo(l.max_entries * 4 / 3 + 1),
+                                              HashTable::kMinCapacity);
+    const uint64_t ring = std::max<uint64_t>(NextPowerOfTwo(l.max_entries), kMinRing);
+    if ((table + ring) * 8 <= l.max_bytes / 8) {
+      l.table_capacity = static_cast<uint32_t>(table);
+      l.ring_capacity = static_cast<uint32_t>(ring);
+    }
+  }
+  return l;
+}
+
+}  // namespace
+
+void detail::ShardDeleter::operator()(Shard *s) const { delete[] s; }
+
+const char *AllocatorName() { return detail::GetAllocator().name; }
+
+const char *ValueData(const Value *v) {
+  return reinterpret_cast<const Entry *>(v)->value_data();
+}
+size_t ValueSize(const Value *v) { return reinterpret_cast<const Entry *>(v)->vlen; }
+void ReleaseValue(const Value *v) {
+  const_cast<Entry *>(reinterpret_cast<const Entry *>(v))->Unref(detail::GetAllocator());
+}
+
+Status Cache::Open(const Options &opts, std::unique_ptr<Cache> *out) {
+  if (out == nullptr) return Status::kInvalid;
+  if (opts.max_bytes == 0 && opts.max_entries == 0) return Status::kInvalid;
+  if (opts.default_ttl_ms > kMaxTtlMs) return Status::kInvalid;
+  if (opts.shards != 0 && (!IsPowerOfTwo(opts.shards) || opts.shards > kMaxShards)) {
+    return Status::kInvalid;
+  }
+  const uint32_t n = opts.shards != 0 ? opts.shards : AutoShards(opts);
+  if (opts.max_bytes != 0 && opts.max_bytes / n < kMinShardBytes) return Status::kInvalid;
+  if (opts.max_entries != 0 && opts.max_entries < n) return Status::kInvalid;
+  if (opts.max_entries / n > std::numeric_limits<uint32_t>::max()) return Status::kInvalid;
+
+  std::unique_ptr<Cache> cache(new Cache);
+  cache->shard_mask_ = n - 1;
+  cache->seed_ = opts.fixed_seed ? opts.seed : RandomSeed();
+  cache->default_ttl_ms_ = opts.default_ttl_ms;
+  cache->alloc_ = &detail::GetAllocator();
+  cache->shards_.reset(new Shard[n]);
+  const detail::Clock clock(opts.clock, opts.clock_ctx);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (!cache->shards_.get()[i].Init(cache->alloc_, clock, cache->seed_, LimitsFor(opts, n, i))) {
+      return Status::kNoMem;
+    }
+  }
+  detail::RegisterForFork(cache.get());
+  *out = std::move(cache);
+  return Status::kOk;
+}
+
+Cache::~Cache() {
+  if (shards_ != nullptr) detail::UnregisterForFork(this);
+}
+
+inline detail::Shard &Cache::ShardFor(uint64_t hash) const {
+  return shards_.get()[(hash >> kShardShift) & shard_mask_];
+}
+
+uint64_t Cache::Hash(std::string_view key) const { return detail::HashKey(key, seed_); }
+
+bool Cache::ResolveTtl(int64_t ttl_ms, uint64_t *out) const {
+  if (ttl_ms == kTtlDefault) {
+    *out = default_ttl_ms_;
+    return true;
+  }
+  if (ttl_ms < 0 || static_cast<uint64_t>(ttl_ms) > kMaxTtlMs) return false;
+  *out = static_cast<uint64_t>(ttl_ms);
+  return true;
+}
+
+Status Cache::Write(std::string_view key, std::string_view value, int64_t ttl_ms,
+                    WriteMode mode) {
+  uint64_t ttl;
+  if (!ResolveTtl(ttl_ms, &ttl)) return Status::kInvalid;
+  if (key.size() > kMaxKeySize || value.size() > std::numeric_limits<uint32_t>::max()) {
+    return Status::kTooLarge;
+  }
+  const uint64_t h = Hash(key);
+  Shard &shard = ShardFor(h);
+  // Refuse hopeless sizes before allocating (the shard makes the exact check).
+  if (Entry::SizeFor(key.size(), value.size()) > shard.max_bytes()) return Status::kTooLarge;
+  Entry *e = Entry::Create(*alloc_, key, value, 0);
+  if (e == nullptr) return Status::kNoMem;
+  if (!HashTable::Encodable(e)) {
+    e->Unref(*alloc_);
+    return Status::kNoMem;
+  }
+  const Status st = shard.Insert(e, h, mode, ttl);
+  if (st != Status::kOk) e->Unref(*alloc_);
+  return st;
+}
+
+Status Cache::Get(std::string_view key, void *buf, size_t cap, size_t *vlen) {
+  const uint64_t h = Hash(key);
+  return ShardFor(h).Get(key, h, buf, cap, vlen);
+}
+
+Status Cache::Pin(std::string_view key, const Value **out) {
+  const uint64_t h = Hash(key);
+  const Entry *e = nullptr;
+  const Status st = ShardFor(h).Pin(key, h, &e);
+  *out = reinterpret_cast<const Value *>(e);
+  return st;
+}
+
+Status Cache::Delete(std::string_view key) {
+  const uint64_t h = Hash(key);
+  return ShardFor(h).Delete(key, h);
+}
+
+Status Cache::Touch(std::string_view key, int64_t ttl_ms) {
+  uint64_t ttl;
+  if (!ResolveTtl(ttl_ms, &ttl)) return Status::kInvalid;
+  const uint64_t h = Hash(key);
+  return ShardFor(h).Touch(key, h, ttl);
+}
+
+Status Cache::Ttl(std::string_view key, int64_t *remaining_ms) {
+  const uint64_t h = Hash(key);
+  return ShardFor(h).Ttl(key, h, remaining_ms);
+}
+
+void Cache::Clear() {
+  for (uint32_t i = 0; i <= shard_mask_; ++i) shards_.get()[i].Clear();
+}
+
+uint64_t Cache::PurgeExpired() {
+  uint64_t n = 0;
+  for (uint32_t i = 0; i <= shard_mask_; ++i) n += shards_.get()[i].PurgeExpired();
+  return n;
+}
+
+Stats Cache::GetStats() const {
+  Stats s;
+  for (uint32_t i = 0; i <= shard_mask_; ++i) shards_.get()[i].AddStats(&s);
+  return s;
+}
+
+void Cache::LockAllShards() {
+  for (uint32_t i = 0; i <= shard_mask_; ++i) shards_.get()[i].Lock();
+}
+
+void Cache::UnlockAllShards() {
+  for (uint32_t i = 0; i <= shard_mask_; ++i) shards_.get()[i].Unlock();
+}
+
+}  // namespace libcache

@@ -1,0 +1,90 @@
+// A shard's CLOCK order: a circular buffer of entry pointers swept by a hand.
+// Not thread-safe: the owning shard's lock guards every call. See shard.h.
+
+#ifndef LIBCACHE_CORE_SRC_CLOCK_RING_H_
+#define LIBCACHE_CORE_SRC_CLOCK_RING_H_
+
+#include <cstdint>
+
+#include "core/src/alloc.h"
+#include "core/src/entry.h"
+
+namespace libcache::detail {
+
+// The ring holds the entries in the order the hand will visit them: the hand
+// is at head_, new entries join at tail_ (just behind the hand), and an entry
+// given a second chance moves from head_ to tail_. That is CLOCK exactly, with
+// a variable number of entries. head_ and tail_ are free-running counters
+// (physical slot = counter & mask_); removing an entry anywhere else leaves a
+// hole (nullptr) that the hand skips. Holes are squeezed out when the buffer
+// fills and they make up an eighth of it; otherwise the buffer doubles.
+// Invariant: for every live entry e, slots_[e->ring_pos] == e.
+class ClockRing {
+ public:
+  ClockRing() = default;
+  ClockRing(const ClockRing &) = delete;
+  ClockRing &operator=(const ClockRing &) = delete;
+
+  // capacity: a power of two. False when out of memory.
+  bool Init(const Allocator *alloc, uint32_t capacity);
+  void Destroy();
+
+  // Appends e behind the hand. False when out of memory and no hole to reuse.
+  bool PushBack(Entry *e);
+  // Takes e out of the ring, leaving a hole.
+  void Remove(Entry *e) {
+    slots_[e->ring_pos] = nullptr;
+    ++holes_;
+  }
+  // The entry under the hand, skipping holes; nullptr when the ring is empty.
+  Entry *Front() {
+    while (head_ != tail_) {
+      Entry *e = slots_[head_ & mask_];
+      if (e != nullptr) return e;
+      ++head_;
+      --holes_;
+    }
+    return nullptr;
+  }
+  // Second chance: the entry under the hand goes to the back.
+  // REQUIRES: Front() returned non-null just before.
+  void MoveFrontToBack() {
+    Entry *e = slots_[head_ & mask_];
+    slots_[head_ & mask_] = nullptr;  // the same slot may be reused just below
+    ++head_;
+    const uint32_t pos = tail_++ & mask_;
+    slots_[pos] = e;
+    e->ring_pos = pos;
+  }
+  // Calls fn(Entry*) for each entry in hand order; fn may Remove() it.
+  template <typename Fn>
+  void ForEach(Fn fn) {
+    for (uint32_t r = head_; r != tail_; ++r) {
+      Entry *e = slots_[r & mask_];
+      if (e != nullptr) fn(e);
+    }
+  }
+  // Forgets every entry (the caller owns them).
+  void Reset() {
+    head_ = tail_ = holes_ = 0;
+  }
+
+  uint32_t capacity() const { return mask_ + 1; }
+  uint64_t bytes() const { return uint64_t{capacity()} * sizeof(Entry *); }
+
+ private:
+  uint32_t used() const { return tail_ - head_; }  // live entries plus holes
+  void Compact();
+  bool Grow();
+
+  const Allocator *alloc_ = nullptr;
+  Entry **slots_ = nullptr;
+  uint32_t mask_ = 0;
+  uint32_t head_ = 0;  // the hand
+  uint32_t tail_ = 0;
+  uint32_t holes_ = 0;  // nullptr slots between head_ and tail_
+};
+
+}  // namespace libcache::detail
+
+#endif  // LIBCACHE_CORE_SRC_CLOCK_RING_H_

@@ -1,0 +1,85 @@
+// An entry: one allocation holding a 24-byte header, the key and the value.
+//
+//   byte  0        4        8                16       20     22  23  24
+//         +--------+--------+----------------+--------+------+---+---+--------------+
+//         | refs   | vlen   | deadline_ms    |ring_pos| klen |ref|pad| key | value   |
+//         +--------+--------+----------------+--------+------+---+---+--------------+
+//
+// refs      atomic count of owners: 1 for the table while the entry is indexed,
+//           +1 per pinned cache_value_t. The last owner frees the block.
+// vlen      value length (values are below 4 GiB; larger writes get kTooLarge).
+// deadline  absolute expiry on the cache's clock in ms; 0 = never expires.
+// ring_pos  slot index in the shard's CLOCK ring (valid while indexed).
+// klen      key length (keys are at most 65535 bytes).
+// ref       the CLOCK reference bit.
+//
+// Invariants: key and value bytes never change after the entry is published
+// (which is what makes pinned values safe to read without a lock). Every other
+// header field except refs is read and written only with the shard lock held.
+
+#ifndef LIBCACHE_CORE_SRC_ENTRY_H_
+#define LIBCACHE_CORE_SRC_ENTRY_H_
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <string_view>
+
+#include "core/src/alloc.h"
+
+namespace libcache::detail {
+
+struct Entry {
+  std::atomic<uint32_t> refs;
+  uint32_t vlen;
+  uint64_t deadline_ms;
+  uint32_t ring_pos;
+  uint16_t klen;
+  uint8_t referenced;
+  uint8_t unused;
+
+  char *key_data() { return reinterpret_cast<char *>(this + 1); }
+  const char *key_data() const { return reinterpret_cast<const char *>(this + 1); }
+  const char *value_data() const { return key_data() + klen; }
+  std::string_view key() const { return {key_data(), klen}; }
+  bool KeyEquals(std::string_view k) const {
+    return k.size() == klen && std::memcmp(key_data(), k.data(), klen) == 0;
+  }
+  bool ExpiredAt(uint64_t now_ms) const { return deadline_ms != 0 && now_ms >= deadline_ms; }
+
+  static constexpr size_t SizeFor(size_t klen, size_t vlen) { return sizeof(Entry) + klen + vlen; }
+
+  // Allocates and fills an entry owned once (by the caller, later the table).
+  // nullptr when out of memory. REQUIRES: key.size() <= 65535, value < 4 GiB.
+  static Entry *Create(const Allocator &a, std::string_view key, std::string_view value,
+                       uint64_t deadline_ms) {
+    void *mem = a.alloc(SizeFor(key.size(), value.size()));
+    if (mem == nullptr) return nullptr;
+    Entry *e = new (mem) Entry;
+    e->refs.store(1, std::memory_order_relaxed);  // published later under the shard lock
+    e->vlen = static_cast<uint32_t>(value.size());
+    e->deadline_ms = deadline_ms;
+    e->ring_pos = 0;
+    e->klen = static_cast<uint16_t>(key.size());
+    e->referenced = 0;
+    e->unused = 0;
+    if (!key.empty()) std::memcpy(e->key_data(), key.data(), key.size());
+    if (!value.empty()) std::memcpy(e->key_data() + key.size(), value.data(), value.size());
+    return e;
+  }
+
+  // Drops one owner; the last one frees the block.
+  void Unref(const Allocator &a) {
+    // acq_rel: the freeing thread must see every other owner's reads finished.
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      this->~Entry();
+      a.free(this);
+    }
+  }
+};
+static_assert(sizeof(Entry) == 24, "entry header layout is documented above");
+
+}  // namespace libcache::detail
+
+#endif  // LIBCACHE_CORE_SRC_ENTRY_H_

@@ -1,0 +1,53 @@
+#include "core/src/fork.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <mutex>
+#include <vector>
+
+#include "core/cache.h"
+
+namespace libcache::detail {
+namespace {
+
+struct Registry {
+  std::mutex mu;
+  std::vector<Cache *> caches;  // GUARDED_BY(mu)
+};
+
+// Leaked on purpose: caches may be closed from static destructors.
+Registry &TheRegistry() {
+  static Registry *registry = new Registry;
+  return *registry;
+}
+
+void Prepare() {
+  Registry &r = TheRegistry();
+  r.mu.lock();
+  for (Cache *c : r.caches) c->LockAllShards();
+}
+
+void Release() {  // runs in the parent and in the child, on the forking thread
+  Registry &r = TheRegistry();
+  for (Cache *c : r.caches) c->UnlockAllShards();
+  r.mu.unlock();
+}
+
+}  // namespace
+
+void RegisterForFork(Cache *cache) {
+  static std::once_flag once;
+  std::call_once(once, [] { pthread_atfork(&Prepare, &Release, &Release); });
+  Registry &r = TheRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.caches.push_back(cache);
+}
+
+void UnregisterForFork(Cache *cache) {
+  Registry &r = TheRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.caches.erase(std::remove(r.caches.begin(), r.caches.end(), cache), r.caches.end());
+}
+
+}  // namespace libcache::detail

@@ -1,0 +1,215 @@
+#include "core/src/shard.h"
+
+#include <cstring>
+
+#include "core/src/hash.h"
+
+namespace libcache::detail {
+
+bool Shard::Init(const Allocator *alloc, const Clock &clock, uint64_t seed,
+                 const ShardLimits &limits) {
+  alloc_ = alloc;
+  clock_ = clock;
+  seed_ = seed;
+  limits_ = limits;
+  if (!table_.Init(alloc, seed, limits.table_capacity)) return false;
+  if (!ring_.Init(alloc, limits.ring_capacity)) {
+    table_.Destroy();
+    return false;
+  }
+  return true;
+}
+
+Shard::~Shard() {
+  Clear();
+  table_.Destroy();
+  ring_.Destroy();
+}
+
+Entry *Shard::LookupLocked(std::string_view key, uint64_t hash, size_t *slot) {
+  const size_t i = table_.Find(key, hash);
+  if (i == HashTable::kNone) return nullptr;
+  Entry *e = table_.At(i);
+  if (e->deadline_ms != 0 && e->ExpiredAt(clock_.NowMs())) {
+    UnlinkLocked(i, e);
+    ++expirations_;
+    return nullptr;
+  }
+  *slot = i;
+  return e;
+}
+
+void Shard::UnlinkLocked(size_t slot, Entry *e) {
+  table_.EraseAt(slot);
+  ring_.Remove(e);
+  entry_bytes_ -= Charge(e);
+  e->Unref(*alloc_);
+}
+
+void Shard::UnlinkEntryLocked(Entry *e) {
+  UnlinkLocked(table_.FindEntry(e, HashKey(e->key(), seed_)), e);
+}
+
+Status Shard::Get(std::string_view key, uint64_t hash, void *buf, size_t cap, size_t *vlen) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t slot;
+  Entry *e = LookupLocked(key, hash, &slot);
+  if (e == nullptr) {
+    ++misses_;
+    return Status::kNotFound;
+  }
+  ++hits_;
+  if (e->referenced == 0) e->referenced = 1;  // skip the store on re-hits
+  if (vlen != nullptr) *vlen = e->vlen;
+  if (e->vlen > cap) return Status::kBufferTooSmall;
+  if (e->vlen != 0) std::memcpy(buf, e->value_data(), e->vlen);
+  return Status::kOk;
+}
+
+Status Shard::Pin(std::string_view key, uint64_t hash, const Entry **out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t slot;
+  Entry *e = LookupLocked(key, hash, &slot);
+  if (e == nullptr) {
+    ++misses_;
+    return Status::kNotFound;
+  }
+  ++hits_;
+  if (e->referenced == 0) e->referenced = 1;
+  // relaxed: the table's reference (held under mu_) keeps e alive meanwhile.
+  e->refs.fetch_add(1, std::memory_order_relaxed);
+  *out = e;
+  return Status::kOk;
+}
+
+Status Shard::Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return InsertLocked(e, hash, mode, ttl_ms);
+}
+
+Status Shard::InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms) {
+  const uint64_t charge = Charge(e);
+  // The entry must fit with nothing else in the shard; checked before any change.
+  if (charge > limits_.max_bytes || table_.bytes() + ring_.bytes() > limits_.max_bytes - charge) {
+    return Status::kTooLarge;
+  }
+  size_t slot;
+  Entry *old = LookupLocked(e->key(), hash, &slot);
+  if (mode == WriteMode::kAdd && old != nullptr) return Status::kExists;
+  if (mode == WriteMode::kReplace && old == nullptr) return Status::kNotFound;
+  if (old != nullptr) {
+    e->referenced = 1;  // a write to a live key counts as a use
+    UnlinkLocked(slot, old);
+  }
+  while (OverLocked(charge, 1) && EvictOneLocked(nullptr)) {
+  }
+  if (table_.NeedsGrow()) {
+    // Only a net new key grows the table, so a failure here changes nothing
+    // but the evictions above.
+    if (!table_.Grow()) return Status::kNoMem;
+    while (OverLocked(charge, 1) && EvictOneLocked(nullptr)) {
+    }
+  }
+  e->deadline_ms = ttl_ms == 0 ? 0 : clock_.NowMs() + ttl_ms;
+  if (!ring_.PushBack(e)) return Status::kNoMem;
+  while (!table_.Insert(e, hash)) {  // probe distance overflow: pathological
+    if (!table_.Grow()) {
+      ring_.Remove(e);
+      return Status::kNoMem;
+    }
+  }
+  entry_bytes_ += charge;
+  ++sets_;
+  // Ring or table growth may have pushed the shard over: evict others.
+  while (OverLocked(0, 0) && EvictOneLocked(e)) {
+  }
+  return Status::kOk;
+}
+
+bool Shard::EvictOneLocked(const Entry *keep) {
+  uint64_t now = 0;  // read lazily: only entries with a deadline need it
+  for (;;) {
+    Entry *e = ring_.Front();
+    if (e == nullptr || e == keep) return false;
+    if (e->deadline_ms != 0) {
+      if (now == 0) now = clock_.NowMs();
+      if (e->ExpiredAt(now)) {
+        UnlinkEntryLocked(e);
+        ++expirations_;
+        return true;
+      }
+    }
+    if (e->referenced != 0) {
+      e->referenced = 0;
+      ring_.MoveFrontToBack();
+      continue;
+    }
+    UnlinkEntryLocked(e);
+    ++evictions_;
+    return true;
+  }
+}
+
+Status Shard::Delete(std::string_view key, uint64_t hash) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t slot;
+  Entry *e = LookupLocked(key, hash, &slot);
+  if (e == nullptr) return Status::kNotFound;
+  UnlinkLocked(slot, e);
+  ++deletes_;
+  return Status::kOk;
+}
+
+Status Shard::Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t slot;
+  Entry *e = LookupLocked(key, hash, &slot);
+  if (e == nullptr) return Status::kNotFound;
+  e->deadline_ms = ttl_ms == 0 ? 0 : clock_.NowMs() + ttl_ms;
+  return Status::kOk;
+}
+
+Status Shard::Ttl(std::string_view key, uint64_t hash, int64_t *remaining_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t slot;
+  Entry *e = LookupLocked(key, hash, &slot);
+  if (e == nullptr) return Status::kNotFound;
+  *remaining_ms =
+      e->deadline_ms == 0 ? -1 : static_cast<int64_t>(e->deadline_ms - clock_.NowMs());
+  return Status::kOk;
+}
+
+void Shard::Clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ring_.ForEach([this](Entry *e) { e->Unref(*alloc_); });
+  ring_.Reset();
+  table_.Reset();
+  entry_bytes_ = 0;
+}
+
+uint64_t Shard::PurgeExpired() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t now = clock_.NowMs();
+  uint64_t reclaimed = 0;
+  ring_.ForEach([&](Entry *e) {
+    if (!e->ExpiredAt(now)) return;
+    UnlinkEntryLocked(e);  // leaves a hole in the ring, which ForEach tolerates
+    ++reclaimed;
+  });
+  expirations_ += reclaimed;
+  return reclaimed;
+}
+
+void Shard::AddStats(Stats *out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  out->hits += hits_;
+  out->misses += misses_;
+  out->sets += sets_;
+  out->deletes += deletes_;
+  out->evictions += evictions_;
+  out->expirations += expirations_;
+  out->entries += table_.size();
+  out->bytes += BytesLocked();
+}
+
+}  // namespace libcache::detail

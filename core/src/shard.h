@@ -1,0 +1,164 @@
+// libcache shard: the table, the CLOCK eviction and the expiry of one lock
+// stripe.
+//
+// ## What it is
+// A cache is 2^k shards (core/src/cache.cc picks one by hash bits 40..49).
+// Each shard is an independent bounded cache behind its own mutex: a Robin
+// Hood hash table indexing the entries, a CLOCK ring ordering them for
+// eviction, and counters. Bounds (max_entries, max_bytes) are split evenly
+// across shards, so the cache as a whole never exceeds them.
+//
+// ## Hot path (Get, hit)
+//   hash = XXH3(key, seed)                         ~3-5 ns, before the lock
+//   lock shard mutex                               one uncontended CAS
+//   probe table: slot = home; compare 8-bit tag    1 cache line, usually
+//   compare key bytes in the entry                 1 dependent load
+//   if deadline != 0: compare with coarse clock    vDSO read, only for TTL entries
+//   if !ref: ref = 1                               no list surgery, no store on re-hits
+//   memcpy value to the caller's buffer, unlock
+// Pin (zero-copy) replaces the memcpy with a relaxed increment of the entry's
+// reference count (safe because the table's own reference, held under the
+// lock, keeps the entry alive while we add ours).
+//
+// ## Layout
+// Entry (core/src/entry.h): 24-byte header, then key, then value, in one
+// allocation from mimalloc (core/src/alloc.h).
+//   | refs:32 | vlen:32 | deadline_ms:64 | ring_pos:32 | klen:16 | ref:8 | pad:8 | key | value |
+// Table slot (core/src/table.h): 64 bits, 0 = empty.
+//   | tag:8 | distance:12 | entry pointer >> 4 : 44 |
+// Ring slot (core/src/clock_ring.h): one Entry*, or nullptr for a hole.
+//
+// ## Eviction
+// CLOCK as FIFO with reinsertion: the ring lists entries in hand order; new
+// entries join at the tail, just behind the hand. When a write needs room, the
+// hand looks at the head: an expired entry is reclaimed first (counted as an
+// expiration); an entry with its bit set has it cleared and moves to the tail
+// (second chance); the first entry found with a clear bit is evicted. Each
+// visited entry either leaves or loses its bit, so one eviction visits at most
+// every entry once plus one. Table positions play no part in the order, which
+// is why this behaves like textbook CLOCK (and close to LRU) rather than like
+// a hash-ordered sweep that would evict new entries that happen to land just
+// ahead of the hand.
+//
+// ## Expiry
+// Each entry carries an absolute deadline in ms on a monotonic clock (coarse,
+// 1-4 ms resolution; replaceable for tests). Expiry is lazy: any operation that
+// meets an expired entry (get, pin, ttl, touch, delete, a write to its key)
+// frees it, counts an expiration and treats the key as absent; the hand
+// reclaims expired entries it passes before evicting live ones; PurgeExpired()
+// sweeps a shard on demand for key ranges that went cold. No thread is needed.
+//
+// ## Locking
+// One std::mutex per shard guards everything in the shard except Entry::refs
+// (atomic, because pinned values are released without the lock) and the key
+// and value bytes (immutable once published). Shards are 64-byte aligned so
+// two locks never share a cache line. No operation takes two shard locks,
+// except the fork handlers, which take all of them in index order.
+//
+// ## Costs
+// Memory per entry: 24 bytes of header + allocator rounding (mimalloc size
+// classes, up to 1/8 of the block) + a table slot (8 bytes at load factor
+// 3/8..3/4) + a ring slot (8 bytes, ring 1/2..1 full) = roughly 45-60 bytes
+// beyond key and value. All of it is charged against max_bytes: an entry costs
+// its usable allocation size, and the shard also charges its table and ring
+// arrays. A set allocates and copies outside the lock; inside, it probes,
+// maybe evicts (usually one entry), and inserts (shifting a short Robin Hood
+// run). Table growth rehashes one shard under its lock: O(n/shards), rare, and
+// avoided altogether when max_entries presizes the table.
+//
+// ## Known weaknesses
+// - Readers take the shard's mutex: a very hot key serializes its readers on
+//   one lock and its cache line (a lock-free read path as in RocksDB's
+//   HyperClockCache would avoid it, at the cost of much more complex code).
+// - Plain CLOCK, no frequency or admission filter: scans and loops larger than
+//   the cache wash it out exactly as they do LRU (see shared/traces/README.md).
+// - Bounds are per shard: the largest entry is max_bytes / shards, and an
+//   uneven key distribution can evict from a full shard while another has room.
+// - Tables grow but never shrink; pinned values evicted from the cache are not
+//   counted in `bytes` while the caller holds them.
+// - Expired entries in a shard that sees no traffic stay until PurgeExpired().
+
+#ifndef LIBCACHE_CORE_SRC_SHARD_H_
+#define LIBCACHE_CORE_SRC_SHARD_H_
+
+#include <cstdint>
+#include <mutex>
+#include <string_view>
+
+#include "core/cache.h"
+#include "core/src/alloc.h"
+#include "core/src/clock.h"
+#include "core/src/clock_ring.h"
+#include "core/src/entry.h"
+#include "core/src/table.h"
+
+namespace libcache::detail {
+
+struct ShardLimits {
+  uint64_t max_bytes;    // UINT64_MAX when unbounded
+  uint64_t max_entries;  // UINT64_MAX when unbounded
+  uint32_t table_capacity;
+  uint32_t ring_capacity;
+};
+
+class alignas(64) Shard {
+ public:
+  Shard() = default;
+  ~Shard();
+  Shard(const Shard &) = delete;
+  Shard &operator=(const Shard &) = delete;
+
+  bool Init(const Allocator *alloc, const Clock &clock, uint64_t seed, const ShardLimits &limits);
+
+  // The bytes an entry is charged: its usable allocation size.
+  uint64_t Charge(const Entry *e) const { return alloc_->usable_size(e); }
+
+  Status Get(std::string_view key, uint64_t hash, void *buf, size_t cap, size_t *vlen);
+  Status Pin(std::string_view key, uint64_t hash, const Entry **out);
+  // Indexes e with a deadline ttl_ms from now (0 = never expires).
+  // On kOk the shard owns e; otherwise the caller still does.
+  Status Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms);
+  uint64_t max_bytes() const { return limits_.max_bytes; }
+  Status Delete(std::string_view key, uint64_t hash);
+  // ttl_ms: 0 = never expires.
+  Status Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms);
+  Status Ttl(std::string_view key, uint64_t hash, int64_t *remaining_ms);
+  void Clear();
+  uint64_t PurgeExpired();
+  void AddStats(Stats *out);
+
+  void Lock() { mu_.lock(); }
+  void Unlock() { mu_.unlock(); }
+
+ private:
+  // All REQUIRES mu_ held.
+  // Finds the live entry for key and its slot; an expired one is reclaimed.
+  Entry *LookupLocked(std::string_view key, uint64_t hash, size_t *slot);
+  // Removes the entry in slot from table and ring and drops the table's ref.
+  void UnlinkLocked(size_t slot, Entry *e);
+  void UnlinkEntryLocked(Entry *e);  // same, finding the slot by rehashing
+  uint64_t BytesLocked() const { return entry_bytes_ + table_.bytes() + ring_.bytes(); }
+  bool OverLocked(uint64_t extra_bytes, uint64_t extra_entries) const {
+    return table_.size() + extra_entries > limits_.max_entries ||
+           BytesLocked() + extra_bytes > limits_.max_bytes;
+  }
+  // Evicts (or reclaims, if expired) the entry chosen by the CLOCK hand,
+  // never `keep`. False when nothing else is left.
+  bool EvictOneLocked(const Entry *keep);
+  Status InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms);
+
+  std::mutex mu_;
+  const Allocator *alloc_ = nullptr;  // immutable after Init
+  Clock clock_;                       // immutable after Init
+  uint64_t seed_ = 0;                 // immutable after Init
+  ShardLimits limits_{};              // immutable after Init
+  HashTable table_;                   // GUARDED_BY(mu_)
+  ClockRing ring_;                    // GUARDED_BY(mu_)
+  uint64_t entry_bytes_ = 0;          // GUARDED_BY(mu_): sum of Charge() of indexed entries
+  uint64_t hits_ = 0, misses_ = 0, sets_ = 0, deletes_ = 0;  // GUARDED_BY(mu_)
+  uint64_t evictions_ = 0, expirations_ = 0;                 // GUARDED_BY(mu_)
+};
+
+}  // namespace libcache::detail
+
+#endif  // LIBCACHE_CORE_SRC_SHARD_H_

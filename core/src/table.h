@@ -1,0 +1,109 @@
+// A shard's index: an open-addressing Robin Hood hash table of tagged entry
+// pointers. Not thread-safe: the owning shard's lock guards every call.
+// The layout and its costs are described in core/src/shard.h.
+
+#ifndef LIBCACHE_CORE_SRC_TABLE_H_
+#define LIBCACHE_CORE_SRC_TABLE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "core/src/alloc.h"
+#include "core/src/entry.h"
+
+namespace libcache::detail {
+
+class HashTable {
+ public:
+  static constexpr size_t kNone = ~size_t{0};
+  static constexpr uint32_t kMinCapacity = 16;
+
+  // One slot, 64 bits; 0 is empty. Entries are 16-byte aligned user-space
+  // pointers below 2^48, so bits 4..47 suffice to store them.
+  //   63      56 55          44 43                                  0
+  //   +---------+--------------+-------------------------------------+
+  //   |  tag:8  |  distance:12 |         entry pointer >> 4          |
+  //   +---------+--------------+-------------------------------------+
+  // distance: how far the slot is from the key's home slot (Robin Hood).
+  // tag:      hash bits 32..39, so most mismatches never touch the entry.
+  static constexpr int kDistShift = 44;
+  static constexpr int kTagShift = 56;
+  static constexpr uint64_t kDistOne = uint64_t{1} << kDistShift;
+  static constexpr uint32_t kMaxDist = 0xFFF;
+
+  // Can this pointer be stored in a slot? (Always, on x86-64 and AArch64
+  // Linux with mimalloc or glibc; checked anyway before insertion.)
+  static bool Encodable(const Entry *e) {
+    auto p = reinterpret_cast<uintptr_t>(e);
+    return (p & 15) == 0 && (p >> 48) == 0;
+  }
+
+  HashTable() = default;
+  HashTable(const HashTable &) = delete;
+  HashTable &operator=(const HashTable &) = delete;
+
+  // capacity: a power of two >= kMinCapacity. False when out of memory.
+  bool Init(const Allocator *alloc, uint64_t seed, uint32_t capacity);
+  void Destroy();
+
+  // The slot holding the entry whose key equals key, or kNone.
+  size_t Find(std::string_view key, uint64_t hash) const {
+    const uint64_t tag = (hash >> 32) & 0xFF;
+    size_t i = hash & mask_;
+    for (uint64_t d = 0;; i = (i + 1) & mask_, ++d) {
+      const uint64_t s = slots_[i];
+      if (s == 0 || Dist(s) < d) return kNone;
+      if ((s >> kTagShift) == tag && EntryOf(s)->KeyEquals(key)) return i;
+    }
+  }
+  // The slot holding exactly this entry. REQUIRES: e is in the table.
+  size_t FindEntry(const Entry *e, uint64_t hash) const;
+  Entry *At(size_t i) const { return EntryOf(slots_[i]); }
+
+  // Inserts an entry whose key is absent. False, with the table unchanged,
+  // when a probe distance would overflow (the caller grows and retries).
+  // REQUIRES: !NeedsGrow(), Encodable(e).
+  bool Insert(Entry *e, uint64_t hash);
+  // Removes slot i by shifting its successors back (no tombstones).
+  void EraseAt(size_t i);
+
+  bool NeedsGrow() const { return size_ + 1 > grow_at_; }
+  // Doubles the capacity and rehashes. False when out of memory (unchanged).
+  bool Grow();
+  // Empties the table without touching the entries.
+  void Reset();
+
+  uint32_t size() const { return size_; }
+  uint32_t capacity() const { return mask_ + 1; }
+  uint64_t bytes() const { return uint64_t{capacity()} * sizeof(uint64_t); }
+  // Calls fn(Entry*) for every entry (order unspecified).
+  template <typename Fn>
+  void ForEach(Fn fn) const {
+    for (uint32_t i = 0; i <= mask_; ++i)
+      if (slots_[i] != 0) fn(EntryOf(slots_[i]));
+  }
+
+ private:
+  static uint64_t Dist(uint64_t s) { return (s >> kDistShift) & kMaxDist; }
+  static Entry *EntryOf(uint64_t s) {
+    return reinterpret_cast<Entry *>((s & (kDistOne - 1)) << 4);
+  }
+  static uint64_t MakeSlot(const Entry *e, uint64_t dist, uint64_t hash) {
+    return (((hash >> 32) & 0xFF) << kTagShift) | (dist << kDistShift) |
+           (reinterpret_cast<uintptr_t>(e) >> 4);
+  }
+  // Inserts into a table of the given storage; false on distance overflow.
+  static bool InsertInto(uint64_t *slots, uint32_t mask, const Entry *e, uint64_t hash);
+
+  const Allocator *alloc_ = nullptr;
+  uint64_t seed_ = 0;
+  uint64_t *slots_ = nullptr;
+  uint32_t mask_ = 0;
+  uint32_t size_ = 0;
+  uint32_t grow_at_ = 0;  // size bound: 3/4 of capacity
+};
+
+}  // namespace libcache::detail
+
+#endif  // LIBCACHE_CORE_SRC_TABLE_H_
