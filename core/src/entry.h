@@ -30,6 +30,20 @@
 
 namespace libcache::detail {
 
+// memcmp(a, b, n) == 0, inlined for the common 8- to 16-byte keys (two
+// overlapping 8-byte loads per side), which saves a call on every probe hit.
+inline bool BytesEqual(const char *a, const char *b, size_t n) {
+  if (n >= 8 && n <= 16) {
+    uint64_t a0, a1, b0, b1;
+    std::memcpy(&a0, a, 8);
+    std::memcpy(&b0, b, 8);
+    std::memcpy(&a1, a + n - 8, 8);
+    std::memcpy(&b1, b + n - 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
+  return std::memcmp(a, b, n) == 0;
+}
+
 struct Entry {
   std::atomic<uint32_t> refs;
   uint32_t vlen;
@@ -44,7 +58,7 @@ struct Entry {
   const char *value_data() const { return key_data() + klen; }
   std::string_view key() const { return {key_data(), klen}; }
   bool KeyEquals(std::string_view k) const {
-    return k.size() == klen && std::memcmp(key_data(), k.data(), klen) == 0;
+    return k.size() == klen && BytesEqual(key_data(), k.data(), klen);
   }
   bool ExpiredAt(uint64_t now_ms) const { return deadline_ms != 0 && now_ms >= deadline_ms; }
 

@@ -12,9 +12,9 @@ bool Shard::Init(const Allocator *alloc, const Clock &clock, uint64_t seed,
   clock_ = clock;
   seed_ = seed;
   limits_ = limits;
-  if (!table_.Init(alloc, seed, limits.table_capacity)) return false;
+  if (!table_.Init(*alloc, limits.table_capacity)) return false;
   if (!ring_.Init(alloc, limits.ring_capacity)) {
-    table_.Destroy();
+    table_.Destroy(*alloc);
     return false;
   }
   return true;
@@ -22,21 +22,15 @@ bool Shard::Init(const Allocator *alloc, const Clock &clock, uint64_t seed,
 
 Shard::~Shard() {
   Clear();
-  table_.Destroy();
+  table_.Destroy(*alloc_);
   ring_.Destroy();
 }
 
-Entry *Shard::LookupLocked(std::string_view key, uint64_t hash, size_t *slot) {
-  const size_t i = table_.Find(key, hash);
-  if (i == HashTable::kNone) return nullptr;
-  Entry *e = table_.At(i);
-  if (e->deadline_ms != 0 && e->ExpiredAt(clock_.NowMs())) {
-    UnlinkLocked(i, e);
-    ++expirations_;
-    return nullptr;
-  }
-  *slot = i;
-  return e;
+bool Shard::ReclaimIfExpiredLocked(size_t slot, Entry *e) {
+  if (!e->ExpiredAt(clock_.NowMs())) return false;
+  UnlinkLocked(slot, e);
+  ++expirations_;
+  return true;
 }
 
 void Shard::UnlinkLocked(size_t slot, Entry *e) {
@@ -50,26 +44,10 @@ void Shard::UnlinkEntryLocked(Entry *e) {
   UnlinkLocked(table_.FindEntry(e, HashKey(e->key(), seed_)), e);
 }
 
-Status Shard::Get(std::string_view key, uint64_t hash, void *buf, size_t cap, size_t *vlen) {
-  std::lock_guard<std::mutex> lock(mu_);
-  size_t slot;
-  Entry *e = LookupLocked(key, hash, &slot);
-  if (e == nullptr) {
-    ++misses_;
-    return Status::kNotFound;
-  }
-  ++hits_;
-  if (e->referenced == 0) e->referenced = 1;  // skip the store on re-hits
-  if (vlen != nullptr) *vlen = e->vlen;
-  if (e->vlen > cap) return Status::kBufferTooSmall;
-  if (e->vlen != 0) std::memcpy(buf, e->value_data(), e->vlen);
-  return Status::kOk;
-}
-
 Status Shard::Pin(std::string_view key, uint64_t hash, const Entry **out) {
-  std::lock_guard<std::mutex> lock(mu_);
-  size_t slot;
-  Entry *e = LookupLocked(key, hash, &slot);
+  table_.PrefetchHome(hash);
+  std::lock_guard<Mutex> lock(mu_);
+  Entry *e = LookupLocked(key, hash, nullptr);
   if (e == nullptr) {
     ++misses_;
     return Status::kNotFound;
@@ -83,7 +61,7 @@ Status Shard::Pin(std::string_view key, uint64_t hash, const Entry **out) {
 }
 
 Status Shard::Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   return InsertLocked(e, hash, mode, ttl_ms);
 }
 
@@ -106,14 +84,14 @@ Status Shard::InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl
   if (table_.NeedsGrow()) {
     // Only a net new key grows the table, so a failure here changes nothing
     // but the evictions above.
-    if (!table_.Grow()) return Status::kNoMem;
+    if (!table_.Grow(*alloc_, seed_)) return Status::kNoMem;
     while (OverLocked(charge, 1) && EvictOneLocked(nullptr)) {
     }
   }
   e->deadline_ms = ttl_ms == 0 ? 0 : clock_.NowMs() + ttl_ms;
   if (!ring_.PushBack(e)) return Status::kNoMem;
   while (!table_.Insert(e, hash)) {  // probe distance overflow: pathological
-    if (!table_.Grow()) {
+    if (!table_.Grow(*alloc_, seed_)) {
       ring_.Remove(e);
       return Status::kNoMem;
     }
@@ -151,7 +129,7 @@ bool Shard::EvictOneLocked(const Entry *keep) {
 }
 
 Status Shard::Delete(std::string_view key, uint64_t hash) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
   if (e == nullptr) return Status::kNotFound;
@@ -161,7 +139,7 @@ Status Shard::Delete(std::string_view key, uint64_t hash) {
 }
 
 Status Shard::Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
   if (e == nullptr) return Status::kNotFound;
@@ -170,7 +148,7 @@ Status Shard::Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms) {
 }
 
 Status Shard::Ttl(std::string_view key, uint64_t hash, int64_t *remaining_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
   if (e == nullptr) return Status::kNotFound;
@@ -180,7 +158,7 @@ Status Shard::Ttl(std::string_view key, uint64_t hash, int64_t *remaining_ms) {
 }
 
 void Shard::Clear() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   ring_.ForEach([this](Entry *e) { e->Unref(*alloc_); });
   ring_.Reset();
   table_.Reset();
@@ -188,7 +166,7 @@ void Shard::Clear() {
 }
 
 uint64_t Shard::PurgeExpired() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   const uint64_t now = clock_.NowMs();
   uint64_t reclaimed = 0;
   ring_.ForEach([&](Entry *e) {
@@ -201,7 +179,7 @@ uint64_t Shard::PurgeExpired() {
 }
 
 void Shard::AddStats(Stats *out) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   out->hits += hits_;
   out->misses += misses_;
   out->sets += sets_;

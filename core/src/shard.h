@@ -49,7 +49,7 @@
 // sweeps a shard on demand for key ranges that went cold. No thread is needed.
 //
 // ## Locking
-// One std::mutex per shard guards everything in the shard except Entry::refs
+// One mutex per shard (core/src/mutex.h) guards everything in the shard except Entry::refs
 // (atomic, because pinned values are released without the lock) and the key
 // and value bytes (immutable once published). Shards are 64-byte aligned so
 // two locks never share a cache line. No operation takes two shard locks,
@@ -82,6 +82,7 @@
 #define LIBCACHE_CORE_SRC_SHARD_H_
 
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <string_view>
 
@@ -90,6 +91,7 @@
 #include "core/src/clock.h"
 #include "core/src/clock_ring.h"
 #include "core/src/entry.h"
+#include "core/src/mutex.h"
 #include "core/src/table.h"
 
 namespace libcache::detail {
@@ -113,7 +115,28 @@ class alignas(64) Shard {
   // The bytes an entry is charged: its usable allocation size.
   uint64_t Charge(const Entry *e) const { return alloc_->usable_size(e); }
 
-  Status Get(std::string_view key, uint64_t hash, void *buf, size_t cap, size_t *vlen);
+  // The hot path, inline (see "Hot path" above).
+  Status Get(std::string_view key, uint64_t hash, void *buf, size_t cap, size_t *vlen) {
+    table_.PrefetchHome(hash);
+    Lock();
+    Entry *e = LookupLocked(key, hash, nullptr);
+    if (e == nullptr) {
+      ++misses_;
+      Unlock();
+      return Status::kNotFound;
+    }
+    ++hits_;
+    if (e->referenced == 0) e->referenced = 1;  // skip the store on re-hits
+    const uint32_t n = e->vlen;
+    if (vlen != nullptr) *vlen = n;
+    Status st = Status::kBufferTooSmall;
+    if (n <= cap) {
+      if (n != 0) std::memcpy(buf, e->value_data(), n);
+      st = Status::kOk;
+    }
+    Unlock();
+    return st;
+  }
   Status Pin(std::string_view key, uint64_t hash, const Entry **out);
   // Indexes e with a deadline ttl_ms from now (0 = never expires).
   // On kOk the shard owns e; otherwise the caller still does.
@@ -127,13 +150,22 @@ class alignas(64) Shard {
   uint64_t PurgeExpired();
   void AddStats(Stats *out);
 
-  void Lock() { mu_.lock(); }
+  void Lock() { mu_.lock(); }      // also used by the fork handlers
   void Unlock() { mu_.unlock(); }
 
  private:
   // All REQUIRES mu_ held.
-  // Finds the live entry for key and its slot; an expired one is reclaimed.
-  Entry *LookupLocked(std::string_view key, uint64_t hash, size_t *slot);
+  // Finds the live entry for key and its slot (slot may be null); an expired
+  // one is reclaimed.
+  Entry *LookupLocked(std::string_view key, uint64_t hash, size_t *slot) {
+    const size_t i = table_.Find(key, hash);
+    if (i == HashTable::kNone) return nullptr;
+    Entry *e = table_.At(i);
+    if (__builtin_expect(e->deadline_ms != 0, 0) && ReclaimIfExpiredLocked(i, e)) return nullptr;
+    if (slot != nullptr) *slot = i;
+    return e;
+  }
+  bool ReclaimIfExpiredLocked(size_t slot, Entry *e);
   // Removes the entry in slot from table and ring and drops the table's ref.
   void UnlinkLocked(size_t slot, Entry *e);
   void UnlinkEntryLocked(Entry *e);  // same, finding the slot by rehashing
@@ -147,16 +179,18 @@ class alignas(64) Shard {
   bool EvictOneLocked(const Entry *keep);
   Status InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms);
 
-  std::mutex mu_;
+  // The first cache line holds everything a get touches: lock, table header,
+  // hit and miss counters. The rest is touched by writes.
+  Mutex mu_;
+  uint64_t hits_ = 0, misses_ = 0;  // GUARDED_BY(mu_)
+  HashTable table_;                 // GUARDED_BY(mu_)
+  ClockRing ring_;                  // GUARDED_BY(mu_)
+  uint64_t entry_bytes_ = 0;        // GUARDED_BY(mu_): sum of Charge() of indexed entries
+  uint64_t sets_ = 0, deletes_ = 0, evictions_ = 0, expirations_ = 0;  // GUARDED_BY(mu_)
   const Allocator *alloc_ = nullptr;  // immutable after Init
   Clock clock_;                       // immutable after Init
   uint64_t seed_ = 0;                 // immutable after Init
   ShardLimits limits_{};              // immutable after Init
-  HashTable table_;                   // GUARDED_BY(mu_)
-  ClockRing ring_;                    // GUARDED_BY(mu_)
-  uint64_t entry_bytes_ = 0;          // GUARDED_BY(mu_): sum of Charge() of indexed entries
-  uint64_t hits_ = 0, misses_ = 0, sets_ = 0, deletes_ = 0;  // GUARDED_BY(mu_)
-  uint64_t evictions_ = 0, expirations_ = 0;                 // GUARDED_BY(mu_)
 };
 
 }  // namespace libcache::detail

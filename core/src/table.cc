@@ -6,23 +6,23 @@
 
 namespace libcache::detail {
 
-bool HashTable::Init(const Allocator *alloc, uint64_t seed, uint32_t capacity) {
-  alloc_ = alloc;
-  seed_ = seed;
-  auto *slots = static_cast<uint64_t *>(alloc->alloc(size_t{capacity} * sizeof(uint64_t)));
+bool HashTable::Init(const Allocator &alloc, uint32_t capacity) {
+  auto *slots = static_cast<uint64_t *>(alloc.alloc(size_t{capacity} * sizeof(uint64_t)));
   if (slots == nullptr) return false;
   std::memset(slots, 0, size_t{capacity} * sizeof(uint64_t));
   slots_ = slots;
   mask_ = capacity - 1;
   size_ = 0;
   grow_at_ = capacity / 4 * 3;
+  PublishHints();
   return true;
 }
 
-void HashTable::Destroy() {
-  if (slots_ != nullptr) alloc_->free(slots_);
+void HashTable::Destroy(const Allocator &alloc) {
+  if (slots_ != nullptr) alloc.free(slots_);
   slots_ = nullptr;
   mask_ = size_ = grow_at_ = 0;
+  PublishHints();
 }
 
 void HashTable::Reset() {
@@ -83,9 +83,9 @@ void HashTable::EraseAt(size_t i) {
   --size_;
 }
 
-bool HashTable::Grow() {
+bool HashTable::Grow(const Allocator &alloc, uint64_t seed) {
   for (uint64_t cap = uint64_t{capacity()} * 2; cap <= (uint64_t{1} << 31); cap *= 2) {
-    auto *slots = static_cast<uint64_t *>(alloc_->alloc(cap * sizeof(uint64_t)));
+    auto *slots = static_cast<uint64_t *>(alloc.alloc(cap * sizeof(uint64_t)));
     if (slots == nullptr) return false;
     std::memset(slots, 0, cap * sizeof(uint64_t));
     const auto mask = static_cast<uint32_t>(cap - 1);
@@ -93,16 +93,17 @@ bool HashTable::Grow() {
     for (uint32_t i = 0; i <= mask_ && ok; ++i) {
       if (slots_[i] == 0) continue;
       const Entry *e = EntryOf(slots_[i]);
-      ok = InsertInto(slots, mask, e, HashKey(e->key(), seed_));
+      ok = InsertInto(slots, mask, e, HashKey(e->key(), seed));
     }
     if (!ok) {  // pathological clustering: try a larger table
-      alloc_->free(slots);
+      alloc.free(slots);
       continue;
     }
-    alloc_->free(slots_);
+    alloc.free(slots_);
     slots_ = slots;
     mask_ = mask;
     grow_at_ = static_cast<uint32_t>(cap / 4 * 3);
+    PublishHints();
     return true;
   }
   return false;

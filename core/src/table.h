@@ -5,6 +5,7 @@
 #ifndef LIBCACHE_CORE_SRC_TABLE_H_
 #define LIBCACHE_CORE_SRC_TABLE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -44,8 +45,8 @@ class HashTable {
   HashTable &operator=(const HashTable &) = delete;
 
   // capacity: a power of two >= kMinCapacity. False when out of memory.
-  bool Init(const Allocator *alloc, uint64_t seed, uint32_t capacity);
-  void Destroy();
+  bool Init(const Allocator &alloc, uint32_t capacity);
+  void Destroy(const Allocator &alloc);
 
   // The slot holding the entry whose key equals key, or kNone.
   size_t Find(std::string_view key, uint64_t hash) const {
@@ -54,12 +55,26 @@ class HashTable {
     for (uint64_t d = 0;; i = (i + 1) & mask_, ++d) {
       const uint64_t s = slots_[i];
       if (s == 0 || Dist(s) < d) return kNone;
-      if ((s >> kTagShift) == tag && EntryOf(s)->KeyEquals(key)) return i;
+      if ((s >> kTagShift) == tag) {
+        const Entry *e = EntryOf(s);
+        // The value follows the key: start its lines while the key compares.
+        __builtin_prefetch(reinterpret_cast<const char *>(e) + 64);
+        if (e->KeyEquals(key)) return i;
+      }
     }
   }
   // The slot holding exactly this entry. REQUIRES: e is in the table.
   size_t FindEntry(const Entry *e, uint64_t hash) const;
   Entry *At(size_t i) const { return EntryOf(slots_[i]); }
+
+  // Starts loading the key's home slot into cache; callable without the lock
+  // (it reads only the prefetch hints, and a prefetch never faults, even on a
+  // stale array).
+  void PrefetchHome(uint64_t hash) const {
+    const uint64_t *slots = hint_slots_.load(std::memory_order_relaxed);
+    const uint32_t mask = hint_mask_.load(std::memory_order_relaxed);
+    __builtin_prefetch(slots + (hash & mask));
+  }
 
   // Inserts an entry whose key is absent. False, with the table unchanged,
   // when a probe distance would overflow (the caller grows and retries).
@@ -69,8 +84,9 @@ class HashTable {
   void EraseAt(size_t i);
 
   bool NeedsGrow() const { return size_ + 1 > grow_at_; }
-  // Doubles the capacity and rehashes. False when out of memory (unchanged).
-  bool Grow();
+  // Doubles the capacity and rehashes (keys hashed with seed). False when out
+  // of memory (unchanged).
+  bool Grow(const Allocator &alloc, uint64_t seed);
   // Empties the table without touching the entries.
   void Reset();
 
@@ -93,16 +109,26 @@ class HashTable {
     return (((hash >> 32) & 0xFF) << kTagShift) | (dist << kDistShift) |
            (reinterpret_cast<uintptr_t>(e) >> 4);
   }
+  void PublishHints() {
+    hint_slots_.store(slots_, std::memory_order_relaxed);
+    hint_mask_.store(mask_, std::memory_order_relaxed);
+  }
   // Inserts into a table of the given storage; false on distance overflow.
   static bool InsertInto(uint64_t *slots, uint32_t mask, const Entry *e, uint64_t hash);
 
-  const Allocator *alloc_ = nullptr;
-  uint64_t seed_ = 0;
+  // 32 bytes, so that a shard's lock, hit counters and table header share one
+  // cache line (see Shard).
   uint64_t *slots_ = nullptr;
   uint32_t mask_ = 0;
   uint32_t size_ = 0;
   uint32_t grow_at_ = 0;  // size bound: 3/4 of capacity
+  // Copies of slots_ and mask_ for PrefetchHome, read without the lock.
+  // relaxed: a stale or mismatched pair only makes a useless prefetch.
+  std::atomic<uint32_t> hint_mask_{0};
+  std::atomic<const uint64_t *> hint_slots_{nullptr};
 };
+
+static_assert(sizeof(HashTable) == 32, "a shard keeps its hot fields in one cache line");
 
 }  // namespace libcache::detail
 

@@ -1,0 +1,58 @@
+// A shard lock: a futex-based mutex (Drepper, "Futexes Are Tricky", mutex 2)
+// whose uncontended lock is one CAS and unlock one exchange, both inlined.
+//
+// Why not std::mutex: on the get path the lock is most of the fixed cost, and
+// pthread_mutex_lock/unlock are out-of-line calls through the PLT with type
+// dispatch (about 50 instructions a pair). bench/ measures the difference.
+// Under contention it spins briefly (critical sections are tens of ns), then
+// sleeps in the kernel, so an oversubscribed machine never burns a core on a
+// preempted holder. ThreadSanitizer understands it through the acquire/release
+// atomics.
+
+#ifndef LIBCACHE_CORE_SRC_MUTEX_H_
+#define LIBCACHE_CORE_SRC_MUTEX_H_
+
+#include <atomic>
+#include <cstdint>
+
+namespace libcache::detail {
+
+class Mutex {
+ public:
+  Mutex() = default;
+  Mutex(const Mutex &) = delete;
+  Mutex &operator=(const Mutex &) = delete;
+
+  void lock() {
+    uint32_t expected = kFree;
+    // acquire: the critical section must not start before we own the lock.
+    if (__builtin_expect(
+            state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
+                                           std::memory_order_relaxed),
+            1)) {
+      return;
+    }
+    LockSlow();
+  }
+
+  void unlock() {
+    // release: the critical section's writes are visible to the next owner.
+    if (__builtin_expect(state_.exchange(kFree, std::memory_order_release) == kContended, 0)) {
+      WakeOne();
+    }
+  }
+
+ private:
+  static constexpr uint32_t kFree = 0;
+  static constexpr uint32_t kLocked = 1;     // held, nobody sleeping
+  static constexpr uint32_t kContended = 2;  // held, maybe sleepers
+
+  void LockSlow();
+  void WakeOne();
+
+  std::atomic<uint32_t> state_{kFree};
+};
+
+}  // namespace libcache::detail
+
+#endif  // LIBCACHE_CORE_SRC_MUTEX_H_

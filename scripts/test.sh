@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Every test: the Release suite, then the same suite under AddressSanitizer +
+# UndefinedBehaviorSanitizer and under ThreadSanitizer. Run scripts/setup.sh first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=$(nproc)
+
+run_suite() {  # name, build dir, extra cmake args...
+  local name=$1 dir=$2
+  shift 2
+  echo "=== $name ==="
+  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+  cmake --build "$dir" -j "$JOBS"
+  ctest --test-dir "$dir" --output-on-failure -j "$JOBS"
+}
+
+run_suite "release" build -DCMAKE_BUILD_TYPE=Release
+run_suite "asan+ubsan" build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DLIBCACHE_SANITIZE=address,undefined -DLIBCACHE_BUILD_BENCH=OFF -DLIBCACHE_BUILD_EXAMPLES=OFF
+run_suite "tsan" build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DLIBCACHE_SANITIZE=thread -DLIBCACHE_BUILD_BENCH=OFF -DLIBCACHE_BUILD_EXAMPLES=OFF
+echo "all suites passed"
