@@ -41,7 +41,7 @@ inline bool BytesEqual(const char *a, const char *b, size_t n) {
     std::memcpy(&b1, b + n - 8, 8);
     return ((a0 ^ b0) | (a1 ^ b1)) == 0;
   }
-  return std::memcmp(a, b, n) == 0;
+  return n == 0 || std::memcmp(a, b, n) == 0;  // memcmp must not see null, even for n == 0
 }
 
 struct Entry {

@@ -1,5 +1,6 @@
 #include "core/src/shard.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/src/hash.h"
@@ -108,7 +109,12 @@ bool Shard::EvictOneLocked(const Entry *keep) {
   uint64_t now = 0;  // read lazily: only entries with a deadline need it
   for (;;) {
     Entry *e = ring_.Front();
-    if (e == nullptr || e == keep) return false;
+    if (e == nullptr) return false;
+    if (e == keep) {  // pass over it; after one lap the others have lost their bits
+      if (table_.size() == 1) return false;
+      ring_.MoveFrontToBack();
+      continue;
+    }
     if (e->deadline_ms != 0) {
       if (now == 0) now = clock_.NowMs();
       if (e->ExpiredAt(now)) {
@@ -152,8 +158,12 @@ Status Shard::Ttl(std::string_view key, uint64_t hash, int64_t *remaining_ms) {
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
   if (e == nullptr) return Status::kNotFound;
+  // The clock may have passed the deadline since the lookup read it: the entry
+  // was live then, so it has 0 ms left (never -1, which means "no TTL").
   *remaining_ms =
-      e->deadline_ms == 0 ? -1 : static_cast<int64_t>(e->deadline_ms - clock_.NowMs());
+      e->deadline_ms == 0
+          ? -1
+          : static_cast<int64_t>(e->deadline_ms - std::min(e->deadline_ms, clock_.NowMs()));
   return Status::kOk;
 }
 

@@ -90,7 +90,8 @@ CACHE_API const char *cache_strerror(int status);
 
 /* ---- Limits and TTL conventions ------------------------------------------- */
 
-/* Longest key accepted, in bytes. Longer keys get CACHE_E_TOO_LARGE. */
+/* Longest key accepted, in bytes. Writes with longer keys get
+ * CACHE_E_TOO_LARGE; reads and other calls simply find no such key. */
 #define CACHE_MAX_KEY_SIZE 65535u
 
 /* ttl_ms arguments: a positive number of milliseconds, or one of these. */
@@ -113,7 +114,7 @@ CACHE_API void cache_options_free(cache_options_t *opts);
  * 0 = no byte bound (then max_entries must be set). CACHE_E_INVALID on NULL. */
 CACHE_API int cache_options_set_max_bytes(cache_options_t *opts, uint64_t max_bytes);
 /* Upper bound on the number of entries. 0 = no entry bound (the default).
- * CACHE_E_INVALID on NULL or above 2^32 entries per shard. */
+ * CACHE_E_INVALID on NULL (cache_open refuses 2^32 or more entries per shard). */
 CACHE_API int cache_options_set_max_entries(cache_options_t *opts, uint64_t max_entries);
 /* TTL applied when a write passes CACHE_TTL_DEFAULT. 0 = no expiry (the default).
  * CACHE_E_INVALID on NULL or above 2^62 ms. */
@@ -121,7 +122,9 @@ CACHE_API int cache_options_set_default_ttl_ms(cache_options_t *opts, uint64_t t
 /* Number of lock shards: a power of two up to 1024, or 0 for automatic (scaled
  * to the core count and capped so each shard keeps a useful share of the
  * bounds). Bounds are split evenly across shards, so the largest entry a cache
- * accepts is max_bytes / shards. CACHE_E_INVALID on NULL or a bad count. */
+ * accepts is a little under max_bytes / shards (the allocator's rounding of the
+ * entry and the shard's own arrays count). CACHE_E_INVALID on NULL or a bad
+ * count. */
 CACHE_API int cache_options_set_shards(cache_options_t *opts, uint32_t shards);
 
 /* ---- Lifetime ---------------------------------------------------------------- */
@@ -142,8 +145,8 @@ CACHE_API void cache_close(cache_t *cache);
 /* Stores a copy of key and value, replacing any entry for the key, evicting
  * other entries as needed to stay within the bounds.
  * key may be NULL only when klen is 0; val may be NULL only when vlen is 0.
- * ttl_ms: > 0 milliseconds, CACHE_TTL_DEFAULT, or CACHE_TTL_NONE.
- * Returns CACHE_OK; CACHE_E_INVALID (bad argument or ttl_ms < -1);
+ * ttl_ms: > 0 milliseconds (at most 2^62), CACHE_TTL_DEFAULT, or CACHE_TTL_NONE.
+ * Returns CACHE_OK; CACHE_E_INVALID (bad argument, ttl_ms < -1 or > 2^62);
  * CACHE_E_TOO_LARGE (key longer than CACHE_MAX_KEY_SIZE, or the entry's charge
  * exceeds what one shard can hold: the previous value, if any, is kept);
  * CACHE_E_NOMEM. */
