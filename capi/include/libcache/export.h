@@ -2,8 +2,9 @@
  *
  * The shared library is built with -fvisibility=hidden and LIBCACHE_BUILDING
  * defined, so only functions marked CACHE_API are exported. Users of the static
- * library define LIBCACHE_STATIC (the CMake target and libcache.pc do it for
- * them) so that the declarations carry no visibility or import attributes. */
+ * library define LIBCACHE_STATIC (the libcache::cache_static CMake target does
+ * it for them; with pkg-config it only matters on Windows) so that the
+ * declarations carry no visibility or import attributes. */
 #ifndef LIBCACHE_EXPORT_H
 #define LIBCACHE_EXPORT_H
 
