@@ -12,9 +12,13 @@
 namespace libcache::detail {
 namespace {
 
+#if defined(LIBCACHE_WITH_MIMALLOC)
+decltype(&mi_good_size) good_size = nullptr;  // set once, before first use
+#endif
+
 Allocator LibcAllocator() {
   return Allocator{&std::malloc, &std::free,
-                   [](const void *p) { return malloc_usable_size(const_cast<void *>(p)); },
+                   [](const void *p, size_t) { return malloc_usable_size(const_cast<void *>(p)); },
                    "libc"};
 }
 
@@ -26,9 +30,10 @@ Allocator Resolve() {
     Allocator a{};
     a.alloc = reinterpret_cast<decltype(&mi_malloc)>(dlsym(lib, "mi_malloc"));
     a.free = reinterpret_cast<decltype(&mi_free)>(dlsym(lib, "mi_free"));
-    a.usable_size = reinterpret_cast<decltype(&mi_usable_size)>(dlsym(lib, "mi_usable_size"));
+    good_size = reinterpret_cast<decltype(&mi_good_size)>(dlsym(lib, "mi_good_size"));
+    a.usable_size = [](const void *, size_t n) { return good_size(n); };
     a.name = "mimalloc";
-    if (a.alloc != nullptr && a.free != nullptr && a.usable_size != nullptr) {
+    if (a.alloc != nullptr && a.free != nullptr && good_size != nullptr) {
       return a;  // the handle is kept for the life of the process on purpose
     }
     dlclose(lib);

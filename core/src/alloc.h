@@ -22,7 +22,9 @@ namespace libcache::detail {
 struct Allocator {
   void *(*alloc)(size_t);
   void (*free)(void *);
-  size_t (*usable_size)(const void *);  // bytes really reserved for a block
+  // Bytes really reserved for block p of requested size n. mimalloc answers
+  // from n alone (its size classes), without touching the block's page.
+  size_t (*usable_size)(const void *p, size_t n);
   const char *name;
 };
 

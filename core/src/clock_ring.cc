@@ -1,11 +1,14 @@
 #include "core/src/clock_ring.h"
 
+#include <cstring>
+
 namespace libcache::detail {
 
 bool ClockRing::Init(const Allocator *alloc, uint32_t capacity) {
   alloc_ = alloc;
   auto *slots = static_cast<Entry **>(alloc->alloc(size_t{capacity} * sizeof(Entry *)));
   if (slots == nullptr) return false;
+  std::memset(slots, 0, size_t{capacity} * sizeof(Entry *));  // Front() prefetches ahead
   slots_ = slots;
   mask_ = capacity - 1;
   Reset();
@@ -54,6 +57,7 @@ bool ClockRing::Grow() {
   const uint32_t cap = capacity() * 2;
   auto *slots = static_cast<Entry **>(alloc_->alloc(size_t{cap} * sizeof(Entry *)));
   if (slots == nullptr) return false;
+  std::memset(slots, 0, size_t{cap} * sizeof(Entry *));
   uint32_t n = 0;
   for (uint32_t r = head_; r != tail_; ++r) {
     Entry *e = slots_[r & mask_];

@@ -36,10 +36,19 @@ class ClockRing {
     slots_[e->ring_pos] = nullptr;
     ++holes_;
   }
+  // Puts e where old is, keeping its place in the hand's order.
+  void Replace(const Entry *old, Entry *e) {
+    e->ring_pos = old->ring_pos;
+    slots_[e->ring_pos] = e;
+  }
   // The entry under the hand, skipping holes; nullptr when the ring is empty.
   Entry *Front() {
     while (head_ != tail_) {
       Entry *e = slots_[head_ & mask_];
+      // The hand reads every entry it passes: start loading the ones a few
+      // places ahead (the ring itself is read sequentially). Past the tail or
+      // on a hole this prefetches a stale pointer or null: harmless.
+      __builtin_prefetch(slots_[(head_ + kLookahead) & mask_]);
       if (e != nullptr) return e;
       ++head_;
       --holes_;
@@ -73,6 +82,7 @@ class ClockRing {
   uint64_t bytes() const { return uint64_t{capacity()} * sizeof(Entry *); }
 
  private:
+  static constexpr uint32_t kLookahead = 4;
   uint32_t used() const { return tail_ - head_; }  // live entries plus holes
   void Compact();
   bool Grow();

@@ -62,6 +62,7 @@ Status Shard::Pin(std::string_view key, uint64_t hash, const Entry **out) {
 }
 
 Status Shard::Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms) {
+  table_.PrefetchHome(hash);
   std::lock_guard<Mutex> lock(mu_);
   return InsertLocked(e, hash, mode, ttl_ms);
 }
@@ -76,20 +77,28 @@ Status Shard::InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl
   Entry *old = LookupLocked(e->key(), hash, &slot);
   if (mode == WriteMode::kAdd && old != nullptr) return Status::kExists;
   if (mode == WriteMode::kReplace && old == nullptr) return Status::kNotFound;
+  e->deadline_ms = ttl_ms == 0 ? 0 : clock_.NowMs() + ttl_ms;
   if (old != nullptr) {
-    e->referenced = 1;  // a write to a live key counts as a use
-    UnlinkLocked(slot, old);
+    // An update takes the old entry's table slot and ring place (no probe, no
+    // hole) and counts as a use, as a hit would.
+    e->referenced = 1;
+    table_.ReplaceAt(slot, e);
+    ring_.Replace(old, e);
+    entry_bytes_ = entry_bytes_ - Charge(old) + charge;
+    old->Unref(*alloc_);
+    ++sets_;
+    while (OverLocked(0, 0) && EvictOneLocked(e)) {
+    }
+    return Status::kOk;
   }
   while (OverLocked(charge, 1) && EvictOneLocked(nullptr)) {
   }
   if (table_.NeedsGrow()) {
-    // Only a net new key grows the table, so a failure here changes nothing
-    // but the evictions above.
+    // A failure here changes nothing but the evictions above.
     if (!table_.Grow(*alloc_, seed_)) return Status::kNoMem;
     while (OverLocked(charge, 1) && EvictOneLocked(nullptr)) {
     }
   }
-  e->deadline_ms = ttl_ms == 0 ? 0 : clock_.NowMs() + ttl_ms;
   if (!ring_.PushBack(e)) return Status::kNoMem;
   while (!table_.Insert(e, hash)) {  // probe distance overflow: pathological
     if (!table_.Grow(*alloc_, seed_)) {

@@ -113,7 +113,9 @@ class alignas(64) Shard {
   bool Init(const Allocator *alloc, const Clock &clock, uint64_t seed, const ShardLimits &limits);
 
   // The bytes an entry is charged: its usable allocation size.
-  uint64_t Charge(const Entry *e) const { return alloc_->usable_size(e); }
+  uint64_t Charge(const Entry *e) const {
+    return alloc_->usable_size(e, Entry::SizeFor(e->klen, e->vlen));
+  }
 
   // The hot path, inline (see "Hot path" above).
   Status Get(std::string_view key, uint64_t hash, void *buf, size_t cap, size_t *vlen) {

@@ -80,6 +80,11 @@ class HashTable {
   // when a probe distance would overflow (the caller grows and retries).
   // REQUIRES: !NeedsGrow(), Encodable(e).
   bool Insert(Entry *e, uint64_t hash);
+  // Points slot i at e, an entry with the same key (so the same hash).
+  // REQUIRES: Encodable(e).
+  void ReplaceAt(size_t i, const Entry *e) {
+    slots_[i] = (slots_[i] & ~(kDistOne - 1)) | (reinterpret_cast<uintptr_t>(e) >> 4);
+  }
   // Removes slot i by shifting its successors back (no tombstones).
   void EraseAt(size_t i);
 
