@@ -16,6 +16,8 @@
 //   if deadline != 0: compare with coarse clock    vDSO read, only for TTL entries
 //   if !ref: ref = 1                               no list surgery, no store on re-hits
 //   memcpy value to the caller's buffer, unlock
+// The home slot is prefetched before the lock is taken, and the value's
+// second line while the key compares.
 // Pin (zero-copy) replaces the memcpy with a relaxed increment of the entry's
 // reference count (safe because the table's own reference, held under the
 // lock, keeps the entry alive while we add ours).
@@ -30,7 +32,9 @@
 //
 // ## Eviction
 // CLOCK as FIFO with reinsertion: the ring lists entries in hand order; new
-// entries join at the tail, just behind the hand. When a write needs room, the
+// entries join at the tail, just behind the hand. A write to a live key is a
+// use: the new entry takes the old one's table slot and ring place, with its
+// bit set. When a write needs room, the
 // hand looks at the head: an expired entry is reclaimed first (counted as an
 // expiration); an entry with its bit set has it cleared and moves to the tail
 // (second chance); the first entry found with a clear bit is evicted. Each
@@ -60,8 +64,8 @@
 // classes, up to 1/8 of the block) + a table slot (8 bytes at load factor
 // 3/8..3/4) + a ring slot (8 bytes, ring 1/2..1 full) = roughly 45-60 bytes
 // beyond key and value. All of it is charged against max_bytes: an entry costs
-// its usable allocation size, and the shard also charges its table and ring
-// arrays. A set allocates and copies outside the lock; inside, it probes,
+// its usable allocation size (mimalloc's size class, computed from the size
+// alone), and the shard also charges its table and ring arrays. A set allocates and copies outside the lock; inside, it probes,
 // maybe evicts (usually one entry), and inserts (shifting a short Robin Hood
 // run). Table growth rehashes one shard under its lock: O(n/shards), rare, and
 // avoided altogether when max_entries presizes the table.
