@@ -16,7 +16,9 @@ namespace libcache::detail {
 //   0..31  home slot in the shard's table (tables stay below 2^32 slots)
 //   32..39 the 8-bit tag stored in the slot
 //   40..49 the shard index (at most 1024 shards)
-inline uint64_t HashKey(std::string_view key, uint64_t seed) {
+// flatten: inline XXH3's short-input paths here (keys are short), which its
+// header leaves as a call.
+__attribute__((flatten)) inline uint64_t HashKey(std::string_view key, uint64_t seed) {
   return XXH3_64bits_withSeed(key.data(), key.size(), seed);
 }
 
