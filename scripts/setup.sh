@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake ninja-build pkg-config
           libxxhash-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev
-          clang libclang-rt-14-dev valgrind python3)
+          valgrind python3)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
