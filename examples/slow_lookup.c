@@ -57,7 +57,10 @@ static uint64_t *zipf_sequence(size_t n, uint64_t keys, double s) {
     uint64_t lo = 0, hi = keys - 1;
     while (lo < hi) {
       const uint64_t mid = (lo + hi) / 2;
-      if (cdf[mid] < u) lo = mid + 1; else hi = mid;
+      if (cdf[mid] < u)
+        lo = mid + 1;
+      else
+        hi = mid;
     }
     /* Scatter ranks over ids so that hot keys are not adjacent numbers. */
     seq[i] = (lo * 2654435761u) % keys;
@@ -158,8 +161,7 @@ int main(int argc, char **argv) {
   printf("  entries        %llu of %llu allowed\n", (unsigned long long)st.entries,
          (unsigned long long)capacity);
   printf("  memory         %.2f MiB charged (%.1f bytes per entry, %d of them key+value)\n",
-         (double)st.bytes / 1048576.0, (double)st.bytes / (double)st.entries,
-         VALUE_SIZE + 10);
+         (double)st.bytes / 1048576.0, (double)st.bytes / (double)st.entries, VALUE_SIZE + 10);
   printf("  replay         %.2f s for %zu requests; %zu wrong values\n", seconds, requests, wrong);
   cache_close(cache);
   free(seq);

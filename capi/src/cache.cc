@@ -62,8 +62,9 @@ int Guarded(Fn fn) noexcept {
 int Write(cache_t *cache, const void *key, size_t klen, const void *val, size_t vlen,
           int64_t ttl_ms, libcache::WriteMode mode) {
   if (cache == nullptr || BadBytes(key, klen) || BadBytes(val, vlen)) return CACHE_E_INVALID;
-  return Guarded(
-      [&] { return ToInt(AsCache(cache)->Write(Bytes(key, klen), Bytes(val, vlen), ttl_ms, mode)); });
+  return Guarded([&] {
+    return ToInt(AsCache(cache)->Write(Bytes(key, klen), Bytes(val, vlen), ttl_ms, mode));
+  });
 }
 
 }  // namespace
@@ -81,19 +82,32 @@ const char *cache_version_string(void) {
 
 const char *cache_strerror(int status) {
   switch (status) {
-    case CACHE_OK: return "ok";
-    case CACHE_NOT_FOUND: return "not found: no live entry for the key";
-    case CACHE_EXISTS: return "exists: a live entry already holds the key";
-    case CACHE_E_INVALID: return "invalid argument";
-    case CACHE_E_NOMEM: return "out of memory";
-    case CACHE_E_TOO_LARGE: return "too large: the key or entry can never fit in the cache's bounds";
-    case CACHE_E_BUFFER_TOO_SMALL: return "buffer too small: the needed size was stored in *vlen";
-    case CACHE_E_IO: return "I/O error";
-    case CACHE_E_FULL: return "full: a bounded queue or table has no room";
-    case CACHE_E_TIMEOUT: return "timed out";
-    case CACHE_E_CLOSED: return "closed";
-    case CACHE_E_INTERNAL: return "internal error (a libcache bug; please report it)";
-    default: return "unknown libcache status";
+    case CACHE_OK:
+      return "ok";
+    case CACHE_NOT_FOUND:
+      return "not found: no live entry for the key";
+    case CACHE_EXISTS:
+      return "exists: a live entry already holds the key";
+    case CACHE_E_INVALID:
+      return "invalid argument";
+    case CACHE_E_NOMEM:
+      return "out of memory";
+    case CACHE_E_TOO_LARGE:
+      return "too large: the key or entry can never fit in the cache's bounds";
+    case CACHE_E_BUFFER_TOO_SMALL:
+      return "buffer too small: the needed size was stored in *vlen";
+    case CACHE_E_IO:
+      return "I/O error";
+    case CACHE_E_FULL:
+      return "full: a bounded queue or table has no room";
+    case CACHE_E_TIMEOUT:
+      return "timed out";
+    case CACHE_E_CLOSED:
+      return "closed";
+    case CACHE_E_INTERNAL:
+      return "internal error (a libcache bug; please report it)";
+    default:
+      return "unknown libcache status";
   }
 }
 
@@ -170,8 +184,7 @@ int cache_replace(cache_t *cache, const void *key, size_t klen, const void *val,
   return Write(cache, key, klen, val, vlen, ttl_ms, libcache::WriteMode::kReplace);
 }
 
-int cache_get(cache_t *cache, const void *key, size_t klen, void *buf, size_t cap,
-              size_t *vlen) {
+int cache_get(cache_t *cache, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen) {
   if (cache == nullptr || BadBytes(key, klen) || BadBytes(buf, cap)) return CACHE_E_INVALID;
   return Guarded([&] { return ToInt(AsCache(cache)->Get(Bytes(key, klen), buf, cap, vlen)); });
 }

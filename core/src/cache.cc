@@ -55,7 +55,8 @@ uint64_t RandomSeed() {
     std::random_device rd;
     return (uint64_t{rd()} << 32) ^ rd();
   } catch (...) {  // no entropy source: still differs per cache and process
-    const auto t = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    const auto t =
+        static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
     return detail::HashKey(std::string_view(reinterpret_cast<const char *>(&t), sizeof(t)),
                            reinterpret_cast<uintptr_t>(&t));
   }
@@ -73,8 +74,8 @@ ShardLimits LimitsFor(const Options &opts, uint32_t n, uint32_t i) {
                 HashTable::kMinCapacity, kMinRing};
   if (l.max_entries != kUnbounded && l.max_entries <= (uint64_t{1} << 30)) {
     // Presize for the entry bound, unless that would eat over 1/8 of the bytes.
-    const uint64_t table = std::max<uint64_t>(NextPowerOfTwo(l.max_entries * 4 / 3 + 1),
-                                              HashTable::kMinCapacity);
+    const uint64_t table =
+        std::max<uint64_t>(NextPowerOfTwo(l.max_entries * 4 / 3 + 1), HashTable::kMinCapacity);
     const uint64_t ring = std::max<uint64_t>(NextPowerOfTwo(l.max_entries), kMinRing);
     if ((table + ring) * 8 <= l.max_bytes / 8) {
       l.table_capacity = static_cast<uint32_t>(table);
@@ -90,9 +91,7 @@ void detail::ShardDeleter::operator()(Shard *s) const { delete[] s; }
 
 const char *AllocatorName() { return detail::GetAllocator().name; }
 
-const char *ValueData(const Value *v) {
-  return reinterpret_cast<const Entry *>(v)->value_data();
-}
+const char *ValueData(const Value *v) { return reinterpret_cast<const Entry *>(v)->value_data(); }
 size_t ValueSize(const Value *v) { return reinterpret_cast<const Entry *>(v)->vlen; }
 void ReleaseValue(const Value *v) {
   const_cast<Entry *>(reinterpret_cast<const Entry *>(v))->Unref(detail::GetAllocator());
@@ -147,8 +146,7 @@ bool Cache::ResolveTtl(int64_t ttl_ms, uint64_t *out) const {
   return true;
 }
 
-Status Cache::Write(std::string_view key, std::string_view value, int64_t ttl_ms,
-                    WriteMode mode) {
+Status Cache::Write(std::string_view key, std::string_view value, int64_t ttl_ms, WriteMode mode) {
   uint64_t ttl;
   if (!ResolveTtl(ttl_ms, &ttl)) return Status::kInvalid;
   if (key.size() > kMaxKeySize || value.size() > std::numeric_limits<uint32_t>::max()) {

@@ -74,9 +74,7 @@ class ClockRing {
     }
   }
   // Forgets every entry (the caller owns them).
-  void Reset() {
-    head_ = tail_ = holes_ = 0;
-  }
+  void Reset() { head_ = tail_ = holes_ = 0; }
 
   uint32_t capacity() const { return mask_ + 1; }
   uint64_t bytes() const { return uint64_t{capacity()} * sizeof(Entry *); }

@@ -39,8 +39,8 @@ void Mutex::LockSlow() {
 }
 
 void Mutex::WakeOne() {
-  syscall(SYS_futex, reinterpret_cast<uint32_t *>(&state_), FUTEX_WAKE_PRIVATE, 1, nullptr,
-          nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<uint32_t *>(&state_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr,
+          0);
 }
 
 }  // namespace libcache::detail

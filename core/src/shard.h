@@ -65,10 +65,10 @@
 // 3/8..3/4) + a ring slot (8 bytes, ring 1/2..1 full) = roughly 45-60 bytes
 // beyond key and value. All of it is charged against max_bytes: an entry costs
 // its usable allocation size (mimalloc's size class, computed from the size
-// alone), and the shard also charges its table and ring arrays. A set allocates and copies outside the lock; inside, it probes,
-// maybe evicts (usually one entry), and inserts (shifting a short Robin Hood
-// run). Table growth rehashes one shard under its lock: O(n/shards), rare, and
-// avoided altogether when max_entries presizes the table.
+// alone), and the shard also charges its table and ring arrays. A set allocates and copies outside
+// the lock; inside, it probes, maybe evicts (usually one entry), and inserts (shifting a short
+// Robin Hood run). Table growth rehashes one shard under its lock: O(n/shards), rare, and avoided
+// altogether when max_entries presizes the table.
 //
 // ## Known weaknesses
 // - Readers take the shard's mutex: a very hot key serializes its readers on
@@ -156,7 +156,7 @@ class alignas(64) Shard {
   uint64_t PurgeExpired();
   void AddStats(Stats *out);
 
-  void Lock() { mu_.lock(); }      // also used by the fork handlers
+  void Lock() { mu_.lock(); }  // also used by the fork handlers
   void Unlock() { mu_.unlock(); }
 
  private:
@@ -193,10 +193,10 @@ class alignas(64) Shard {
   ClockRing ring_;                  // GUARDED_BY(mu_)
   uint64_t entry_bytes_ = 0;        // GUARDED_BY(mu_): sum of Charge() of indexed entries
   uint64_t sets_ = 0, deletes_ = 0, evictions_ = 0, expirations_ = 0;  // GUARDED_BY(mu_)
-  const Allocator *alloc_ = nullptr;  // immutable after Init
-  Clock clock_;                       // immutable after Init
-  uint64_t seed_ = 0;                 // immutable after Init
-  ShardLimits limits_{};              // immutable after Init
+  const Allocator *alloc_ = nullptr;                                   // immutable after Init
+  Clock clock_;                                                        // immutable after Init
+  uint64_t seed_ = 0;                                                  // immutable after Init
+  ShardLimits limits_{};                                               // immutable after Init
 };
 
 }  // namespace libcache::detail

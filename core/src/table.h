@@ -107,9 +107,7 @@ class HashTable {
 
  private:
   static uint64_t Dist(uint64_t s) { return (s >> kDistShift) & kMaxDist; }
-  static Entry *EntryOf(uint64_t s) {
-    return reinterpret_cast<Entry *>((s & (kDistOne - 1)) << 4);
-  }
+  static Entry *EntryOf(uint64_t s) { return reinterpret_cast<Entry *>((s & (kDistOne - 1)) << 4); }
   static uint64_t MakeSlot(const Entry *e, uint64_t dist, uint64_t hash) {
     return (((hash >> 32) & 0xFF) << kTagShift) | (dist << kDistShift) |
            (reinterpret_cast<uintptr_t>(e) >> 4);

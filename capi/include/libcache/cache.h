@@ -150,12 +150,12 @@ CACHE_API void cache_close(cache_t *cache);
  * CACHE_E_TOO_LARGE (key longer than CACHE_MAX_KEY_SIZE, or the entry's charge
  * exceeds what one shard can hold: the previous value, if any, is kept);
  * CACHE_E_NOMEM. */
-CACHE_API int cache_set(cache_t *cache, const void *key, size_t klen, const void *val,
-                        size_t vlen, int64_t ttl_ms);
+CACHE_API int cache_set(cache_t *cache, const void *key, size_t klen, const void *val, size_t vlen,
+                        int64_t ttl_ms);
 /* Like cache_set, but only when no live entry exists for the key; otherwise
  * returns CACHE_EXISTS and changes nothing. */
-CACHE_API int cache_add(cache_t *cache, const void *key, size_t klen, const void *val,
-                        size_t vlen, int64_t ttl_ms);
+CACHE_API int cache_add(cache_t *cache, const void *key, size_t klen, const void *val, size_t vlen,
+                        int64_t ttl_ms);
 /* Like cache_set, but only when a live entry exists for the key; otherwise
  * returns CACHE_NOT_FOUND and changes nothing. */
 CACHE_API int cache_replace(cache_t *cache, const void *key, size_t klen, const void *val,
