@@ -18,17 +18,12 @@
 
 #include "libcache/cache.h"
 #include "libcache/cache_experimental.h"
+#include "tests/capi/test_util.h"
 
 namespace {
 
-struct CacheCloser {
-  void operator()(cache_t *c) const { cache_close(c); }
-};
-using CachePtr = std::unique_ptr<cache_t, CacheCloser>;
-struct OptionsFreer {
-  void operator()(cache_options_t *o) const { cache_options_free(o); }
-};
-using OptionsPtr = std::unique_ptr<cache_options_t, OptionsFreer>;
+using libcache_test::CachePtr;
+using libcache_test::OptionsPtr;
 
 struct Config {
   uint64_t max_bytes = uint64_t{1} << 20;

@@ -16,26 +16,13 @@
 
 #include "libcache/cache.h"
 #include "libcache/cache_experimental.h"
+#include "tests/capi/test_util.h"
 
 namespace {
 
-struct CacheCloser {
-  void operator()(cache_t *c) const { cache_close(c); }
-};
-using CachePtr = std::unique_ptr<cache_t, CacheCloser>;
-struct OptionsFreer {
-  void operator()(cache_options_t *o) const { cache_options_free(o); }
-};
-using OptionsPtr = std::unique_ptr<cache_options_t, OptionsFreer>;
-
-// A clock the test advances by hand.
-struct FakeClock {
-  std::atomic<uint64_t> now{1000};
-  static uint64_t Read(void *ctx) {
-    return static_cast<FakeClock *>(ctx)->now.load(std::memory_order_relaxed);
-  }
-  void Advance(uint64_t ms) { now.fetch_add(ms, std::memory_order_relaxed); }
-};
+using libcache_test::CachePtr;
+using libcache_test::FakeClock;
+using libcache_test::OptionsPtr;
 
 struct Config {
   uint64_t max_bytes = uint64_t{4} << 20;
