@@ -27,6 +27,7 @@ constexpr uint32_t kAutoMaxShards = 64;
 constexpr uint64_t kAutoMinShardBytes = uint64_t{256} << 10;
 constexpr uint64_t kAutoMinShardEntries = 1024;
 constexpr uint32_t kMinRing = 16;
+constexpr uint64_t kMaxPresizedEntries = uint64_t{1} << 18;  // per shard: 4 MiB of arrays
 // Fixed per-shard memory with the smallest table and ring, plus the smallest
 // possible entry: a shard must afford at least this much.
 constexpr uint64_t kMinShardBytes =
@@ -72,8 +73,10 @@ uint64_t ShareOf(uint64_t total, uint32_t n, uint32_t i) {
 ShardLimits LimitsFor(const Options &opts, uint32_t n, uint32_t i) {
   ShardLimits l{ShareOf(opts.max_bytes, n, i), ShareOf(opts.max_entries, n, i),
                 HashTable::kMinCapacity, kMinRing};
-  if (l.max_entries != kUnbounded && l.max_entries <= (uint64_t{1} << 30)) {
-    // Presize for the entry bound, unless that would eat over 1/8 of the bytes.
+  if (l.max_entries <= kMaxPresizedEntries) {
+    // Presize for the entry bound, unless that would eat over 1/8 of the
+    // bytes; a larger bound (often a stand-in for "unbounded") grows on demand
+    // instead of reserving memory for entries that may never come.
     const uint64_t table =
         std::max<uint64_t>(NextPowerOfTwo(l.max_entries * 4 / 3 + 1), HashTable::kMinCapacity);
     const uint64_t ring = std::max<uint64_t>(NextPowerOfTwo(l.max_entries), kMinRing);

@@ -658,3 +658,28 @@ TEST(Experimental, FixedHashSeedIsReproducible) {
 }
 
 }  // namespace
+
+namespace {
+
+// A huge entry bound (a common stand-in for "unbounded") must not reserve
+// table memory for entries that never come: arrays grow on demand instead.
+TEST(CapiOpen, HugeEntryBoundReservesNoMemoryUpFront) {
+  libcache_test::OptionsPtr opt(cache_options_new());
+  ASSERT_EQ(cache_options_set_max_bytes(opt.get(), 0), CACHE_OK);
+  ASSERT_EQ(cache_options_set_max_entries(opt.get(), 4000000000ull), CACHE_OK);
+  cache_t *raw = nullptr;
+  ASSERT_EQ(cache_open(opt.get(), &raw), CACHE_OK);
+  libcache_test::CachePtr c(raw);
+  cache_stats_t st;
+  ASSERT_EQ(cache_stats(c.get(), &st, sizeof st), CACHE_OK);
+  EXPECT_LT(st.bytes, uint64_t{1} << 20);
+  for (int i = 0; i < 10000; ++i) {
+    const std::string k = "k" + std::to_string(i);
+    ASSERT_EQ(cache_set(c.get(), k.data(), k.size(), "v", 1, CACHE_TTL_NONE), CACHE_OK);
+  }
+  ASSERT_EQ(cache_stats(c.get(), &st, sizeof st), CACHE_OK);
+  EXPECT_EQ(st.entries, 10000u);
+  EXPECT_EQ(st.evictions, 0u);
+}
+
+}  // namespace
