@@ -51,6 +51,14 @@ uint32_t AutoShards(const Options &opts) {
   return n;
 }
 
+// One reader stripe per core (rounded up to a power of two), at most
+// StripeLock::kMaxStripes: more would only make writes lock more stripes.
+uint32_t ReaderStripes() {
+  const uint64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<uint32_t>(
+      std::min<uint64_t>(NextPowerOfTwo(cores), detail::StripeLock::kMaxStripes));
+}
+
 uint64_t RandomSeed() {
   try {
     std::random_device rd;
@@ -119,8 +127,10 @@ Status Cache::Open(const Options &opts, std::unique_ptr<Cache> *out) {
   cache->alloc_ = &detail::GetAllocator();
   cache->shards_.reset(new Shard[n]);
   const detail::Clock clock(opts.clock, opts.clock_ctx);
+  const uint32_t stripes = ReaderStripes();
   for (uint32_t i = 0; i < n; ++i) {
-    if (!cache->shards_.get()[i].Init(cache->alloc_, clock, cache->seed_, LimitsFor(opts, n, i))) {
+    if (!cache->shards_.get()[i].Init(cache->alloc_, clock, cache->seed_, LimitsFor(opts, n, i),
+                                      stripes)) {
       return Status::kNoMem;
     }
   }

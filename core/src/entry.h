@@ -14,8 +14,10 @@
 // ref       the CLOCK reference bit.
 //
 // Invariants: key and value bytes never change after the entry is published
-// (which is what makes pinned values safe to read without a lock). Every other
-// header field except refs is read and written only with the shard lock held.
+// (which is what makes pinned values safe to read without a lock). refs and
+// ref are atomic: pins are released without a lock, and readers holding only
+// their stripe of the shard lock set ref concurrently. Every other header
+// field is written only with the whole shard lock held.
 
 #ifndef LIBCACHE_CORE_SRC_ENTRY_H_
 #define LIBCACHE_CORE_SRC_ENTRY_H_
@@ -50,7 +52,7 @@ struct Entry {
   uint64_t deadline_ms;
   uint32_t ring_pos;
   uint16_t klen;
-  uint8_t referenced;
+  std::atomic<uint8_t> referenced;  // relaxed: a hint, set by concurrent readers
   uint8_t unused;
 
   char *key_data() { return reinterpret_cast<char *>(this + 1); }
@@ -76,7 +78,7 @@ struct Entry {
     e->deadline_ms = deadline_ms;
     e->ring_pos = 0;
     e->klen = static_cast<uint16_t>(key.size());
-    e->referenced = 0;
+    e->referenced.store(0, std::memory_order_relaxed);
     e->unused = 0;
     if (!key.empty()) std::memcpy(e->key_data(), key.data(), key.size());
     if (!value.empty()) std::memcpy(e->key_data() + key.size(), value.data(), value.size());

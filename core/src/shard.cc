@@ -8,7 +8,8 @@
 namespace libcache::detail {
 
 bool Shard::Init(const Allocator *alloc, const Clock &clock, uint64_t seed,
-                 const ShardLimits &limits) {
+                 const ShardLimits &limits, uint32_t stripes) {
+  if (!lock_.Init(stripes)) return false;
   alloc_ = alloc;
   clock_ = clock;
   seed_ = seed;
@@ -47,23 +48,25 @@ void Shard::UnlinkEntryLocked(Entry *e) {
 
 Status Shard::Pin(std::string_view key, uint64_t hash, const Entry **out) {
   table_.PrefetchHome(hash);
-  std::lock_guard<Mutex> lock(mu_);
-  Entry *e = LookupLocked(key, hash, nullptr);
-  if (e == nullptr) {
-    ++misses_;
-    return Status::kNotFound;
-  }
-  ++hits_;
-  if (e->referenced == 0) e->referenced = 1;
-  // relaxed: the table's reference (held under mu_) keeps e alive meanwhile.
+  ReadStripe *stripe = lock_.LockShared();
+  Entry *e = FindLiveShared(key, hash, stripe);
+  if (e == nullptr) return Status::kNotFound;  // stripe already unlocked
+  // relaxed: the table's reference (held under the lock) keeps e alive meanwhile.
   e->refs.fetch_add(1, std::memory_order_relaxed);
+  stripe->mu.unlock();
   *out = e;
   return Status::kOk;
 }
 
+void Shard::ReclaimExpired(std::string_view key, uint64_t hash) {
+  std::lock_guard<StripeLock> lock(lock_);
+  size_t slot;
+  LookupLocked(key, hash, &slot);  // reclaims the entry if it is (still) expired
+}
+
 Status Shard::Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms) {
   table_.PrefetchHome(hash);
-  std::lock_guard<Mutex> lock(mu_);
+  std::lock_guard<StripeLock> lock(lock_);
   return InsertLocked(e, hash, mode, ttl_ms);
 }
 
@@ -81,7 +84,7 @@ Status Shard::InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl
   if (old != nullptr) {
     // An update takes the old entry's table slot and ring place (no probe, no
     // hole) and counts as a use, as a hit would.
-    e->referenced = 1;
+    e->referenced.store(1, std::memory_order_relaxed);
     table_.ReplaceAt(slot, e);
     ring_.Replace(old, e);
     entry_bytes_ = entry_bytes_ - Charge(old) + charge;
@@ -132,8 +135,8 @@ bool Shard::EvictOneLocked(const Entry *keep) {
         return true;
       }
     }
-    if (e->referenced != 0) {
-      e->referenced = 0;
+    if (e->referenced.load(std::memory_order_relaxed) != 0) {
+      e->referenced.store(0, std::memory_order_relaxed);
       ring_.MoveFrontToBack();
       continue;
     }
@@ -144,7 +147,7 @@ bool Shard::EvictOneLocked(const Entry *keep) {
 }
 
 Status Shard::Delete(std::string_view key, uint64_t hash) {
-  std::lock_guard<Mutex> lock(mu_);
+  std::lock_guard<StripeLock> lock(lock_);
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
   if (e == nullptr) return Status::kNotFound;
@@ -154,7 +157,7 @@ Status Shard::Delete(std::string_view key, uint64_t hash) {
 }
 
 Status Shard::Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms) {
-  std::lock_guard<Mutex> lock(mu_);
+  std::lock_guard<StripeLock> lock(lock_);
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
   if (e == nullptr) return Status::kNotFound;
@@ -163,7 +166,7 @@ Status Shard::Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms) {
 }
 
 Status Shard::Ttl(std::string_view key, uint64_t hash, int64_t *remaining_ms) {
-  std::lock_guard<Mutex> lock(mu_);
+  std::lock_guard<StripeLock> lock(lock_);
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
   if (e == nullptr) return Status::kNotFound;
@@ -177,7 +180,7 @@ Status Shard::Ttl(std::string_view key, uint64_t hash, int64_t *remaining_ms) {
 }
 
 void Shard::Clear() {
-  std::lock_guard<Mutex> lock(mu_);
+  std::lock_guard<StripeLock> lock(lock_);
   ring_.ForEach([this](Entry *e) { e->Unref(*alloc_); });
   ring_.Reset();
   table_.Reset();
@@ -185,7 +188,7 @@ void Shard::Clear() {
 }
 
 uint64_t Shard::PurgeExpired() {
-  std::lock_guard<Mutex> lock(mu_);
+  std::lock_guard<StripeLock> lock(lock_);
   const uint64_t now = clock_.NowMs();
   uint64_t reclaimed = 0;
   ring_.ForEach([&](Entry *e) {
@@ -198,9 +201,8 @@ uint64_t Shard::PurgeExpired() {
 }
 
 void Shard::AddStats(Stats *out) {
-  std::lock_guard<Mutex> lock(mu_);
-  out->hits += hits_;
-  out->misses += misses_;
+  std::lock_guard<StripeLock> lock(lock_);
+  lock_.SumCounters(&out->hits, &out->misses);
   out->sets += sets_;
   out->deletes += deletes_;
   out->evictions += evictions_;

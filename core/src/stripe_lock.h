@@ -1,0 +1,87 @@
+// A shard's lock: a "big-reader" lock of per-thread-group stripes.
+//
+// Why: with one mutex per shard, every get writes the shard's lock line, so
+// two threads reading random shards find that line in the other core's cache
+// on about half their gets (bench: 1.2x throughput at 2 threads on a
+// cache-resident hot set). Here a reader locks only its own stripe, a mutex on
+// a cache line that other threads' readers never touch; a writer locks every
+// stripe, in index order. Reads stay as cheap as before (one CAS, one exchange)
+// and stop sharing written lines; writes pay one lock per stripe. The stripe
+// count is the core count rounded up to a power of two, at most kMaxStripes.
+//
+// Each stripe also holds its readers' hit and miss counters, so that counting
+// does not bring the sharing back.
+
+#ifndef LIBCACHE_CORE_SRC_STRIPE_LOCK_H_
+#define LIBCACHE_CORE_SRC_STRIPE_LOCK_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/src/mutex.h"
+
+namespace libcache::detail {
+
+struct alignas(64) ReadStripe {
+  Mutex mu;
+  uint64_t hits = 0;    // GUARDED_BY(mu)
+  uint64_t misses = 0;  // GUARDED_BY(mu)
+};
+
+class StripeLock {
+ public:
+  static constexpr uint32_t kMaxStripes = 8;
+
+  StripeLock() = default;
+  StripeLock(const StripeLock &) = delete;
+  StripeLock &operator=(const StripeLock &) = delete;
+  ~StripeLock() { delete[] stripes_; }
+
+  // stripes: a power of two in [1, kMaxStripes]. False when out of memory.
+  bool Init(uint32_t stripes);
+
+  // The calling thread's stripe, locked for reading. Unlock it with
+  // stripe->mu.unlock().
+  ReadStripe *LockShared() {
+    ReadStripe *s = &stripes_[ThreadIndex() & mask_];
+    s->mu.lock();
+    return s;
+  }
+  void LockExclusive() {
+    for (uint32_t i = 0; i <= mask_; ++i) stripes_[i].mu.lock();
+  }
+  void UnlockExclusive() {
+    for (uint32_t i = mask_ + 1; i-- > 0;) stripes_[i].mu.unlock();
+  }
+  // REQUIRES: LockExclusive() held.
+  void SumCounters(uint64_t *hits, uint64_t *misses) const {
+    for (uint32_t i = 0; i <= mask_; ++i) {
+      *hits += stripes_[i].hits;
+      *misses += stripes_[i].misses;
+    }
+  }
+
+  // The std::lock_guard interface, for writers.
+  void lock() { LockExclusive(); }
+  void unlock() { UnlockExclusive(); }
+
+ private:
+  // A small number per thread, handed out in order of first use, so that the
+  // first kMaxStripes threads of a process never share a stripe.
+  static uint32_t ThreadIndex() {
+    // initial-exec: a fixed offset from the thread pointer, no __tls_get_addr
+    // call (4 bytes of static TLS, which dlopen'ed libraries may use).
+    static thread_local uint32_t index __attribute__((tls_model("initial-exec"))) = kUnassigned;
+    if (__builtin_expect(index == kUnassigned, 0)) index = NextThreadIndex();
+    return index;
+  }
+  static uint32_t NextThreadIndex();
+  static constexpr uint32_t kUnassigned = ~uint32_t{0};
+
+  ReadStripe *stripes_ = nullptr;
+  uint32_t mask_ = 0;
+};
+
+}  // namespace libcache::detail
+
+#endif  // LIBCACHE_CORE_SRC_STRIPE_LOCK_H_
