@@ -42,9 +42,9 @@ int ToInt(Status s) { return static_cast<int>(s); }
 
 bool BadBytes(const void *p, size_t n) { return p == nullptr && n != 0; }
 
-// Never a null data(): the core hands key bytes to memcmp, even for length 0.
+// p may be null when n is 0: the core never passes empty bytes to memcmp/memcpy.
 std::string_view Bytes(const void *p, size_t n) {
-  return n == 0 ? std::string_view("", 0) : std::string_view(static_cast<const char *>(p), n);
+  return std::string_view(static_cast<const char *>(p), n);
 }
 
 // Runs fn, turning any exception into a status (none is expected).

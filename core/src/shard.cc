@@ -60,8 +60,7 @@ Status Shard::Pin(std::string_view key, uint64_t hash, const Entry **out) {
 
 void Shard::ReclaimExpired(std::string_view key, uint64_t hash) {
   std::lock_guard<StripeLock> lock(lock_);
-  size_t slot;
-  LookupLocked(key, hash, &slot);  // reclaims the entry if it is (still) expired
+  LookupLocked(key, hash, nullptr);  // reclaims the entry if it is (still) expired
 }
 
 Status Shard::Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms) {
@@ -87,20 +86,25 @@ Status Shard::InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl
     e->referenced.store(1, std::memory_order_relaxed);
     table_.ReplaceAt(slot, e);
     ring_.Replace(old, e);
-    entry_bytes_ = entry_bytes_ - Charge(old) + charge;
+    entry_bytes_ -= Charge(old);
     old->Unref(*alloc_);
-    ++sets_;
-    while (OverLocked(0, 0) && EvictOneLocked(e)) {
-    }
-    return Status::kOk;
+  } else {
+    const Status st = LinkNewLocked(e, hash, charge);
+    if (st != Status::kOk) return st;
   }
-  while (OverLocked(charge, 1) && EvictOneLocked(nullptr)) {
-  }
+  entry_bytes_ += charge;
+  ++sets_;
+  // A larger value, or ring or table growth, may have pushed the shard over.
+  EvictWhileOverLocked(0, 0, e);
+  return Status::kOk;
+}
+
+Status Shard::LinkNewLocked(Entry *e, uint64_t hash, uint64_t charge) {
+  EvictWhileOverLocked(charge, 1, nullptr);
   if (table_.NeedsGrow()) {
     // A failure here changes nothing but the evictions above.
     if (!table_.Grow(*alloc_, seed_)) return Status::kNoMem;
-    while (OverLocked(charge, 1) && EvictOneLocked(nullptr)) {
-    }
+    EvictWhileOverLocked(charge, 1, nullptr);
   }
   if (!ring_.PushBack(e)) return Status::kNoMem;
   while (!table_.Insert(e, hash)) {  // probe distance overflow: pathological
@@ -109,12 +113,12 @@ Status Shard::InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl
       return Status::kNoMem;
     }
   }
-  entry_bytes_ += charge;
-  ++sets_;
-  // Ring or table growth may have pushed the shard over: evict others.
-  while (OverLocked(0, 0) && EvictOneLocked(e)) {
-  }
   return Status::kOk;
+}
+
+void Shard::EvictWhileOverLocked(uint64_t extra_bytes, uint64_t extra_entries, const Entry *keep) {
+  while (OverLocked(extra_bytes, extra_entries) && EvictOneLocked(keep)) {
+  }
 }
 
 bool Shard::EvictOneLocked(const Entry *keep) {

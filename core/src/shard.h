@@ -162,8 +162,8 @@ class alignas(64) Shard {
   void AddStats(Stats *out);
 
   // The whole shard lock; also used by the fork handlers.
-  void Lock() { lock_.LockExclusive(); }
-  void Unlock() { lock_.UnlockExclusive(); }
+  void Lock() { lock_.lock(); }
+  void Unlock() { lock_.unlock(); }
 
  private:
   // REQUIRES: stripe is this thread's stripe, locked (LockShared).
@@ -173,15 +173,12 @@ class alignas(64) Shard {
   Entry *FindLiveShared(std::string_view key, uint64_t hash, ReadStripe *stripe) {
     const size_t i = table_.Find(key, hash);
     Entry *e = i == HashTable::kNone ? nullptr : table_.At(i);
-    if (e != nullptr && __builtin_expect(e->deadline_ms != 0, 0) && e->ExpiredAt(clock_.NowMs())) {
+    const bool expired =
+        e != nullptr && __builtin_expect(e->deadline_ms != 0, 0) && e->ExpiredAt(clock_.NowMs());
+    if (e == nullptr || expired) {
       ++stripe->misses;
       stripe->mu.unlock();
-      ReclaimExpired(key, hash);
-      return nullptr;
-    }
-    if (e == nullptr) {
-      ++stripe->misses;
-      stripe->mu.unlock();
+      if (expired) ReclaimExpired(key, hash);
       return nullptr;
     }
     ++stripe->hits;
@@ -218,6 +215,10 @@ class alignas(64) Shard {
   // never `keep`. False when nothing else is left.
   bool EvictOneLocked(const Entry *keep);
   Status InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms);
+  // Makes room for, then indexes, an entry whose key is absent.
+  Status LinkNewLocked(Entry *e, uint64_t hash, uint64_t charge);
+  // Evicts (never `keep`) until the extra bytes and entries would fit.
+  void EvictWhileOverLocked(uint64_t extra_bytes, uint64_t extra_entries, const Entry *keep);
 
   // The first cache line holds what a get reads: the lock's stripe array and
   // the table header. Readers write only their own stripe's line.

@@ -47,23 +47,21 @@ class StripeLock {
     s->mu.lock();
     return s;
   }
-  void LockExclusive() {
+  // The whole lock, for writers: every stripe, in index order. Named for
+  // std::lock_guard.
+  void lock() {
     for (uint32_t i = 0; i <= mask_; ++i) stripes_[i].mu.lock();
   }
-  void UnlockExclusive() {
+  void unlock() {
     for (uint32_t i = mask_ + 1; i-- > 0;) stripes_[i].mu.unlock();
   }
-  // REQUIRES: LockExclusive() held.
+  // REQUIRES: the whole lock held.
   void SumCounters(uint64_t *hits, uint64_t *misses) const {
     for (uint32_t i = 0; i <= mask_; ++i) {
       *hits += stripes_[i].hits;
       *misses += stripes_[i].misses;
     }
   }
-
-  // The std::lock_guard interface, for writers.
-  void lock() { LockExclusive(); }
-  void unlock() { UnlockExclusive(); }
 
  private:
   // A small number per thread, handed out in order of first use, so that the
