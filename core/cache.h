@@ -55,6 +55,9 @@ struct Stats {
 
 enum class WriteMode { kSet, kAdd, kReplace };
 
+// Receives a live value inside Cache::Read; see cache_read in <libcache/cache.h>.
+using ReadFn = void (*)(void *ctx, const char *data, size_t size);
+
 // A pinned value: immutable bytes that outlive their entry until released.
 struct Value;
 const char *ValueData(const Value *v);
@@ -86,9 +89,16 @@ class Cache {
   // kTtlNone. kAdd fails with kExists on a live entry; kReplace fails with
   // kNotFound without one. kTooLarge if the entry can never fit a shard; on any
   // failure the cache is unchanged.
-  Status Write(std::string_view key, std::string_view value, int64_t ttl_ms, WriteMode mode);
+  Status Write(std::string_view key, std::string_view value, int64_t ttl_ms, WriteMode mode) {
+    return Write(key, &value, 1, ttl_ms, mode);
+  }
+  // The same, with the value given as parts stored back to back.
+  Status Write(std::string_view key, const std::string_view *parts, size_t nparts, int64_t ttl_ms,
+               WriteMode mode);
   // Copies the value into buf[0, cap); *vlen = its size (vlen may be null).
   Status Get(std::string_view key, void *buf, size_t cap, size_t *vlen);
+  // Calls fn(ctx, value) (fn may be null) while the entry is read-locked.
+  Status Read(std::string_view key, ReadFn fn, void *ctx);
   // Pins the value without copying; release with ReleaseValue.
   Status Pin(std::string_view key, const Value **out);
   Status Delete(std::string_view key);

@@ -169,6 +169,41 @@ int cache_open(const cache_options_t *opts, cache_t **out) {
 
 void cache_close(cache_t *cache) { delete AsCache(cache); }
 
+int cache_setv(cache_t *cache, const void *key, size_t klen, const cache_iovec_t *parts,
+               size_t nparts, int64_t ttl_ms, int mode) {
+  libcache::WriteMode m;
+  switch (mode) {
+    case CACHE_WRITE_SET:
+      m = libcache::WriteMode::kSet;
+      break;
+    case CACHE_WRITE_ADD:
+      m = libcache::WriteMode::kAdd;
+      break;
+    case CACHE_WRITE_REPLACE:
+      m = libcache::WriteMode::kReplace;
+      break;
+    default:
+      return CACHE_E_INVALID;
+  }
+  if (cache == nullptr || BadBytes(key, klen) || BadBytes(parts, nparts)) return CACHE_E_INVALID;
+  // A few parts (the usual tag + payload) convert on the stack.
+  constexpr size_t kStackParts = 8;
+  std::string_view stack[kStackParts];
+  for (size_t i = 0; i < nparts; ++i) {
+    if (BadBytes(parts[i].data, parts[i].size)) return CACHE_E_INVALID;
+  }
+  return Guarded([&] {
+    std::unique_ptr<std::string_view[]> heap;
+    std::string_view *views = stack;
+    if (nparts > kStackParts) {
+      heap.reset(new std::string_view[nparts]);
+      views = heap.get();
+    }
+    for (size_t i = 0; i < nparts; ++i) views[i] = Bytes(parts[i].data, parts[i].size);
+    return ToInt(AsCache(cache)->Write(Bytes(key, klen), views, nparts, ttl_ms, m));
+  });
+}
+
 int cache_set(cache_t *cache, const void *key, size_t klen, const void *val, size_t vlen,
               int64_t ttl_ms) {
   return Write(cache, key, klen, val, vlen, ttl_ms, libcache::WriteMode::kSet);
@@ -187,6 +222,16 @@ int cache_replace(cache_t *cache, const void *key, size_t klen, const void *val,
 int cache_get(cache_t *cache, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen) {
   if (cache == nullptr || BadBytes(key, klen) || BadBytes(buf, cap)) return CACHE_E_INVALID;
   return Guarded([&] { return ToInt(AsCache(cache)->Get(Bytes(key, klen), buf, cap, vlen)); });
+}
+
+int cache_read(cache_t *cache, const void *key, size_t klen, cache_read_fn fn, void *ctx) {
+  if (cache == nullptr || BadBytes(key, klen)) return CACHE_E_INVALID;
+  // The core's ReadFn takes const char *; a cache_read_fn has the same ABI.
+  static_assert(sizeof(cache_read_fn) == sizeof(libcache::ReadFn));
+  return Guarded([&] {
+    return ToInt(
+        AsCache(cache)->Read(Bytes(key, klen), reinterpret_cast<libcache::ReadFn>(fn), ctx));
+  });
 }
 
 int cache_get_value(cache_t *cache, const void *key, size_t klen, cache_value_t **out) {

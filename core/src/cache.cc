@@ -159,17 +159,23 @@ bool Cache::ResolveTtl(int64_t ttl_ms, uint64_t *out) const {
   return true;
 }
 
-Status Cache::Write(std::string_view key, std::string_view value, int64_t ttl_ms, WriteMode mode) {
+Status Cache::Write(std::string_view key, const std::string_view *parts, size_t nparts,
+                    int64_t ttl_ms, WriteMode mode) {
   uint64_t ttl;
   if (!ResolveTtl(ttl_ms, &ttl)) return Status::kInvalid;
-  if (key.size() > kMaxKeySize || value.size() > std::numeric_limits<uint32_t>::max()) {
+  size_t vlen = 0;
+  for (size_t i = 0; i < nparts; ++i) {
+    vlen += parts[i].size();
+    if (vlen < parts[i].size()) return Status::kTooLarge;  // wrapped around
+  }
+  if (key.size() > kMaxKeySize || vlen > std::numeric_limits<uint32_t>::max()) {
     return Status::kTooLarge;
   }
   const uint64_t h = Hash(key);
   Shard &shard = ShardFor(h);
   // Refuse hopeless sizes before allocating (the shard makes the exact check).
-  if (Entry::SizeFor(key.size(), value.size()) > shard.max_bytes()) return Status::kTooLarge;
-  Entry *e = Entry::Create(*alloc_, key, value, 0);
+  if (Entry::SizeFor(key.size(), vlen) > shard.max_bytes()) return Status::kTooLarge;
+  Entry *e = Entry::Create(*alloc_, key, parts, nparts, vlen, 0);
   if (e == nullptr) return Status::kNoMem;
   if (!HashTable::Encodable(e)) {
     e->Unref(*alloc_);
@@ -183,6 +189,11 @@ Status Cache::Write(std::string_view key, std::string_view value, int64_t ttl_ms
 Status Cache::Get(std::string_view key, void *buf, size_t cap, size_t *vlen) {
   const uint64_t h = Hash(key);
   return ShardFor(h).Get(key, h, buf, cap, vlen);
+}
+
+Status Cache::Read(std::string_view key, ReadFn fn, void *ctx) {
+  const uint64_t h = Hash(key);
+  return ShardFor(h).Read(key, h, fn, ctx);
 }
 
 Status Cache::Pin(std::string_view key, const Value **out) {

@@ -66,22 +66,28 @@ struct Entry {
 
   static constexpr size_t SizeFor(size_t klen, size_t vlen) { return sizeof(Entry) + klen + vlen; }
 
-  // Allocates and fills an entry owned once (by the caller, later the table).
-  // nullptr when out of memory. REQUIRES: key.size() <= 65535, value < 4 GiB.
-  static Entry *Create(const Allocator &a, std::string_view key, std::string_view value,
-                       uint64_t deadline_ms) {
-    void *mem = a.alloc(SizeFor(key.size(), value.size()));
+  // Allocates and fills an entry owned once (by the caller, later the table),
+  // its value the parts back to back (vlen their total). nullptr when out of
+  // memory. REQUIRES: key.size() <= 65535, vlen < 4 GiB.
+  static Entry *Create(const Allocator &a, std::string_view key, const std::string_view *parts,
+                       size_t nparts, size_t vlen, uint64_t deadline_ms) {
+    void *mem = a.alloc(SizeFor(key.size(), vlen));
     if (mem == nullptr) return nullptr;
     Entry *e = new (mem) Entry;
     e->refs.store(1, std::memory_order_relaxed);  // published later under the shard lock
-    e->vlen = static_cast<uint32_t>(value.size());
+    e->vlen = static_cast<uint32_t>(vlen);
     e->deadline_ms = deadline_ms;
     e->ring_pos = 0;
     e->klen = static_cast<uint16_t>(key.size());
     e->referenced.store(0, std::memory_order_relaxed);
     e->unused = 0;
     if (!key.empty()) std::memcpy(e->key_data(), key.data(), key.size());
-    if (!value.empty()) std::memcpy(e->key_data() + key.size(), value.data(), value.size());
+    char *out = e->key_data() + key.size();
+    for (size_t i = 0; i < nparts; ++i) {
+      if (parts[i].empty()) continue;  // an empty part may have a null data()
+      std::memcpy(out, parts[i].data(), parts[i].size());
+      out += parts[i].size();
+    }
     return e;
   }
 

@@ -47,15 +47,11 @@ void Shard::UnlinkEntryLocked(Entry *e) {
 }
 
 Status Shard::Pin(std::string_view key, uint64_t hash, const Entry **out) {
-  table_.PrefetchHome(hash);
-  ReadStripe *stripe = lock_.LockShared();
-  Entry *e = FindLiveShared(key, hash, stripe);
-  if (e == nullptr) return Status::kNotFound;  // stripe already unlocked
-  // relaxed: the table's reference (held under the lock) keeps e alive meanwhile.
-  e->refs.fetch_add(1, std::memory_order_relaxed);
-  stripe->mu.unlock();
-  *out = e;
-  return Status::kOk;
+  return Visit(key, hash, [out](Entry *e) {
+    // relaxed: the table's reference (held under the lock) keeps e alive meanwhile.
+    e->refs.fetch_add(1, std::memory_order_relaxed);
+    *out = e;
+  });
 }
 
 void Shard::ReclaimExpired(std::string_view key, uint64_t hash) {

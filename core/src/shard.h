@@ -21,7 +21,9 @@
 // second line while the key compares.
 // Pin (zero-copy) replaces the memcpy with a relaxed increment of the entry's
 // reference count (safe because the table's own reference, held under the
-// lock, keeps the entry alive while we add ours).
+// lock, keeps the entry alive while we add ours); Read (cache_read) with a call
+// of the caller's function, which builds its own copy (a Python bytes object)
+// without an intermediate buffer or an atomic increment.
 //
 // ## Layout
 // Entry (core/src/entry.h): 24-byte header, then key, then value, in one
@@ -134,19 +136,22 @@ class alignas(64) Shard {
 
   // The hot path, inline (see "Hot path" above).
   Status Get(std::string_view key, uint64_t hash, void *buf, size_t cap, size_t *vlen) {
-    table_.PrefetchHome(hash);
-    ReadStripe *stripe = lock_.LockShared();
-    Entry *e = FindLiveShared(key, hash, stripe);
-    if (e == nullptr) return Status::kNotFound;  // stripe already unlocked
-    const uint32_t n = e->vlen;
-    if (vlen != nullptr) *vlen = n;
-    Status st = Status::kBufferTooSmall;
-    if (n <= cap) {
-      if (n != 0) std::memcpy(buf, e->value_data(), n);
-      st = Status::kOk;
-    }
-    stripe->mu.unlock();
-    return st;
+    Status st = Status::kOk;
+    const Status found = Visit(key, hash, [&](const Entry *e) {
+      const uint32_t n = e->vlen;
+      if (vlen != nullptr) *vlen = n;
+      if (n > cap) {
+        st = Status::kBufferTooSmall;
+      } else if (n != 0) {
+        std::memcpy(buf, e->value_data(), n);
+      }
+    });
+    return found == Status::kOk ? st : found;
+  }
+  Status Read(std::string_view key, uint64_t hash, ReadFn fn, void *ctx) {
+    return Visit(key, hash, [&](const Entry *e) {
+      if (fn != nullptr) fn(ctx, e->value_data(), e->vlen);
+    });
   }
   Status Pin(std::string_view key, uint64_t hash, const Entry **out);
   // Indexes e with a deadline ttl_ms from now (0 = never expires).
@@ -166,6 +171,19 @@ class alignas(64) Shard {
   void Unlock() { lock_.unlock(); }
 
  private:
+  // Calls f(entry) for the live entry with this thread's reader stripe held:
+  // kOk if it did, kNotFound otherwise.
+  template <class F>
+  Status Visit(std::string_view key, uint64_t hash, F &&f) {
+    table_.PrefetchHome(hash);
+    ReadStripe *stripe = lock_.LockShared();
+    Entry *e = FindLiveShared(key, hash, stripe);
+    if (e == nullptr) return Status::kNotFound;  // stripe already unlocked
+    f(e);
+    stripe->mu.unlock();
+    return Status::kOk;
+  }
+
   // REQUIRES: stripe is this thread's stripe, locked (LockShared).
   // The live entry for key, counted as a hit (with stripe still locked), or
   // nullptr, counted as a miss (with stripe unlocked; an expired entry met

@@ -66,7 +66,7 @@ static void test_version_and_status(void) {
   char want[32];
   sprintf(want, "%d.%d.%d", CACHE_VERSION_MAJOR, CACHE_VERSION_MINOR, CACHE_VERSION_PATCH);
   CHECK(cache_version_number() == CACHE_VERSION_NUMBER);
-  CHECK(CACHE_VERSION_NUMBER == 10000);
+  CHECK(CACHE_VERSION_NUMBER == 10100);
   CHECK(strcmp(cache_version_string(), want) == 0);
   CHECK(strcmp(cache_strerror(CACHE_OK), "ok") == 0);
   CHECK(strcmp(cache_strerror(CACHE_E_INVALID), cache_strerror(CACHE_E_NOMEM)) != 0);

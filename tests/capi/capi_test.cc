@@ -102,7 +102,7 @@ TEST(Version, MacrosMatchTheLoadedLibrary) {
                 CACHE_VERSION_PATCH);
   ASSERT_NE(cache_version_string(), nullptr);
   EXPECT_STREQ(cache_version_string(), expected);
-  EXPECT_STREQ(cache_version_string(), "1.0.0");
+  EXPECT_STREQ(cache_version_string(), "1.1.0");
   EXPECT_EQ(cache_version_string(), cache_version_string()) << "a static string";
 }
 
@@ -443,6 +443,65 @@ TEST_F(CapiTest, GetValuePinsTheValue) {
   EXPECT_EQ(s.misses, 1u);
 }
 
+// cache_read hands the callback the stored bytes in place, once per hit.
+TEST_F(CapiTest, ReadCallsTheCallbackWithTheValue) {
+  ASSERT_EQ(Set(c(), "key", "value"), CACHE_OK);
+  struct Seen {
+    int calls = 0;
+    std::string bytes;
+  } seen;
+  const cache_read_fn record = [](void *ctx, const void *val, size_t vlen) {
+    auto *s = static_cast<Seen *>(ctx);
+    ++s->calls;
+    s->bytes.assign(static_cast<const char *>(val), vlen);
+  };
+  ASSERT_EQ(cache_read(c(), "key", 3, record, &seen), CACHE_OK);
+  EXPECT_EQ(seen.calls, 1);
+  EXPECT_EQ(seen.bytes, "value");
+  EXPECT_EQ(cache_read(c(), "nope", 4, record, &seen), CACHE_NOT_FOUND);
+  EXPECT_EQ(seen.calls, 1) << "no call on a miss";
+  EXPECT_EQ(cache_read(c(), "key", 3, nullptr, nullptr), CACHE_OK) << "NULL fn: a presence test";
+  ASSERT_EQ(Set(c(), "empty", ""), CACHE_OK);
+  ASSERT_EQ(cache_read(c(), "empty", 5, record, &seen), CACHE_OK);
+  EXPECT_EQ(seen.calls, 2);
+  EXPECT_EQ(seen.bytes, "");
+  const cache_stats_t s = Stats(c());
+  EXPECT_EQ(s.hits, 3u);
+  EXPECT_EQ(s.misses, 1u);
+}
+
+// cache_setv stores its parts back to back, with each write mode's rules.
+TEST_F(CapiTest, SetvJoinsThePartsInEveryMode) {
+  const cache_iovec_t parts[] = {{"ab", 2}, {nullptr, 0}, {"cde", 3}};
+  ASSERT_EQ(cache_setv(c(), "k", 1, parts, 3, CACHE_TTL_NONE, CACHE_WRITE_SET), CACHE_OK);
+  EXPECT_EQ(Get(c(), "k"), "abcde");
+  EXPECT_EQ(cache_setv(c(), "k", 1, parts, 1, CACHE_TTL_NONE, CACHE_WRITE_ADD), CACHE_EXISTS);
+  EXPECT_EQ(Get(c(), "k"), "abcde") << "a refused add changes nothing";
+  ASSERT_EQ(cache_setv(c(), "k", 1, parts + 2, 1, CACHE_TTL_NONE, CACHE_WRITE_REPLACE), CACHE_OK);
+  EXPECT_EQ(Get(c(), "k"), "cde");
+  EXPECT_EQ(cache_setv(c(), "new", 3, parts, 3, CACHE_TTL_NONE, CACHE_WRITE_REPLACE),
+            CACHE_NOT_FOUND);
+  EXPECT_EQ(Get(c(), "new"), std::nullopt);
+  ASSERT_EQ(cache_setv(c(), "new", 3, parts, 3, 60000, CACHE_WRITE_ADD), CACHE_OK);
+  EXPECT_EQ(Get(c(), "new"), "abcde");
+  int64_t remaining = 0;
+  ASSERT_EQ(cache_ttl(c(), "new", 3, &remaining), CACHE_OK);
+  EXPECT_GT(remaining, 0);
+  EXPECT_LE(remaining, 60000) << "the TTL argument applies";
+  ASSERT_EQ(cache_setv(c(), "none", 4, nullptr, 0, CACHE_TTL_NONE, CACHE_WRITE_SET), CACHE_OK);
+  EXPECT_EQ(Get(c(), "none"), "") << "no parts: an empty value";
+  // More parts than the wrapper converts on the stack.
+  std::vector<cache_iovec_t> many;
+  std::string expect;
+  for (int i = 0; i < 40; ++i) {
+    many.push_back({&"0123456789"[i % 10], 1});
+    expect += static_cast<char>('0' + i % 10);
+  }
+  ASSERT_EQ(cache_setv(c(), "many", 4, many.data(), many.size(), CACHE_TTL_NONE, CACHE_WRITE_SET),
+            CACHE_OK);
+  EXPECT_EQ(Get(c(), "many"), expect);
+}
+
 TEST_F(CapiTest, TouchAndTtlOnEntriesWithoutExpiry) {
   int64_t remaining = 12345;
   EXPECT_EQ(cache_ttl(c(), "k", 1, &remaining), CACHE_NOT_FOUND);
@@ -582,6 +641,20 @@ TEST_F(InvalidArgTest, Writes) {
     }
     ExpectUnchanged();
   }
+  const cache_iovec_t ok[] = {{"x", 1}};
+  const cache_iovec_t null_part[] = {{"x", 1}, {nullptr, 2}};
+  EXPECT_EQ(cache_setv(nullptr, "key", 3, ok, 1, CACHE_TTL_NONE, CACHE_WRITE_SET), CACHE_E_INVALID);
+  EXPECT_EQ(cache_setv(c(), nullptr, 3, ok, 1, CACHE_TTL_NONE, CACHE_WRITE_SET), CACHE_E_INVALID);
+  EXPECT_EQ(cache_setv(c(), "key", 3, nullptr, 1, CACHE_TTL_NONE, CACHE_WRITE_SET), CACHE_E_INVALID)
+      << "NULL parts, nparts 1";
+  EXPECT_EQ(cache_setv(c(), "key", 3, null_part, 2, CACHE_TTL_NONE, CACHE_WRITE_SET),
+            CACHE_E_INVALID)
+      << "a NULL part with size 2";
+  for (int mode : {-1, 3, 1000}) {
+    EXPECT_EQ(cache_setv(c(), "key", 3, ok, 1, CACHE_TTL_NONE, mode), CACHE_E_INVALID) << mode;
+  }
+  EXPECT_EQ(cache_setv(c(), "key", 3, ok, 1, -2, CACHE_WRITE_SET), CACHE_E_INVALID);
+  ExpectUnchanged();
 }
 
 TEST_F(InvalidArgTest, Reads) {
@@ -594,6 +667,8 @@ TEST_F(InvalidArgTest, Reads) {
   EXPECT_EQ(cache_get_value(nullptr, "key", 3, &v), CACHE_E_INVALID);
   EXPECT_EQ(cache_get_value(c(), nullptr, 3, &v), CACHE_E_INVALID);
   EXPECT_EQ(cache_get_value(c(), "key", 3, nullptr), CACHE_E_INVALID) << "NULL out";
+  EXPECT_EQ(cache_read(nullptr, "key", 3, nullptr, nullptr), CACHE_E_INVALID);
+  EXPECT_EQ(cache_read(c(), nullptr, 3, nullptr, nullptr), CACHE_E_INVALID);
   int64_t remaining = 0;
   EXPECT_EQ(cache_ttl(nullptr, "key", 3, &remaining), CACHE_E_INVALID);
   EXPECT_EQ(cache_ttl(c(), nullptr, 3, &remaining), CACHE_E_INVALID);

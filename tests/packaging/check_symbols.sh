@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # libcache.so must export exactly the functions declared with CACHE_API in the
-# public headers, all under the LIBCACHE_1 version node, and carry the SONAME
+# public headers, under the version nodes of major version 1 (LIBCACHE_1, and
+# LIBCACHE_1.N for functions added in minor release N), and carry the SONAME
 # libcache.so.1. Usage: check_symbols.sh NM READELF LIBRARY HEADER...
 set -euo pipefail
 nm=$1 readelf=$2 lib=$3
@@ -32,9 +33,9 @@ if awk '$1 !~ /^[TtWi]$/ {bad = 1} END {exit !bad}' "$tmp/symbols"; then
   awk '$1 !~ /^[TtWi]$/' "$tmp/symbols" >&2
   status=1
 fi
-if grep -v '@@LIBCACHE_1$' "$tmp/symbols" | grep -q .; then
-  echo "FAIL: exported symbols outside the LIBCACHE_1 version node:" >&2
-  grep -v '@@LIBCACHE_1$' "$tmp/symbols" >&2
+if grep -vE '@@LIBCACHE_1(\.[0-9]+)?$' "$tmp/symbols" | grep -q .; then
+  echo "FAIL: exported symbols outside the LIBCACHE_1 and LIBCACHE_1.N version nodes:" >&2
+  grep -vE '@@LIBCACHE_1(\.[0-9]+)?$' "$tmp/symbols" >&2
   status=1
 fi
 

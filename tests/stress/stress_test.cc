@@ -237,6 +237,7 @@ class Stress {
   void DoOp(int index, std::mt19937_64 &rng, Tally *t, std::vector<Pinned> *pins);
   void DoGet(uint32_t id, size_t cap, Tally *t);
   void DoPin(uint32_t id, std::mt19937_64 &rng, Tally *t, std::vector<Pinned> *pins);
+  void DoRead(uint32_t id, Tally *t);
   void DoWrite(int index, uint32_t id, int mode, std::mt19937_64 &rng, Tally *t);
   void DoTouch(uint32_t id, std::mt19937_64 &rng);
   void DoTtl(uint32_t id);
@@ -360,7 +361,8 @@ void Stress::Worker(int index) {
 void Stress::DoOp(int index, std::mt19937_64 &rng, Tally *t, std::vector<Pinned> *pins) {
   const uint32_t id = static_cast<uint32_t>(rng() % cfg_.key_space);
   const uint32_t dice = static_cast<uint32_t>(rng() % 100000);
-  if (dice < 30000) return DoGet(id, kReadBuffer, t);
+  if (dice < 24000) return DoGet(id, kReadBuffer, t);
+  if (dice < 30000) return DoRead(id, t);
   if (dice < 32000) return DoGet(id, 16, t);  // smaller than any value
   if (dice < 44000) return DoPin(id, rng, t, pins);
   if (dice < 64000) return DoWrite(index, id, 0, rng, t);
@@ -440,6 +442,27 @@ void Stress::DoGet(uint32_t id, size_t cap, Tally *t) {
   }
   if (rc != CACHE_OK) return failures_.Add("cache_get %s: rc %d", keys_[id].c_str(), rc);
   VerifyRead(id, buf, n, t0, "cache_get");
+}
+
+// cache_read: the value is checked inside the callback, under the shard's
+// read lock, where a racing write or eviction must not be visible.
+void Stress::DoRead(uint32_t id, Tally *t) {
+  struct Ctx {
+    Stress *self;
+    uint32_t id;
+    uint64_t t0;
+  } ctx{this, id, clock_.Peek()};
+  const int rc = cache_read(
+      cache_, keys_[id].data(), keys_[id].size(),
+      [](void *p, const void *val, size_t vlen) {
+        auto *c = static_cast<Ctx *>(p);
+        c->self->VerifyRead(c->id, val, vlen, c->t0, "cache_read");
+      },
+      &ctx);
+  ++t->reads;
+  if (rc == CACHE_NOT_FOUND) return;
+  if (rc != CACHE_OK) return failures_.Add("cache_read %s: rc %d", keys_[id].c_str(), rc);
+  ++t->read_hits;
 }
 
 void Stress::DoPin(uint32_t id, std::mt19937_64 &rng, Tally *t, std::vector<Pinned> *pins) {
@@ -524,7 +547,12 @@ void Stress::DoWrite(int index, uint32_t id, int mode, std::mt19937_64 &rng, Tal
   const std::string v = MakeValue(key_hashes_[id], seed, payload, ttl);
   const std::string &k = keys_[id];
   int rc;
-  if (mode == 0) {
+  if (seq % 4 == 0) {
+    // cache_setv, with the value split at a random point into two parts.
+    const size_t cut = rng() % (v.size() + 1);
+    const cache_iovec_t parts[2] = {{v.data(), cut}, {v.data() + cut, v.size() - cut}};
+    rc = cache_setv(cache_, k.data(), k.size(), parts, 2, ttl_arg, mode);
+  } else if (mode == 0) {
     rc = cache_set(cache_, k.data(), k.size(), v.data(), v.size(), ttl_arg);
   } else if (mode == 1) {
     rc = cache_add(cache_, k.data(), k.size(), v.data(), v.size(), ttl_arg);

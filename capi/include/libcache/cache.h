@@ -57,7 +57,7 @@ extern "C" {
 /* ---- Version --------------------------------------------------------------- */
 
 #define CACHE_VERSION_MAJOR 1
-#define CACHE_VERSION_MINOR 0
+#define CACHE_VERSION_MINOR 1
 #define CACHE_VERSION_PATCH 0
 #define CACHE_VERSION_NUMBER \
   (CACHE_VERSION_MAJOR * 10000 + CACHE_VERSION_MINOR * 100 + CACHE_VERSION_PATCH)
@@ -161,6 +161,26 @@ CACHE_API int cache_add(cache_t *cache, const void *key, size_t klen, const void
 CACHE_API int cache_replace(cache_t *cache, const void *key, size_t klen, const void *val,
                             size_t vlen, int64_t ttl_ms);
 
+/* One part of a value given in pieces (cache_setv). data may be NULL when size
+ * is 0. */
+typedef struct cache_iovec_s {
+  const void *data;
+  size_t size;
+} cache_iovec_t;
+
+/* Which write cache_setv performs (since 1.1). */
+#define CACHE_WRITE_SET 0     /* as cache_set */
+#define CACHE_WRITE_ADD 1     /* as cache_add */
+#define CACHE_WRITE_REPLACE 2 /* as cache_replace */
+
+/* Like cache_set, cache_add or cache_replace (mode, a CACHE_WRITE_* value),
+ * with the value stored as the nparts parts back to back, copied once: for a
+ * header (a type tag, a version) in front of a payload the caller already has.
+ * parts may be NULL when nparts is 0 (an empty value). Same statuses; an
+ * unknown mode is CACHE_E_INVALID. Since 1.1. */
+CACHE_API int cache_setv(cache_t *cache, const void *key, size_t klen, const cache_iovec_t *parts,
+                         size_t nparts, int64_t ttl_ms, int mode);
+
 /* ---- Reads ---------------------------------------------------------------- */
 
 /* Copies the value for key into buf (capacity cap bytes) and stores its length
@@ -170,6 +190,19 @@ CACHE_API int cache_replace(cache_t *cache, const void *key, size_t klen, const 
  * CACHE_E_INVALID. A hit marks the entry recently used. */
 CACHE_API int cache_get(cache_t *cache, const void *key, size_t klen, void *buf, size_t cap,
                         size_t *vlen);
+
+/* Receives a value inside cache_read. */
+typedef void (*cache_read_fn)(void *ctx, const void *val, size_t vlen);
+
+/* Calls fn(ctx, value, vlen) with the live value for key, in place, while the
+ * entry's shard is read-locked, so the caller copies it once, straight into
+ * its own object (the Python binding builds its bytes object here). fn must be
+ * short and must not call any cache_* function on this cache (the shard lock
+ * is held: that deadlocks) nor unwind (longjmp, C++ exception). fn may be NULL
+ * to test presence. Counts a hit or a miss like cache_get.
+ * Returns CACHE_OK (fn was called), CACHE_NOT_FOUND or CACHE_E_INVALID.
+ * Since 1.1. */
+CACHE_API int cache_read(cache_t *cache, const void *key, size_t klen, cache_read_fn fn, void *ctx);
 
 /* A pinned, immutable, reference-counted value. It stays valid, with the same
  * bytes, after its entry is replaced, deleted, evicted or expired, and after
