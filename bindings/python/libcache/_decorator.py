@@ -1,0 +1,159 @@
+"""@cached: memoise a function (sync or async) in a libcache.Cache, single-flight."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import pickle
+import threading
+from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union, overload
+
+from ._cache import Cache
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Keys longer than this are replaced by a 128-bit digest (the engine limit is
+# 65535 bytes; long keys also cost memory in every entry).
+_MAX_PLAIN_KEY = 256
+
+
+class CacheInfo(NamedTuple):
+    """As functools.lru_cache's: this function's hits and misses, the cache's bounds and size."""
+
+    hits: int
+    misses: int
+    maxsize: Optional[int]
+    currsize: int
+
+
+def _default_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    if not kwargs and len(args) == 1 and type(args[0]) is str:
+        return b"s" + args[0].encode()  # the common case, without pickle
+    try:
+        return b"p" + pickle.dumps((args, sorted(kwargs.items())), protocol=5)
+    except Exception as e:
+        raise TypeError(
+            f"@cached cannot build a key from these arguments ({e}); pass key=... , a function "
+            "of the same arguments returning a str or bytes key"
+        ) from e
+
+
+@overload
+def cached(cache: F) -> F: ...
+
+
+@overload
+def cached(
+    cache: Optional[Cache] = None,
+    ttl: Optional[float] = None,
+    key: Optional[Callable[..., Union[str, bytes]]] = None,
+) -> Callable[[F], F]: ...
+
+
+def cached(
+    cache: Any = None,
+    ttl: Optional[float] = None,
+    key: Optional[Callable[..., Union[str, bytes]]] = None,
+) -> Any:
+    """Caches a function's results in a libcache.Cache.
+
+    Works on plain and async functions. Concurrent calls with the same
+    arguments run the function once (single-flight: threads for plain
+    functions, tasks for async ones); if it raises, every waiting caller gets
+    the exception and nothing is cached.
+
+    Args:
+        cache: the Cache to use. Without one, the function gets a private cache
+            (64 MiB, pickle codec), so any picklable result can be cached. With
+            a shared cache, results must be storable by that cache's codec.
+        ttl: seconds a result lives (None: the cache's default_ttl; 0: forever).
+        key: a function of the same arguments returning a str or bytes key. By
+            default the key is built from the arguments (pickled), so they must
+            be picklable. Keys are prefixed with the function's qualified name.
+
+    The wrapper has cache_clear() (forgets this function's results), cache_info()
+    and .cache (the Cache it uses).
+    """
+    if callable(cache) and not isinstance(cache, Cache):
+        return cached()(cache)  # used as @cached, without parentheses
+    if cache is not None and not isinstance(cache, Cache):
+        raise TypeError(f"cache must be a libcache.Cache or None, not {type(cache).__name__}")
+
+    def decorate(fn: F) -> F:
+        store = cache if cache is not None else Cache(codec="pickle")
+        name = f"{fn.__module__}.{fn.__qualname__}".encode()
+        lock = threading.Lock()
+        counts = {"hits": 0, "misses": 0, "generation": 0}
+
+        def make_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+            if key is None:
+                k = _default_key(args, kwargs)
+            else:
+                user = key(*args, **kwargs)
+                if isinstance(user, str):
+                    k = b"u" + user.encode()
+                elif isinstance(user, bytes):
+                    k = b"u" + user
+                else:
+                    raise TypeError(f"@cached key= function returned {type(user).__name__}; it must return str or bytes")
+            if len(k) > _MAX_PLAIN_KEY:
+                k = b"h" + hashlib.blake2b(k, digest_size=16).digest()
+            # The generation makes cache_clear() O(1) on a shared cache: old keys
+            # are never asked for again and age out.
+            return b"%s#%d:%s" % (name, counts["generation"], k)
+
+        def count(loaded: bool) -> None:
+            with lock:
+                counts["misses" if loaded else "hits"] += 1
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                loaded = False
+
+                async def load() -> Any:
+                    nonlocal loaded
+                    loaded = True
+                    return await fn(*args, **kwargs)
+
+                value = await store.get_or_set_async(make_key(args, kwargs), load, ttl)
+                count(loaded)
+                return value
+
+            wrapper: Any = async_wrapper
+        else:
+
+            @functools.wraps(fn)
+            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+                loaded = False
+
+                def load() -> Any:
+                    nonlocal loaded
+                    loaded = True
+                    return fn(*args, **kwargs)
+
+                value = store.get_or_set(make_key(args, kwargs), load, ttl)
+                count(loaded)
+                return value
+
+            wrapper = sync_wrapper
+
+        def cache_clear() -> None:
+            with lock:
+                counts["generation"] += 1
+                counts["hits"] = counts["misses"] = 0
+            if cache is None:
+                store.clear()  # the private cache holds only this function's results
+
+        def cache_info() -> CacheInfo:
+            with lock:
+                return CacheInfo(counts["hits"], counts["misses"], store.max_entries, len(store))
+
+        wrapper.cache_clear = cache_clear
+        wrapper.cache_info = cache_info
+        wrapper.cache = store
+        return wrapper  # type: ignore[no-any-return]
+
+    return decorate

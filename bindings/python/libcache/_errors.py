@@ -1,0 +1,70 @@
+"""libcache's exceptions, and the one table that maps C ABI statuses to them.
+
+Every exception the package raises on purpose is a :class:`Error`; the ones
+caused by a bad argument are also :class:`ValueError` or :class:`TypeError`,
+so code that already catches those keeps working.
+"""
+
+from __future__ import annotations
+
+
+class Error(Exception):
+    """Base class of every libcache error."""
+
+
+class InvalidArgument(Error, ValueError):
+    """An argument the engine refused (options out of range, a bad TTL)."""
+
+
+class KeyTooLarge(Error, ValueError):
+    """A key longer than the engine's limit (65535 bytes once encoded)."""
+
+
+class ValueTooLarge(Error, ValueError):
+    """An entry that can never fit in the cache's bounds (one shard's share)."""
+
+
+class UnsupportedValue(Error, TypeError):
+    """A value the cache cannot store without a codec (the message names one)."""
+
+
+class CodecError(Error, ValueError):
+    """Stored bytes that cannot be turned back into a value with this cache's codec."""
+
+
+class CacheClosed(Error):
+    """The cache (or store) was closed; create a new one to go on."""
+
+
+class OutOfMemory(Error, MemoryError):
+    """The engine could not allocate memory."""
+
+
+class BackendError(Error, OSError):
+    """An I/O error from an integration (the Redis writer)."""
+
+
+class QueueFull(Error):
+    """A bounded queue is full."""
+
+
+class Timeout(Error, TimeoutError):
+    """An operation did not finish in time."""
+
+
+class InternalError(Error):
+    """A bug in libcache: please report it with the message."""
+
+
+# C ABI status (capi/include/libcache/cache.h) -> exception class. _core raises
+# through this table only; a status missing here raises Error.
+STATUS_ERRORS: dict[int, type[Error]] = {
+    -1: InvalidArgument,  # CACHE_E_INVALID
+    -2: OutOfMemory,  # CACHE_E_NOMEM
+    -3: ValueTooLarge,  # CACHE_E_TOO_LARGE
+    -5: BackendError,  # CACHE_E_IO
+    -6: QueueFull,  # CACHE_E_FULL
+    -7: Timeout,  # CACHE_E_TIMEOUT
+    -8: CacheClosed,  # CACHE_E_CLOSED
+    -9: InternalError,  # CACHE_E_INTERNAL
+}

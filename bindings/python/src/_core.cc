@@ -1,0 +1,700 @@
+// libcache._core: the Python binding's compiled half, over the C ABI.
+//
+// One class, _core.Cache, which libcache.Cache (bindings/python/libcache/
+// _cache.py) subclasses. pybind11 builds the class and binds the methods whose
+// cost does not matter (construction, close, stats, ttl, touch, delete,
+// clear). The hot methods, get/set/add/replace and the mapping slots
+// (c[k], c[k] = v, del c[k], k in c, len(c)), are plain CPython C-API entries
+// installed on the type before PyType_Ready (pybind11's custom_type_setup): a
+// pybind11-dispatched call costs 100-160 ns before it does anything, a
+// METH_FASTCALL method or a slot about what a C function call costs
+// (../shared/PERFORMANCE.md). Because the slots exist before PyType_Ready,
+// Python subclasses inherit them as-is.
+//
+// Values carry a one-byte type tag in front of the payload, so that bytes,
+// str, int, float, bool and None come back with their type (the tag table is
+// in bindings/python/libcache/_cache.py's docstring). A get builds the result
+// inside cache_read's callback, copying the stored bytes once, straight into
+// the new bytes/str object; a set writes tag and payload with cache_setv,
+// copying the payload once, into the entry. Other objects go through the
+// cache's codec (tag 'c'), called outside any engine lock.
+//
+// Every call holds the GIL: the engine's critical sections are tens of
+// nanoseconds, far less than a GIL hand-off. That also serialises close()
+// against every other call on the same object.
+
+#include <Python.h>
+#include <libcache/cache.h>
+#include <libcache/cache_experimental.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+
+namespace py = pybind11;
+
+namespace {
+
+// ---- Errors: libcache._errors.STATUS_ERRORS maps C statuses to classes -------
+
+PyObject *g_status_errors = nullptr;  // dict: int status -> exception class
+PyObject *g_error = nullptr;          // libcache.Error
+PyObject *g_closed = nullptr;         // libcache.CacheClosed
+PyObject *g_key_too_large = nullptr;  // libcache.KeyTooLarge
+PyObject *g_unsupported = nullptr;    // libcache.UnsupportedValue
+PyObject *g_codec_error = nullptr;    // libcache.CodecError
+
+// Sets the exception for a failed C status, with the caller's context.
+void SetStatusError(int status, const std::string &what) {
+  PyObject *key = PyLong_FromLong(status);
+  PyObject *cls = key != nullptr ? PyDict_GetItemWithError(g_status_errors, key) : nullptr;
+  Py_XDECREF(key);
+  if (PyErr_Occurred()) return;
+  if (cls == nullptr) cls = g_error;
+  PyErr_Format(cls, "%s (%s)", what.c_str(), cache_strerror(status));
+}
+
+// ---- The object behind _core.Cache -----------------------------------------
+
+struct Core {
+  cache_t *cache = nullptr;
+  PyObject *codec = nullptr;  // strong reference: None or an object with dumps/loads
+  uint64_t max_bytes = 0;
+  uint32_t shards = 0;
+
+  Core() = default;
+  Core(const Core &) = delete;
+  Core &operator=(const Core &) = delete;
+  ~Core() {
+    cache_close(cache);
+    Py_XDECREF(codec);  // pybind11 destroys holders with the GIL held
+  }
+};
+
+// The Core of self without pybind11's dispatch: a class with one C++ base and a
+// pointer-sized holder keeps the value pointer in simple_value_holder[0]
+// (checked once at import by CheckSimpleLayout). null when __init__ has not
+// run (Cache.__new__ alone, or a subclass that skipped super().__init__()).
+inline Core *CoreOf(PyObject *self) {
+  auto *inst = reinterpret_cast<py::detail::instance *>(self);
+  return static_cast<Core *>(inst->simple_value_holder[0]);
+}
+
+// The open cache of core (CoreOf(self)), or nullptr with CacheClosed set.
+inline cache_t *OpenCache(const Core *core) {
+  if (core != nullptr && core->cache != nullptr) [[likely]] {
+    return core->cache;
+  }
+  PyErr_SetString(core == nullptr ? g_error : g_closed,
+                  core == nullptr ? "Cache.__init__() was not called"
+                                  : "the cache is closed: create a new Cache to go on");
+  return nullptr;
+}
+
+// ---- Keys ------------------------------------------------------------------
+
+struct Key {
+  const char *data;
+  Py_ssize_t size;
+};
+
+// str keys are their UTF-8 bytes, so "a" and b"a" are the same key.
+inline bool KeyOf(PyObject *k, Key *out) {
+  if (PyUnicode_CheckExact(k) && PyUnicode_IS_COMPACT_ASCII(k)) [[likely]] {
+    out->data = static_cast<const char *>(PyUnicode_DATA(k));
+    out->size = PyUnicode_GET_LENGTH(k);
+    return true;
+  }
+  if (PyUnicode_Check(k)) {
+    out->data = PyUnicode_AsUTF8AndSize(k, &out->size);  // cached in the str
+    return out->data != nullptr;
+  }
+  if (PyBytes_Check(k)) {
+    out->data = PyBytes_AS_STRING(k);
+    out->size = PyBytes_GET_SIZE(k);
+    return true;
+  }
+  PyErr_Format(PyExc_TypeError,
+               "cache keys must be str or bytes, not %.100s: build a string key from the "
+               "object (e.g. f\"user:{user_id}\"), or let @cached build keys from the "
+               "function's arguments",
+               Py_TYPE(k)->tp_name);
+  return false;
+}
+
+// Writes need a key the engine can store (reads of a longer key simply miss).
+inline bool WritableKey(const Key &k) {
+  if (static_cast<size_t>(k.size) <= CACHE_MAX_KEY_SIZE) [[likely]] {
+    return true;
+  }
+  PyErr_Format(g_key_too_large, "a key of %zd bytes is longer than the limit of %u bytes",
+               k.size, CACHE_MAX_KEY_SIZE);
+  return false;
+}
+
+// ---- TTLs: seconds (float) in Python, milliseconds in the C ABI --------------
+
+// None -> the cache's default; 0 -> never expires; > 0 -> rounded up to whole
+// milliseconds (so that a tiny TTL never becomes 0, "never").
+bool TtlMs(PyObject *ttl, int64_t *out) {
+  if (ttl == nullptr || ttl == Py_None) {
+    *out = CACHE_TTL_DEFAULT;
+    return true;
+  }
+  if (PyBool_Check(ttl) || !(PyFloat_Check(ttl) || PyLong_Check(ttl) || PyNumber_Check(ttl))) {
+    PyErr_Format(PyExc_TypeError,
+                 "ttl must be a number of seconds or None (the cache's default_ttl), not %.100s",
+                 Py_TYPE(ttl)->tp_name);
+    return false;
+  }
+  const double s = PyFloat_AsDouble(ttl);
+  if (s == -1.0 && PyErr_Occurred()) return false;
+  if (std::isnan(s) || s < 0) {
+    PyErr_Format(PyExc_ValueError,
+                 "ttl must be >= 0 seconds (0 = never expires, None = the cache's default_ttl), "
+                 "got %R",
+                 ttl);
+    return false;
+  }
+  const double ms = std::ceil(s * 1000.0);
+  if (ms > static_cast<double>(uint64_t{1} << 62)) {
+    PyErr_Format(PyExc_ValueError, "ttl %R is too large (use ttl=0 for never expires)", ttl);
+    return false;
+  }
+  *out = static_cast<int64_t>(ms);
+  return true;
+}
+
+// ---- Values: a type tag, then the payload -----------------------------------
+
+enum Tag : char {
+  kBytes = 'b',
+  kStr = 's',
+  kInt = 'i',     // int64, 8 bytes little-endian
+  kBigInt = 'I',  // decimal digits
+  kFloat = 'd',   // IEEE double, 8 bytes little-endian
+  kTrue = 'T',
+  kFalse = 'F',
+  kNone = 'N',
+  kCodec = 'c',  // the cache codec's dumps() output
+};
+
+struct Encoded {
+  char tag;
+  const char *data = nullptr;
+  Py_ssize_t size = 0;
+  char scalar[8];
+  PyObject *owner = nullptr;  // keeps data alive (codec output, big int digits)
+  ~Encoded() { Py_XDECREF(owner); }
+};
+
+bool UseOwnerBytes(Encoded *e) {
+  if (PyBytes_Check(e->owner)) {
+    e->data = PyBytes_AS_STRING(e->owner);
+    e->size = PyBytes_GET_SIZE(e->owner);
+    return true;
+  }
+  if (PyUnicode_Check(e->owner)) {
+    e->data = PyUnicode_AsUTF8AndSize(e->owner, &e->size);
+    return e->data != nullptr;
+  }
+  PyErr_Format(g_codec_error, "the codec's dumps() returned %.100s; it must return bytes or str",
+               Py_TYPE(e->owner)->tp_name);
+  return false;
+}
+
+bool Encode(const Core *core, PyObject *v, Encoded *e) {
+  if (PyBytes_CheckExact(v)) [[likely]] {
+    e->tag = kBytes;
+    e->data = PyBytes_AS_STRING(v);
+    e->size = PyBytes_GET_SIZE(v);
+    return true;
+  }
+  if (PyUnicode_CheckExact(v)) {
+    e->tag = kStr;
+    if (PyUnicode_IS_COMPACT_ASCII(v)) {
+      e->data = static_cast<const char *>(PyUnicode_DATA(v));
+      e->size = PyUnicode_GET_LENGTH(v);
+      return true;
+    }
+    e->data = PyUnicode_AsUTF8AndSize(v, &e->size);
+    return e->data != nullptr;
+  }
+  if (v == Py_None || v == Py_True || v == Py_False) {
+    e->tag = v == Py_None ? kNone : v == Py_True ? kTrue : kFalse;
+    return true;
+  }
+  if (PyLong_CheckExact(v)) {
+    int overflow = 0;
+    const long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (n == -1 && PyErr_Occurred()) return false;
+    if (overflow == 0) {
+      e->tag = kInt;
+      const uint64_t u = static_cast<uint64_t>(n);
+      for (int i = 0; i < 8; ++i) e->scalar[i] = static_cast<char>(u >> (8 * i));
+      e->data = e->scalar;
+      e->size = 8;
+      return true;
+    }
+    e->tag = kBigInt;
+    e->owner = PyObject_Str(v);
+    return e->owner != nullptr && UseOwnerBytes(e);
+  }
+  if (PyFloat_CheckExact(v)) {
+    e->tag = kFloat;
+    const double d = PyFloat_AS_DOUBLE(v);
+    uint64_t u;
+    std::memcpy(&u, &d, 8);
+    for (int i = 0; i < 8; ++i) e->scalar[i] = static_cast<char>(u >> (8 * i));
+    e->data = e->scalar;
+    e->size = 8;
+    return true;
+  }
+  if (core->codec == Py_None) {
+    PyErr_Format(g_unsupported,
+                 "cannot store a %.100s without a codec: bytes, str, int, float, bool and None "
+                 "are stored as they are; for other values open the cache with codec=\"json\" "
+                 "(JSON-compatible data), codec=\"pickle\" (any picklable object, for data "
+                 "only this program writes) or an object with dumps() and loads()",
+                 Py_TYPE(v)->tp_name);
+    return false;
+  }
+  e->tag = kCodec;
+  e->owner = PyObject_CallMethod(core->codec, "dumps", "O", v);
+  return e->owner != nullptr && UseOwnerBytes(e);
+}
+
+// The state of one read, filled in by cache_read's callback (under the
+// engine's read lock: it only allocates the result object, which runs no
+// Python code and never re-enters the cache).
+struct Decoded {
+  PyObject *value = nullptr;  // new reference; null with an exception set
+  bool via_codec = false;     // value is the codec's input (bytes), not yet loaded
+};
+
+uint64_t LoadLe64(const char *p) {
+  uint64_t u = 0;
+  for (int i = 7; i >= 0; --i) u = u << 8 | static_cast<unsigned char>(p[i]);
+  return u;
+}
+
+void DecodeInPlace(void *ctx, const void *data, size_t size) {
+  auto *out = static_cast<Decoded *>(ctx);
+  const char *p = static_cast<const char *>(data);
+  const Py_ssize_t n = static_cast<Py_ssize_t>(size) - 1;
+  if (size == 0) {
+    out->value = nullptr;  // reported by Finish
+    return;
+  }
+  switch (p[0]) {
+    case kBytes:
+      out->value = PyBytes_FromStringAndSize(p + 1, n);
+      return;
+    case kStr:
+      out->value = PyUnicode_DecodeUTF8(p + 1, n, "strict");
+      return;
+    case kInt:
+      if (n == 8) out->value = PyLong_FromLongLong(static_cast<long long>(LoadLe64(p + 1)));
+      return;
+    case kBigInt: {
+      std::string digits(p + 1, n);  // PyLong_FromString needs a terminated string
+      out->value = PyLong_FromString(digits.c_str(), nullptr, 10);
+      return;
+    }
+    case kFloat:
+      if (n == 8) {
+        const uint64_t u = LoadLe64(p + 1);
+        double d;
+        std::memcpy(&d, &u, 8);
+        out->value = PyFloat_FromDouble(d);
+      }
+      return;
+    case kTrue:
+    case kFalse:
+    case kNone:
+      if (n == 0) out->value = Py_NewRef(p[0] == kTrue ? Py_True : p[0] == kFalse ? Py_False : Py_None);
+      return;
+    case kCodec:
+      out->via_codec = true;
+      out->value = PyBytes_FromStringAndSize(p + 1, n);
+      return;
+    default:
+      return;
+  }
+}
+
+// Turns a read's result into the stored object: loads codec values, reports
+// bytes that no libcache binding wrote.
+PyObject *Finish(const Core *core, Decoded *d) {
+  if (d->value == nullptr) {
+    if (!PyErr_Occurred()) {
+      PyErr_SetString(g_codec_error,
+                      "the stored bytes are not a libcache value (unknown type tag): was the key "
+                      "written by another program?");
+    }
+    return nullptr;
+  }
+  if (!d->via_codec) return d->value;
+  PyObject *raw = d->value;
+  d->value = nullptr;
+  if (core->codec == Py_None) {
+    Py_DECREF(raw);
+    PyErr_SetString(g_codec_error,
+                    "the value was stored through a codec, and this cache has none: open it "
+                    "with the codec that wrote the value");
+    return nullptr;
+  }
+  PyObject *v = PyObject_CallMethod(core->codec, "loads", "O", raw);
+  Py_DECREF(raw);
+  return v;
+}
+
+// ---- The hot methods -------------------------------------------------------
+
+// 1 found (*out: new reference), 0 absent, -1 error.
+inline int Lookup(PyObject *self, PyObject *key, PyObject **out) {
+  const Core *core = CoreOf(self);
+  cache_t *c = OpenCache(core);
+  Key k;
+  if (c == nullptr || !KeyOf(key, &k)) return -1;
+  Decoded d;
+  const int rc = cache_read(c, k.data, static_cast<size_t>(k.size), DecodeInPlace, &d);
+  if (rc == CACHE_NOT_FOUND) return 0;
+  if (rc != CACHE_OK) {
+    Py_XDECREF(d.value);
+    SetStatusError(rc, "get failed");
+    return -1;
+  }
+  *out = Finish(core, &d);
+  return *out != nullptr ? 1 : -1;
+}
+
+// Parses (key, [second], *, name=) of a FASTCALL|KEYWORDS call: positional
+// args first, then at most one keyword (the second parameter's name, or
+// "ttl" for writes). Returns false with TypeError set.
+bool ParseArgs(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+               int required, const char *const *names, int nnames, PyObject **out) {
+  for (int i = 0; i < nnames; ++i) out[i] = nullptr;
+  if (nargs > nnames) {
+    PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)", fname, nnames,
+                 nargs);
+    return false;
+  }
+  for (Py_ssize_t i = 0; i < nargs; ++i) out[i] = args[i];
+  const Py_ssize_t nkw = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
+  for (Py_ssize_t j = 0; j < nkw; ++j) {
+    PyObject *name = PyTuple_GET_ITEM(kwnames, j);
+    int slot = -1;
+    for (int i = 0; i < nnames; ++i) {
+      if (PyUnicode_CompareWithASCIIString(name, names[i]) == 0) slot = i;
+    }
+    if (slot < 0) {
+      PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", fname, name);
+      return false;
+    }
+    if (out[slot] != nullptr) {
+      PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname,
+                   names[slot]);
+      return false;
+    }
+    out[slot] = args[nargs + j];
+  }
+  for (int i = 0; i < required; ++i) {
+    if (out[i] == nullptr) {
+      PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fname, names[i]);
+      return false;
+    }
+  }
+  return true;
+}
+
+// get(key, default=None)
+PyObject *Get(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+  PyObject *key, *dflt = Py_None;
+  if (nargs >= 1 && nargs <= 2 && kwnames == nullptr) [[likely]] {
+    key = args[0];
+    if (nargs == 2) dflt = args[1];
+  } else {
+    static const char *const kNames[] = {"key", "default"};
+    PyObject *a[2];
+    if (!ParseArgs("get", args, nargs, kwnames, 1, kNames, 2, a)) return nullptr;
+    key = a[0];
+    if (a[1] != nullptr) dflt = a[1];
+  }
+  PyObject *v;
+  const int found = Lookup(self, key, &v);
+  if (found > 0) return v;
+  return found == 0 ? Py_NewRef(dflt) : nullptr;
+}
+
+// The one write path: set/add/replace and c[k] = v. Returns the C status
+// (CACHE_OK, CACHE_EXISTS, CACHE_NOT_FOUND) or -100 with an exception set.
+constexpr int kRaised = -100;
+
+int Write(PyObject *self, PyObject *key, PyObject *value, PyObject *ttl, int mode) {
+  const Core *core = CoreOf(self);
+  cache_t *c = OpenCache(core);
+  Key k;
+  int64_t ttl_ms;
+  if (c == nullptr || !KeyOf(key, &k) || !WritableKey(k) || !TtlMs(ttl, &ttl_ms)) return kRaised;
+  Encoded e;
+  if (!Encode(core, value, &e)) return kRaised;
+  const cache_iovec_t parts[2] = {{&e.tag, 1}, {e.data, static_cast<size_t>(e.size)}};
+  const int rc = cache_setv(c, k.data, static_cast<size_t>(k.size), parts, 2, ttl_ms, mode);
+  if (rc >= 0) [[likely]] {
+    return rc;
+  }
+  if (rc == CACHE_E_TOO_LARGE) {
+    const uint64_t per_shard = core->max_bytes / (core->shards ? core->shards : 1);
+    SetStatusError(rc, "an entry of " + std::to_string(k.size) + " key bytes and " +
+                           std::to_string(e.size + 1) +
+                           " value bytes cannot fit: one shard holds at most " +
+                           std::to_string(per_shard) +
+                           " bytes (max_bytes / shards) including the engine's overhead; raise "
+                           "max_bytes or lower shards");
+  } else {
+    SetStatusError(rc, "write failed");
+  }
+  return kRaised;
+}
+
+PyObject *WriteMethod(const char *fname, int mode, PyObject *self, PyObject *const *args,
+                      Py_ssize_t nargs, PyObject *kwnames) {
+  PyObject *a[3] = {nullptr, nullptr, nullptr};
+  if ((nargs == 2 || nargs == 3) && kwnames == nullptr) [[likely]] {
+    a[0] = args[0];
+    a[1] = args[1];
+    if (nargs == 3) a[2] = args[2];
+  } else {
+    static const char *const kNames[] = {"key", "value", "ttl"};
+    if (!ParseArgs(fname, args, nargs, kwnames, 2, kNames, 3, a)) return nullptr;
+  }
+  const int rc = Write(self, a[0], a[1], a[2], mode);
+  if (rc == kRaised) return nullptr;
+  if (mode == CACHE_WRITE_SET) Py_RETURN_NONE;
+  return Py_NewRef(rc == CACHE_OK ? Py_True : Py_False);
+}
+
+PyObject *Set(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+  return WriteMethod("set", CACHE_WRITE_SET, self, args, nargs, kwnames);
+}
+PyObject *Add(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+  return WriteMethod("add", CACHE_WRITE_ADD, self, args, nargs, kwnames);
+}
+PyObject *Replace(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+  return WriteMethod("replace", CACHE_WRITE_REPLACE, self, args, nargs, kwnames);
+}
+
+// c[key]
+PyObject *Subscript(PyObject *self, PyObject *key) {
+  PyObject *v;
+  const int found = Lookup(self, key, &v);
+  if (found > 0) return v;
+  if (found == 0) PyErr_SetObject(PyExc_KeyError, key);
+  return nullptr;
+}
+
+// Deletes key: 1 deleted, 0 absent, -1 error.
+int DeleteKey(const Core *core, PyObject *key) {
+  cache_t *c = OpenCache(core);
+  Key k;
+  if (c == nullptr || !KeyOf(key, &k)) return -1;
+  const int rc = cache_delete(c, k.data, static_cast<size_t>(k.size));
+  if (rc == CACHE_OK) return 1;
+  if (rc == CACHE_NOT_FOUND) return 0;
+  SetStatusError(rc, "delete failed");
+  return -1;
+}
+
+// c[key] = value (no TTL argument: the cache's default_ttl); del c[key]
+int AssSubscript(PyObject *self, PyObject *key, PyObject *value) {
+  if (value != nullptr) {
+    return Write(self, key, value, nullptr, CACHE_WRITE_SET) == kRaised ? -1 : 0;
+  }
+  const int deleted = DeleteKey(CoreOf(self), key);
+  if (deleted == 0) PyErr_SetObject(PyExc_KeyError, key);
+  return deleted > 0 ? 0 : -1;
+}
+
+// key in c: a live entry exists (counted as a hit or miss, like a get).
+int Contains(PyObject *self, PyObject *key) {
+  cache_t *c = OpenCache(CoreOf(self));
+  Key k;
+  if (c == nullptr || !KeyOf(key, &k)) return -1;
+  const int rc = cache_read(c, k.data, static_cast<size_t>(k.size), nullptr, nullptr);
+  if (rc == CACHE_OK) return 1;
+  if (rc == CACHE_NOT_FOUND) return 0;
+  SetStatusError(rc, "lookup failed");
+  return -1;
+}
+
+Py_ssize_t Length(PyObject *self) {
+  cache_t *c = OpenCache(CoreOf(self));
+  if (c == nullptr) return -1;
+  cache_stats_t s{};
+  const int rc = cache_stats(c, &s, sizeof s);
+  if (rc != CACHE_OK) {
+    SetStatusError(rc, "len failed");
+    return -1;
+  }
+  return static_cast<Py_ssize_t>(s.entries);
+}
+
+PyMethodDef g_fast_methods[] = {
+    {"get", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Get)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "get(key, default=None)\n--\n\nThe value stored for key, or default if there is no live "
+     "entry."},
+    {"set", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Set)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "set(key, value, ttl=None)\n--\n\nStores value for key, replacing any previous one. ttl: "
+     "seconds; None = the cache's default_ttl, 0 = never expires."},
+    {"add", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Add)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "add(key, value, ttl=None)\n--\n\nStores value only if key has no live entry; True if it "
+     "did."},
+    {"replace", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Replace)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "replace(key, value, ttl=None)\n--\n\nStores value only if key has a live entry; True if "
+     "it did."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+void InstallFastPaths(PyHeapTypeObject *heap) {
+  heap->ht_type.tp_methods = g_fast_methods;
+  heap->as_mapping.mp_subscript = Subscript;
+  heap->as_mapping.mp_ass_subscript = AssSubscript;
+  heap->as_mapping.mp_length = Length;
+  heap->as_sequence.sq_contains = Contains;
+}
+
+// ---- The pybind11 half ------------------------------------------------------
+
+[[noreturn]] void ThrowSet() { throw py::error_already_set(); }
+
+cache_t *Require(const Core &core) {
+  cache_t *c = OpenCache(&core);
+  if (c == nullptr) ThrowSet();
+  return c;
+}
+
+Key RequireKey(py::handle key) {
+  Key k;
+  if (!KeyOf(key.ptr(), &k)) ThrowSet();
+  return k;
+}
+
+int64_t RequireTtl(py::handle ttl) {
+  int64_t ms;
+  if (!TtlMs(ttl.ptr(), &ms)) ThrowSet();
+  return ms;
+}
+
+void Check(int rc, const std::string &what) {
+  if (rc < 0) {
+    SetStatusError(rc, what);
+    ThrowSet();
+  }
+}
+
+void CheckSimpleLayout(py::handle cls) {
+  auto *tinfo = py::detail::get_type_info(reinterpret_cast<PyTypeObject *>(cls.ptr()));
+  if (tinfo == nullptr || !tinfo->simple_type || tinfo->holder_size_in_ptrs != 1) {
+    throw std::runtime_error("libcache._core: unexpected pybind11 instance layout");
+  }
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "libcache's compiled core; use the libcache package, not this module.";
+  py::module_ errors = py::module_::import("libcache._errors");
+  g_status_errors = py::object(errors.attr("STATUS_ERRORS")).release().ptr();
+  g_error = py::object(errors.attr("Error")).release().ptr();
+  g_closed = py::object(errors.attr("CacheClosed")).release().ptr();
+  g_key_too_large = py::object(errors.attr("KeyTooLarge")).release().ptr();
+  g_unsupported = py::object(errors.attr("UnsupportedValue")).release().ptr();
+  g_codec_error = py::object(errors.attr("CodecError")).release().ptr();
+
+  m.attr("MAX_KEY_SIZE") = CACHE_MAX_KEY_SIZE;
+  m.attr("ENGINE_VERSION") = cache_version_string();
+  m.attr("ALLOCATOR") = cache_allocator_name();
+
+  py::class_<Core> cls(m, "Cache", py::custom_type_setup(InstallFastPaths));
+  cls.def(py::init([](uint64_t max_bytes, uint64_t max_entries, uint64_t default_ttl_ms,
+                      uint32_t shards, py::object codec) {
+            auto core = std::make_unique<Core>();
+            cache_options_t *opts = cache_options_new();
+            if (opts == nullptr) throw std::bad_alloc();
+            int rc = cache_options_set_max_bytes(opts, max_bytes);
+            if (rc == CACHE_OK) rc = cache_options_set_max_entries(opts, max_entries);
+            if (rc == CACHE_OK) rc = cache_options_set_default_ttl_ms(opts, default_ttl_ms);
+            if (rc == CACHE_OK && shards != 0) rc = cache_options_set_shards(opts, shards);
+            if (rc == CACHE_OK) rc = cache_open(opts, &core->cache);
+            cache_options_free(opts);
+            Check(rc, "invalid cache options: max_bytes=" + std::to_string(max_bytes) +
+                          ", max_entries=" + std::to_string(max_entries) +
+                          ", shards=" + std::to_string(shards) +
+                          " (at least one bound must be set; shards is a power of two up to "
+                          "1024, and each shard needs room for its table)");
+            core->codec = codec.release().ptr();
+            core->max_bytes = max_bytes;
+            core->shards = cache_shard_count(core->cache);
+            return core;
+          }),
+          py::arg("max_bytes"), py::arg("max_entries"), py::arg("default_ttl_ms"),
+          py::arg("shards"), py::arg("codec"));
+  cls.def("close", [](Core &core) {
+    cache_close(core.cache);
+    core.cache = nullptr;
+  });
+  cls.def_property_readonly("closed", [](const Core &core) { return core.cache == nullptr; });
+  cls.def("delete", [](Core &core, py::handle key) {
+    const int deleted = DeleteKey(&core, key.ptr());
+    if (deleted < 0) ThrowSet();
+    return deleted > 0;
+  });
+  cls.def(
+      "touch",
+      [](Core &core, py::handle key, py::handle ttl) {
+        cache_t *c = Require(core);
+        const Key k = RequireKey(key);
+        const int64_t ms = RequireTtl(ttl);
+        const int rc = cache_touch(c, k.data, static_cast<size_t>(k.size), ms);
+        Check(rc, "touch failed");
+        return rc == CACHE_OK;
+      },
+      py::arg("key"), py::arg("ttl"));
+  cls.def("ttl", [](Core &core, py::handle key) -> std::optional<double> {
+    cache_t *c = Require(core);
+    const Key k = RequireKey(key);
+    int64_t remaining = 0;
+    const int rc = cache_ttl(c, k.data, static_cast<size_t>(k.size), &remaining);
+    Check(rc, "ttl failed");
+    if (rc == CACHE_NOT_FOUND) throw py::key_error(py::repr(key));
+    if (remaining < 0) return std::nullopt;
+    return static_cast<double>(remaining) / 1000.0;
+  });
+  cls.def("clear", [](Core &core) { Check(cache_clear(Require(core)), "clear failed"); });
+  cls.def("purge_expired", [](Core &core) {
+    uint64_t n = 0;
+    Check(cache_purge_expired(Require(core), &n), "purge_expired failed");
+    return n;
+  });
+  cls.def("_counters", [](Core &core) {
+    cache_stats_t s{};
+    Check(cache_stats(Require(core), &s, sizeof s), "stats failed");
+    return py::make_tuple(s.hits, s.misses, s.sets, s.deletes, s.evictions, s.expirations,
+                          s.entries, s.bytes);
+  });
+  cls.def_property_readonly("shard_count", [](Core &core) {
+    return cache_shard_count(Require(core));
+  });
+  cls.def_property_readonly("codec", [](const Core &core) {
+    return py::reinterpret_borrow<py::object>(core.codec);
+  });
+  CheckSimpleLayout(cls);
+}
