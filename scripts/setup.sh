@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what libcache needs on a fresh Debian machine (idempotent; fast when
-# everything is present) and builds the Release tree in build/.
+# everything is present), builds the Release tree in build/, and makes the
+# Python virtualenv .venv/ with the package (pip install .) and what its tests,
+# benchmarks and demo use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake ninja-build pkg-config
           libxxhash-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev
-          valgrind python3)
+          valgrind python3 python3-venv python3-dev
+          librocksdb-dev libleveldb-dev zlib1g-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -22,3 +25,10 @@ fi
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build
+
+# ---- Python -------------------------------------------------------------------
+# pip builds the package from this tree (scikit-build-core + pybind11, from PyPI).
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check ".[test,bench,demo]"
+.venv/bin/python -c "import libcache; print('setup: python package libcache', libcache.__version__, 'installed in .venv')"

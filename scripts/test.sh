@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Every test: the Release suite, then the same suite under AddressSanitizer +
-# UndefinedBehaviorSanitizer and under ThreadSanitizer. Run scripts/setup.sh first.
+# UndefinedBehaviorSanitizer and under ThreadSanitizer, then the Python
+# package's tests (pytest, mypy, a quick run of the demo). Run scripts/setup.sh
+# first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -19,4 +21,9 @@ run_suite "asan+ubsan" build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DLIBCACHE_SANITIZE=address,undefined -DLIBCACHE_BUILD_BENCH=OFF -DLIBCACHE_BUILD_EXAMPLES=OFF
 run_suite "tsan" build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DLIBCACHE_SANITIZE=thread -DLIBCACHE_BUILD_BENCH=OFF -DLIBCACHE_BUILD_EXAMPLES=OFF
+echo "=== python ==="
+# pytest exits 5 when it collects no test: that fails here too (set -e).
+.venv/bin/python -m pytest
+.venv/bin/python -m mypy
+.venv/bin/python examples/demo.py --quick >/dev/null
 echo "all suites passed"

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Optional, TypeVar, Union
 
 from . import _codecs, _core
+from ._errors import Error
 
 T = TypeVar("T")
+_C = TypeVar("_C", bound="Cache")
 
 _MISSING: Any = object()
 
@@ -88,7 +90,12 @@ def _default_ttl_ms(default_ttl: Optional[float]) -> int:
         raise TypeError(f"default_ttl must be seconds or None, not {type(default_ttl).__name__}")
     if not default_ttl >= 0:  # also refuses NaN
         raise ValueError(f"default_ttl must be >= 0 seconds (0 or None: never expires); got {default_ttl}")
-    ms = -int(-default_ttl * 1000 // 1)  # rounded up: a tiny TTL must not become "never"
+    if default_ttl == 0:
+        return 0
+    try:
+        ms = max(1, int(default_ttl * 1000))  # as for ttl=: down to whole ms, at least 1
+    except OverflowError:  # inf, or an int too large for a float
+        ms = 1 << 63
     if ms > 1 << 62:
         raise ValueError(f"default_ttl {default_ttl} is too large (use None for never expires)")
     return ms
@@ -152,6 +159,8 @@ class Cache(_core.Cache):
         shards: Optional[int] = None,
         codec: Union[None, str, _codecs.Codec] = None,
     ) -> None:
+        if hasattr(self, "_settings"):
+            raise Error("Cache.__init__() was already called on this cache")
         mb, me = _bound("max_bytes", max_bytes), _bound("max_entries", max_entries)
         if mb == 0 and me == 0:
             raise ValueError("a cache needs a bound: set max_bytes, max_entries or both")
@@ -193,14 +202,6 @@ class Cache(_core.Cache):
         """A snapshot of the counters (summed shard by shard, so approximate under writes)."""
         return CacheStats(*self._counters())
 
-    def _present(self, key: Union[str, bytes]) -> bool:
-        # A presence test that counts no hit or miss (ttl() does not).
-        try:
-            self.ttl(key)
-        except KeyError:
-            return False
-        return True
-
     def get_or_set(self, key: Union[str, bytes], loader: Callable[[], T], ttl: Optional[float] = None) -> T:
         """The cached value for key, or loader()'s result, stored with ttl.
 
@@ -219,26 +220,30 @@ class Cache(_core.Cache):
             leader = flight is None
             if flight is None:
                 # A leader may have stored the value since our miss.
-                if self._present(key):
+                if self._has(key):
                     value = self.get(key, _MISSING)
                     if value is not _MISSING:
                         return value  # type: ignore[no-any-return]
                 flight = self._flights[fkey] = _Flight()
         if not leader:
             return flight.wait()  # type: ignore[no-any-return]
+        # The flight leaves the table before it is finished, so that a caller
+        # coming after the result (or the error) starts a new load.
         try:
             value = loader()
             self.set(key, value, ttl)
         except BaseException as e:
+            self._end_flight(fkey, flight)
             flight.finish(None, e)
             raise
-        else:
-            flight.finish(value, None)
-            return value  # type: ignore[no-any-return]
-        finally:
-            with self._flights_lock:
-                if self._flights.get(fkey) is flight:
-                    del self._flights[fkey]
+        self._end_flight(fkey, flight)
+        flight.finish(value, None)
+        return value
+
+    def _end_flight(self, fkey: bytes, flight: _Flight) -> None:
+        with self._flights_lock:
+            if self._flights.get(fkey) is flight:
+                del self._flights[fkey]
 
     async def get_or_set_async(
         self, key: Union[str, bytes], loader: Callable[[], Awaitable[T]], ttl: Optional[float] = None
@@ -258,12 +263,12 @@ class Cache(_core.Cache):
         fkey = _flight_key(key)
         task = flights.get(fkey)
         if task is None:
-            if self._present(key):
+            if self._has(key):
                 value = self.get(key, _MISSING)
                 if value is not _MISSING:
                     return value  # type: ignore[no-any-return]
             task = flights[fkey] = loop.create_task(self._load_async(key, fkey, loader, ttl, flights))
-        return await asyncio.shield(task)  # type: ignore[no-any-return]
+        return await asyncio.shield(task)
 
     async def _load_async(
         self,
@@ -286,7 +291,7 @@ class Cache(_core.Cache):
         finally:
             flights.pop(fkey, None)
 
-    def __enter__(self) -> "Cache":
+    def __enter__(self: _C) -> _C:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import itertools
 import pickle
 import threading
 from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union, overload
@@ -16,6 +17,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Keys longer than this are replaced by a 128-bit digest (the engine limit is
 # 65535 bytes; long keys also cost memory in every entry).
 _MAX_PLAIN_KEY = 256
+
+_decorations = itertools.count()  # next() is atomic under the GIL
 
 
 class CacheInfo(NamedTuple):
@@ -29,7 +32,10 @@ class CacheInfo(NamedTuple):
 
 def _default_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
     if not kwargs and len(args) == 1 and type(args[0]) is str:
-        return b"s" + args[0].encode()  # the common case, without pickle
+        try:
+            return b"s" + args[0].encode()  # the common case, without pickle
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: pickle handles it
     try:
         return b"p" + pickle.dumps((args, sorted(kwargs.items())), protocol=5)
     except Exception as e:
@@ -82,7 +88,12 @@ def cached(
 
     def decorate(fn: F) -> F:
         store = cache if cache is not None else Cache(codec="pickle")
-        name = f"{fn.__module__}.{fn.__qualname__}".encode()
+        name = f"{fn.__module__}.{fn.__qualname__}"
+        if "<" in name:
+            # Closures and lambdas share a qualified name ("f.<locals>.g",
+            # "<lambda>"): number each decoration so they never share results.
+            name += f"#{next(_decorations)}"
+        name_bytes = name.encode("utf-8", "surrogatepass")
         lock = threading.Lock()
         counts = {"hits": 0, "misses": 0, "generation": 0}
 
@@ -101,7 +112,7 @@ def cached(
                 k = b"h" + hashlib.blake2b(k, digest_size=16).digest()
             # The generation makes cache_clear() O(1) on a shared cache: old keys
             # are never asked for again and age out.
-            return b"%s#%d:%s" % (name, counts["generation"], k)
+            return b"%s@%d:%s" % (name_bytes, counts["generation"], k)
 
         def count(loaded: bool) -> None:
             with lock:

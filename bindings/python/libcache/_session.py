@@ -82,8 +82,8 @@ class SessionStore:
         raw = self._codec.dumps({"data": data, "deadline": deadline})
         return raw.encode() if isinstance(raw, str) else bytes(raw)
 
-    def _load(self, key: str) -> Optional[tuple[Any, float]]:
-        """(data, seconds left before the absolute deadline) of a live session."""
+    def _load(self, key: str) -> Optional[tuple[Any, float, float]]:
+        """(data, absolute deadline, seconds left before it) of a live session."""
         raw = self._cache.get(key)
         if not isinstance(raw, bytes):
             return None
@@ -96,7 +96,7 @@ class SessionStore:
         if left <= 0:
             self._cache.delete(key)
             return None
-        return data, left
+        return data, deadline, left
 
     def _ttl(self, left: float) -> float:
         return min(self._idle, left)
@@ -118,7 +118,7 @@ class SessionStore:
         loaded = self._load(key)
         if loaded is None:
             return None
-        data, left = loaded
+        data, _, left = loaded
         self._cache.touch(key, self._ttl(left))
         return data
 
@@ -131,8 +131,7 @@ class SessionStore:
         loaded = self._load(key) if key is not None else None
         if key is None or loaded is None:
             raise KeyError("unknown or expired session")
-        left = loaded[1]
-        deadline = self._clock() + left
+        _, deadline, left = loaded  # the deadline carries over unchanged
         if not self._cache.replace(key, self._encode(data, deadline), ttl=self._ttl(left)):
             raise KeyError("unknown or expired session")
 
@@ -148,8 +147,8 @@ class SessionStore:
         # Deleting first means that of two concurrent rotations only one wins.
         if key is None or loaded is None or not self._cache.delete(key):
             raise KeyError("unknown or expired session")
-        data, left = loaded
-        value = self._encode(data, self._clock() + left)
+        data, deadline, left = loaded
+        value = self._encode(data, deadline)
         while True:
             new_sid = secrets.token_urlsafe(_SID_BYTES)
             if self._cache.add(self._prefix + new_sid, value, ttl=self._ttl(left)):

@@ -27,7 +27,9 @@
 #include <libcache/cache.h>
 #include <libcache/cache_experimental.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -38,6 +40,12 @@ namespace py = pybind11;
 
 namespace {
 
+// Py_NewRef is 3.10+; the package supports 3.9.
+inline PyObject *NewRef(PyObject *o) {
+  Py_INCREF(o);
+  return o;
+}
+
 // ---- Errors: libcache._errors.STATUS_ERRORS maps C statuses to classes -------
 
 PyObject *g_status_errors = nullptr;  // dict: int status -> exception class
@@ -46,6 +54,8 @@ PyObject *g_closed = nullptr;         // libcache.CacheClosed
 PyObject *g_key_too_large = nullptr;  // libcache.KeyTooLarge
 PyObject *g_unsupported = nullptr;    // libcache.UnsupportedValue
 PyObject *g_codec_error = nullptr;    // libcache.CodecError
+PyObject *g_dumps = nullptr;          // "dumps", interned
+PyObject *g_loads = nullptr;          // "loads", interned
 
 // Sets the exception for a failed C status, with the caller's context.
 void SetStatusError(int status, const std::string &what) {
@@ -130,15 +140,14 @@ inline bool WritableKey(const Key &k) {
   if (static_cast<size_t>(k.size) <= CACHE_MAX_KEY_SIZE) [[likely]] {
     return true;
   }
-  PyErr_Format(g_key_too_large, "a key of %zd bytes is longer than the limit of %u bytes",
-               k.size, CACHE_MAX_KEY_SIZE);
+  PyErr_Format(g_key_too_large, "a key of %zd bytes is longer than the limit of %u bytes", k.size,
+               CACHE_MAX_KEY_SIZE);
   return false;
 }
 
 // ---- TTLs: seconds (float) in Python, milliseconds in the C ABI --------------
 
-// None -> the cache's default; 0 -> never expires; > 0 -> rounded up to whole
-// milliseconds (so that a tiny TTL never becomes 0, "never").
+// None -> the cache's default; 0 -> never expires; > 0 -> whole milliseconds.
 bool TtlMs(PyObject *ttl, int64_t *out) {
   if (ttl == nullptr || ttl == Py_None) {
     *out = CACHE_TTL_DEFAULT;
@@ -151,7 +160,12 @@ bool TtlMs(PyObject *ttl, int64_t *out) {
     return false;
   }
   const double s = PyFloat_AsDouble(ttl);
-  if (s == -1.0 && PyErr_Occurred()) return false;
+  if (s == -1.0 && PyErr_Occurred()) {
+    if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return false;
+    PyErr_Clear();
+    PyErr_Format(PyExc_ValueError, "ttl %R is too large (use ttl=0 for never expires)", ttl);
+    return false;
+  }
   if (std::isnan(s) || s < 0) {
     PyErr_Format(PyExc_ValueError,
                  "ttl must be >= 0 seconds (0 = never expires, None = the cache's default_ttl), "
@@ -159,7 +173,9 @@ bool TtlMs(PyObject *ttl, int64_t *out) {
                  ttl);
     return false;
   }
-  const double ms = std::ceil(s * 1000.0);
+  // Whole milliseconds, rounded down (an entry never outlives what was asked),
+  // but at least 1: a tiny positive TTL must not become 0, "never".
+  const double ms = s == 0 ? 0 : std::max(1.0, std::floor(s * 1000.0));
   if (ms > static_cast<double>(uint64_t{1} << 62)) {
     PyErr_Format(PyExc_ValueError, "ttl %R is too large (use ttl=0 for never expires)", ttl);
     return false;
@@ -174,7 +190,7 @@ enum Tag : char {
   kBytes = 'b',
   kStr = 's',
   kInt = 'i',     // int64, 8 bytes little-endian
-  kBigInt = 'I',  // decimal digits
+  kBigInt = 'I',  // beyond 64 bits: two's complement, little-endian (int.to_bytes)
   kFloat = 'd',   // IEEE double, 8 bytes little-endian
   kTrue = 'T',
   kFalse = 'F',
@@ -204,6 +220,18 @@ bool UseOwnerBytes(Encoded *e) {
   PyErr_Format(g_codec_error, "the codec's dumps() returned %.100s; it must return bytes or str",
                Py_TYPE(e->owner)->tp_name);
   return false;
+}
+
+// obj.name(*args, signed=True), for int.to_bytes / int.from_bytes (signed is
+// keyword-only). Steals args; null with an exception set on failure.
+PyObject *CallSigned(PyObject *obj, const char *name, PyObject *args) {
+  PyObject *method = args != nullptr ? PyObject_GetAttrString(obj, name) : nullptr;
+  PyObject *kwargs = method != nullptr ? Py_BuildValue("{s:O}", "signed", Py_True) : nullptr;
+  PyObject *result = kwargs != nullptr ? PyObject_Call(method, args, kwargs) : nullptr;
+  Py_XDECREF(kwargs);
+  Py_XDECREF(method);
+  Py_XDECREF(args);
+  return result;
 }
 
 bool Encode(const Core *core, PyObject *v, Encoded *e) {
@@ -239,9 +267,13 @@ bool Encode(const Core *core, PyObject *v, Encoded *e) {
       e->size = 8;
       return true;
     }
+    // No decimal string: int <-> str conversions are capped at 4300 digits.
     e->tag = kBigInt;
-    e->owner = PyObject_Str(v);
-    return e->owner != nullptr && UseOwnerBytes(e);
+    const size_t bits = _PyLong_NumBits(v);
+    if (bits == static_cast<size_t>(-1)) return false;
+    e->owner = CallSigned(v, "to_bytes", Py_BuildValue("(ns)", bits / 8 + 1, "little"));
+    if (e->owner == nullptr) return false;
+    return UseOwnerBytes(e);
   }
   if (PyFloat_CheckExact(v)) {
     e->tag = kFloat;
@@ -263,7 +295,7 @@ bool Encode(const Core *core, PyObject *v, Encoded *e) {
     return false;
   }
   e->tag = kCodec;
-  e->owner = PyObject_CallMethod(core->codec, "dumps", "O", v);
+  e->owner = PyObject_CallMethodObjArgs(core->codec, g_dumps, v, nullptr);
   return e->owner != nullptr && UseOwnerBytes(e);
 }
 
@@ -272,7 +304,9 @@ bool Encode(const Core *core, PyObject *v, Encoded *e) {
 // Python code and never re-enters the cache).
 struct Decoded {
   PyObject *value = nullptr;  // new reference; null with an exception set
-  bool via_codec = false;     // value is the codec's input (bytes), not yet loaded
+  // kCodec / kBigInt: value is the bytes to turn into the object after the
+  // engine's lock is released.
+  enum { kDone, kCodec, kBigInt } kind = kDone;
 };
 
 uint64_t LoadLe64(const char *p) {
@@ -299,11 +333,10 @@ void DecodeInPlace(void *ctx, const void *data, size_t size) {
     case kInt:
       if (n == 8) out->value = PyLong_FromLongLong(static_cast<long long>(LoadLe64(p + 1)));
       return;
-    case kBigInt: {
-      std::string digits(p + 1, n);  // PyLong_FromString needs a terminated string
-      out->value = PyLong_FromString(digits.c_str(), nullptr, 10);
+    case kBigInt:
+      out->kind = Decoded::kBigInt;  // converted by Finish, after the lock
+      out->value = PyBytes_FromStringAndSize(p + 1, n);
       return;
-    }
     case kFloat:
       if (n == 8) {
         const uint64_t u = LoadLe64(p + 1);
@@ -315,10 +348,11 @@ void DecodeInPlace(void *ctx, const void *data, size_t size) {
     case kTrue:
     case kFalse:
     case kNone:
-      if (n == 0) out->value = Py_NewRef(p[0] == kTrue ? Py_True : p[0] == kFalse ? Py_False : Py_None);
+      if (n == 0)
+        out->value = NewRef(p[0] == kTrue ? Py_True : p[0] == kFalse ? Py_False : Py_None);
       return;
     case kCodec:
-      out->via_codec = true;
+      out->kind = Decoded::kCodec;
       out->value = PyBytes_FromStringAndSize(p + 1, n);
       return;
     default:
@@ -337,9 +371,15 @@ PyObject *Finish(const Core *core, Decoded *d) {
     }
     return nullptr;
   }
-  if (!d->via_codec) return d->value;
+  if (d->kind == Decoded::kDone) return d->value;
   PyObject *raw = d->value;
   d->value = nullptr;
+  if (d->kind == Decoded::kBigInt) {
+    PyObject *v = CallSigned(reinterpret_cast<PyObject *>(&PyLong_Type), "from_bytes",
+                             Py_BuildValue("(Os)", raw, "little"));
+    Py_DECREF(raw);
+    return v;
+  }
   if (core->codec == Py_None) {
     Py_DECREF(raw);
     PyErr_SetString(g_codec_error,
@@ -347,7 +387,7 @@ PyObject *Finish(const Core *core, Decoded *d) {
                     "with the codec that wrote the value");
     return nullptr;
   }
-  PyObject *v = PyObject_CallMethod(core->codec, "loads", "O", raw);
+  PyObject *v = PyObject_CallMethodObjArgs(core->codec, g_loads, raw, nullptr);
   Py_DECREF(raw);
   return v;
 }
@@ -427,7 +467,7 @@ PyObject *Get(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
   PyObject *v;
   const int found = Lookup(self, key, &v);
   if (found > 0) return v;
-  return found == 0 ? Py_NewRef(dflt) : nullptr;
+  return found == 0 ? NewRef(dflt) : nullptr;
 }
 
 // The one write path: set/add/replace and c[k] = v. Returns the C status
@@ -436,12 +476,17 @@ constexpr int kRaised = -100;
 
 int Write(PyObject *self, PyObject *key, PyObject *value, PyObject *ttl, int mode) {
   const Core *core = CoreOf(self);
-  cache_t *c = OpenCache(core);
   Key k;
   int64_t ttl_ms;
-  if (c == nullptr || !KeyOf(key, &k) || !WritableKey(k) || !TtlMs(ttl, &ttl_ms)) return kRaised;
+  if (OpenCache(core) == nullptr || !KeyOf(key, &k) || !WritableKey(k) || !TtlMs(ttl, &ttl_ms)) {
+    return kRaised;
+  }
   Encoded e;
   if (!Encode(core, value, &e)) return kRaised;
+  // Fetched again: a ttl's __float__ or the codec's dumps() is Python code,
+  // which may have closed the cache.
+  cache_t *c = OpenCache(core);
+  if (c == nullptr) return kRaised;
   const cache_iovec_t parts[2] = {{&e.tag, 1}, {e.data, static_cast<size_t>(e.size)}};
   const int rc = cache_setv(c, k.data, static_cast<size_t>(k.size), parts, 2, ttl_ms, mode);
   if (rc >= 0) [[likely]] {
@@ -475,7 +520,7 @@ PyObject *WriteMethod(const char *fname, int mode, PyObject *self, PyObject *con
   const int rc = Write(self, a[0], a[1], a[2], mode);
   if (rc == kRaised) return nullptr;
   if (mode == CACHE_WRITE_SET) Py_RETURN_NONE;
-  return Py_NewRef(rc == CACHE_OK ? Py_True : Py_False);
+  return NewRef(rc == CACHE_OK ? Py_True : Py_False);
 }
 
 PyObject *Set(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
@@ -575,8 +620,21 @@ void InstallFastPaths(PyHeapTypeObject *heap) {
 
 [[noreturn]] void ThrowSet() { throw py::error_already_set(); }
 
-cache_t *Require(const Core &core) {
-  cache_t *c = OpenCache(&core);
+PyTypeObject *g_cache_type = nullptr;  // _core.Cache
+
+// The methods bound with pybind11 take self as a handle and find the Core
+// themselves, as the fast paths do: pybind11's own conversion of an instance
+// whose __init__ never ran (Cache.__new__(Cache)) does not give a null
+// pointer. null when __init__ never ran.
+Core *CoreOfChecked(py::handle self) {
+  if (!PyObject_TypeCheck(self.ptr(), g_cache_type)) {
+    throw py::type_error("expected a libcache.Cache");
+  }
+  return CoreOf(self.ptr());
+}
+
+cache_t *Require(const Core *core) {
+  cache_t *c = OpenCache(core);
   if (c == nullptr) ThrowSet();
   return c;
 }
@@ -619,11 +677,15 @@ PYBIND11_MODULE(_core, m) {
   g_unsupported = py::object(errors.attr("UnsupportedValue")).release().ptr();
   g_codec_error = py::object(errors.attr("CodecError")).release().ptr();
 
+  g_dumps = PyUnicode_InternFromString("dumps");
+  g_loads = PyUnicode_InternFromString("loads");
+  if (g_dumps == nullptr || g_loads == nullptr) throw py::error_already_set();
   m.attr("MAX_KEY_SIZE") = CACHE_MAX_KEY_SIZE;
   m.attr("ENGINE_VERSION") = cache_version_string();
   m.attr("ALLOCATOR") = cache_allocator_name();
 
   py::class_<Core> cls(m, "Cache", py::custom_type_setup(InstallFastPaths));
+  g_cache_type = reinterpret_cast<PyTypeObject *>(cls.ptr());
   cls.def(py::init([](uint64_t max_bytes, uint64_t max_entries, uint64_t default_ttl_ms,
                       uint32_t shards, py::object codec) {
             auto core = std::make_unique<Core>();
@@ -647,54 +709,84 @@ PYBIND11_MODULE(_core, m) {
           }),
           py::arg("max_bytes"), py::arg("max_entries"), py::arg("default_ttl_ms"),
           py::arg("shards"), py::arg("codec"));
-  cls.def("close", [](Core &core) {
-    cache_close(core.cache);
-    core.cache = nullptr;
+  cls.def("close", [](py::handle self) {
+    Core *core = CoreOfChecked(self);
+    if (core == nullptr) return;  // __init__ never ran: nothing to close
+    cache_close(core->cache);
+    core->cache = nullptr;
   });
-  cls.def_property_readonly("closed", [](const Core &core) { return core.cache == nullptr; });
-  cls.def("delete", [](Core &core, py::handle key) {
-    const int deleted = DeleteKey(&core, key.ptr());
+  cls.def_property_readonly("closed", [](py::handle self) {
+    Core *core = CoreOfChecked(self);
+    return core == nullptr || core->cache == nullptr;
+  });
+  cls.def("delete", [](py::handle self, py::handle key) {
+    Core *core = CoreOfChecked(self);
+    const int deleted = DeleteKey(core, key.ptr());
     if (deleted < 0) ThrowSet();
     return deleted > 0;
   });
   cls.def(
       "touch",
-      [](Core &core, py::handle key, py::handle ttl) {
-        cache_t *c = Require(core);
+      [](py::handle self, py::handle key, py::handle ttl) {
+        Core *core = CoreOfChecked(self);
+        Require(core);
         const Key k = RequireKey(key);
-        const int64_t ms = RequireTtl(ttl);
+        const int64_t ms = RequireTtl(ttl);  // may run Python code (__float__)
+        cache_t *c = Require(core);
         const int rc = cache_touch(c, k.data, static_cast<size_t>(k.size), ms);
         Check(rc, "touch failed");
         return rc == CACHE_OK;
       },
       py::arg("key"), py::arg("ttl"));
-  cls.def("ttl", [](Core &core, py::handle key) -> std::optional<double> {
+  cls.def("ttl", [](py::handle self, py::handle key) -> std::optional<double> {
+    Core *core = CoreOfChecked(self);
     cache_t *c = Require(core);
     const Key k = RequireKey(key);
     int64_t remaining = 0;
     const int rc = cache_ttl(c, k.data, static_cast<size_t>(k.size), &remaining);
     Check(rc, "ttl failed");
-    if (rc == CACHE_NOT_FOUND) throw py::key_error(py::repr(key));
+    if (rc == CACHE_NOT_FOUND) {
+      PyErr_SetObject(PyExc_KeyError, key.ptr());
+      ThrowSet();
+    }
     if (remaining < 0) return std::nullopt;
     return static_cast<double>(remaining) / 1000.0;
   });
-  cls.def("clear", [](Core &core) { Check(cache_clear(Require(core)), "clear failed"); });
-  cls.def("purge_expired", [](Core &core) {
+  // A presence test that counts no hit or miss (get_or_set's re-check).
+  cls.def("_has", [](py::handle self, py::handle key) {
+    Core *core = CoreOfChecked(self);
+    cache_t *c = Require(core);
+    const Key k = RequireKey(key);
+    int64_t remaining = 0;
+    const int rc = cache_ttl(c, k.data, static_cast<size_t>(k.size), &remaining);
+    Check(rc, "lookup failed");
+    return rc == CACHE_OK;
+  });
+  cls.def("clear", [](py::handle self) {
+    Core *core = CoreOfChecked(self);
+    Check(cache_clear(Require(core)), "clear failed");
+  });
+  cls.def("purge_expired", [](py::handle self) {
+    Core *core = CoreOfChecked(self);
     uint64_t n = 0;
     Check(cache_purge_expired(Require(core), &n), "purge_expired failed");
     return n;
   });
-  cls.def("_counters", [](Core &core) {
+  cls.def("_counters", [](py::handle self) {
+    Core *core = CoreOfChecked(self);
     cache_stats_t s{};
     Check(cache_stats(Require(core), &s, sizeof s), "stats failed");
     return py::make_tuple(s.hits, s.misses, s.sets, s.deletes, s.evictions, s.expirations,
                           s.entries, s.bytes);
   });
-  cls.def_property_readonly("shard_count", [](Core &core) {
+  cls.def_property_readonly("shard_count", [](py::handle self) {
+    Core *core = CoreOfChecked(self);
     return cache_shard_count(Require(core));
   });
-  cls.def_property_readonly("codec", [](const Core &core) {
-    return py::reinterpret_borrow<py::object>(core.codec);
+  cls.def_property_readonly("codec", [](py::handle self) {
+    Core *core = CoreOfChecked(self);
+    Require(core);
+    return py::reinterpret_borrow<py::object>(core->codec);
   });
   CheckSimpleLayout(cls);
 }

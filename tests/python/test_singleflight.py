@@ -1,0 +1,680 @@
+"""Single-flight loading: Cache.get_or_set (threads) and Cache.get_or_set_async (tasks).
+
+How the concurrency tests stay deterministic: callers meet at a barrier, and
+the loader does not return until every other caller is observed *blocked inside
+get_or_set* (its stack, from sys._current_frames(), holds a get_or_set frame and
+its innermost frame is a threading primitive). So when the loader runs, every
+other caller has certainly asked for the key already; if single-flight were
+broken they would be running the loader themselves, the wait would time out,
+and the call count would show it. Nothing asserts on speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from typing import Any, Callable, Optional
+
+import pytest
+
+from libcache import Cache
+
+WAIT = 5.0  # seconds: generous bound on anything that should happen "at once"
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def _wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def _blocked_in(idents: list[int], func_name: str) -> bool:
+    """True if every thread in idents waits on a threading primitive inside func_name."""
+    frames = sys._current_frames()
+    for ident in idents:
+        frame = frames.get(ident)
+        if frame is None or os.path.basename(frame.f_code.co_filename) != "threading.py":
+            return False
+        names = set()
+        while frame is not None:
+            names.add(frame.f_code.co_name)
+            frame = frame.f_back
+        if func_name not in names:
+            return False
+    return True
+
+
+class Crowd:
+    """n threads that meet at a barrier, then each call fn(); results and errors kept by index."""
+
+    def __init__(self, n: int, fn: Callable[[int], Any]) -> None:
+        self.n = n
+        self.results: list[Any] = [None] * n
+        self.errors: list[Optional[BaseException]] = [None] * n
+        self.idents: list[int] = []
+        self._lock = threading.Lock()
+        self._barrier = threading.Barrier(n)
+        self._threads = [threading.Thread(target=self._body, args=(i, fn), daemon=True) for i in range(n)]
+
+    def _body(self, i: int, fn: Callable[[int], Any]) -> None:
+        with self._lock:
+            self.idents.append(threading.get_ident())
+        try:
+            self._barrier.wait(WAIT)
+            self.results[i] = fn(i)
+        except BaseException as e:  # reported by the test, not as a thread warning
+            self.errors[i] = e
+
+    def others(self) -> list[int]:
+        me = threading.get_ident()
+        with self._lock:
+            return [i for i in self.idents if i != me]
+
+    def idents_except(self, index: int) -> list[int]:
+        """The threads other than the one that runs fn(index) (call once all started)."""
+        return [t.ident for i, t in enumerate(self._threads) if i != index and t.ident is not None]
+
+    def start(self) -> "Crowd":
+        for t in self._threads:
+            t.start()
+        return self
+
+    def join(self) -> "Crowd":
+        for t in self._threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in self._threads), "threads still running"
+        return self
+
+    def run(self) -> "Crowd":
+        return self.start().join()
+
+
+def _run_python(code: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# --- get_or_set (threads) ------------------------------------------------------
+
+
+def test_get_or_set_loads_once_then_serves_from_cache() -> None:
+    c = Cache(max_entries=100)
+    calls = []
+
+    def loader() -> str:
+        calls.append(1)
+        return "value"
+
+    assert c.get_or_set("k", loader) == "value"
+    assert c.get("k") == "value"
+    assert c.get_or_set("k", loader) == "value"
+    assert c.get_or_set(b"k", loader) == "value"  # "k" and b"k" are one key
+    assert len(calls) == 1
+
+
+def test_get_or_set_does_not_call_loader_for_a_present_key() -> None:
+    c = Cache(max_entries=100)
+    c["k"] = 7
+    assert c.get_or_set("k", lambda: pytest.fail("loader called for a cached key")) == 7
+
+
+def test_get_or_set_single_flight_across_16_threads() -> None:
+    c = Cache(max_entries=100)
+    calls: list[int] = []
+    saw_all_waiting: list[bool] = []
+
+    def loader() -> str:
+        calls.append(threading.get_ident())
+        # Every other caller must be waiting for this very load.
+        saw_all_waiting.append(_wait_until(lambda: _blocked_in(crowd.others(), "get_or_set")))
+        return "value"
+
+    crowd = Crowd(16, lambda i: c.get_or_set("k", loader))
+    crowd.run()
+    assert crowd.errors == [None] * 16
+    assert len(calls) == 1, f"loader ran {len(calls)} times for 16 concurrent callers"
+    assert saw_all_waiting == [True]
+    assert crowd.results == ["value"] * 16
+    assert c.get("k") == "value"
+
+
+def test_get_or_set_loader_error_reaches_every_waiter_and_caches_nothing() -> None:
+    c = Cache(max_entries=100)
+    calls: list[int] = []
+
+    def failing() -> str:
+        calls.append(1)
+        assert _wait_until(lambda: _blocked_in(crowd.others(), "get_or_set"))
+        raise ValueError("backend down")
+
+    crowd = Crowd(16, lambda i: c.get_or_set("k", failing))
+    crowd.run()
+    assert len(calls) == 1
+    assert crowd.results == [None] * 16
+    for e in crowd.errors:
+        assert isinstance(e, ValueError) and str(e) == "backend down", repr(e)
+    assert "k" not in c
+    # Nothing was cached: the next call runs the loader again.
+    assert c.get_or_set("k", lambda: "recovered") == "recovered"
+    assert c.get("k") == "recovered"
+
+
+def test_get_or_set_error_from_storing_the_value_reaches_every_caller() -> None:
+    c = Cache(max_entries=100)  # no codec: a dict cannot be stored
+    with pytest.raises(TypeError):
+        c.get_or_set("k", lambda: {"a": 1})
+    assert "k" not in c
+    assert c.get_or_set("k", lambda: "fine") == "fine"
+
+
+def test_get_or_set_loads_different_keys_concurrently() -> None:
+    c = Cache(max_entries=100)
+    # Each loader waits for the other one to be running: serialized loads
+    # would break the barrier (BrokenBarrierError) instead of deadlocking.
+    both_loading = threading.Barrier(2, timeout=WAIT)
+
+    def load(i: int) -> str:
+        def loader() -> str:
+            both_loading.wait()
+            return f"v{i}"
+
+        return c.get_or_set(f"k{i}", loader)
+
+    crowd = Crowd(2, load).run()
+    assert crowd.errors == [None, None]
+    assert crowd.results == ["v0", "v1"]
+
+
+def test_get_or_set_many_racing_threads_load_each_key_exactly_once() -> None:
+    # Fast loaders and a tiny switch interval make the interleavings where a
+    # caller misses, the leader stores the value and leaves, and only then the
+    # caller looks for a flight (the double-check path) common.
+    c = Cache(max_entries=10_000)
+    keys = 200
+    calls = [0] * keys
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+    wrong: list[tuple[int, Any]] = []
+
+    def loader_for(k: int) -> Callable[[], int]:
+        def loader() -> int:
+            with lock:
+                calls[k] += 1
+            return k
+
+        return loader
+
+    def work(_: int) -> None:
+        for k in range(keys):
+            barrier.wait(WAIT)
+            try:
+                got = c.get_or_set(f"key{k}", loader_for(k))
+                if got != k:
+                    wrong.append((k, got))
+            except Exception as e:
+                errors.append(e)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        crowd = Crowd(8, work).run()
+    finally:
+        sys.setswitchinterval(old)
+    assert crowd.errors == [None] * 8
+    assert errors == [], f"{len(errors)} get_or_set calls raised, first: {errors[0]!r}"
+    assert wrong == []
+    assert [k for k in range(keys) if calls[k] != 1] == []
+
+
+def test_get_or_set_retry_after_loader_error_runs_a_new_load() -> None:
+    # A waiter that got the leader's exception and calls again at once must
+    # start a new load (nothing was cached), not be handed the failed load's
+    # exception a second time. The failed leader is slowed down (a trace
+    # function sleeps on each line it runs once its loader has raised), so the
+    # retries run while it is still on its way out of get_or_set: a correct
+    # get_or_set has forgotten the failed load before it hands the exception
+    # out. Thread speeds are not part of the contract, so this is fair.
+    c = Cache(max_entries=100)
+    loading, release, crawling = threading.Event(), threading.Event(), threading.Event()
+
+    def failing() -> str:
+        loading.set()
+        release.wait(WAIT)
+        crawling.set()
+        raise ValueError("first load fails")
+
+    def crawl(frame: Any, event: str, arg: Any) -> Any:
+        if crawling.is_set() and event == "line":
+            time.sleep(0.005)
+        return crawl
+
+    def call(i: int) -> Any:
+        if i == 0:
+            sys.settrace(crawl)  # this thread only
+            try:
+                c.get_or_set("k", failing)
+            except ValueError:
+                return "leader failed"
+            finally:
+                sys.settrace(None)
+            return "leader did not fail"
+        loading.wait(WAIT)
+        try:
+            c.get_or_set("k", lambda: "waiter must not load")
+        except ValueError:
+            pass
+        try:
+            return c.get_or_set("k", lambda: "ok")
+        except Exception as e:
+            return e
+
+    crowd = Crowd(5, call).start()
+    assert loading.wait(WAIT)
+    assert _wait_until(lambda: len(crowd.idents) == 5 and _blocked_in(crowd.idents_except(0), "get_or_set"))
+    release.set()
+    crowd.join()
+    assert crowd.errors == [None] * 5
+    assert crowd.results[0] == "leader failed"
+    assert crowd.results[1:] == ["ok"] * 4, crowd.results[1:]
+    assert c.get("k") == "ok"
+
+
+def test_get_or_set_ttl_is_honoured() -> None:
+    c = Cache(max_entries=100)
+    calls = []
+
+    def loader() -> str:
+        calls.append(1)
+        return "value"
+
+    assert c.get_or_set("k", loader, ttl=0.3) == "value"
+    assert c.get_or_set("k", loader, ttl=0.3) == "value"
+    assert len(calls) == 1
+    time.sleep(0.6)
+    assert "k" not in c
+    assert c.get_or_set("k", loader, ttl=0.3) == "value"
+    assert len(calls) == 2
+
+
+def test_get_or_set_ttl_none_uses_default_ttl() -> None:
+    c = Cache(max_entries=100, default_ttl=0.2)
+    assert c.get_or_set("k", lambda: 1) == 1
+    time.sleep(0.5)
+    assert "k" not in c
+    assert c.get_or_set("k", lambda: 2) == 2
+
+
+def test_get_or_set_caches_none() -> None:
+    c = Cache(max_entries=100)
+    calls = []
+
+    def loader() -> None:
+        calls.append(1)
+        return None
+
+    assert c.get_or_set("k", loader) is None
+    assert c.get_or_set("k", loader) is None
+    assert "k" in c
+    assert len(calls) == 1
+
+
+def test_waiting_threads_do_not_hold_the_gil() -> None:
+    # In a subprocess, so that a waiter that holds the GIL turns into a
+    # timeout here instead of hanging the test run.
+    proc = _run_python(
+        """
+        import os, sys, threading, time
+        import libcache
+
+        def blocked_in(idents, name):
+            frames = sys._current_frames()
+            for ident in idents:
+                f = frames.get(ident)
+                if f is None or os.path.basename(f.f_code.co_filename) != "threading.py":
+                    return False
+                names = set()
+                while f is not None:
+                    names.add(f.f_code.co_name)
+                    f = f.f_back
+                if name not in names:
+                    return False
+            return True
+
+        c = libcache.Cache(max_entries=100)
+        loading, release = threading.Event(), threading.Event()
+        results = []
+
+        def loader():
+            loading.set()
+            release.wait()
+            return "value"
+
+        leader = threading.Thread(target=lambda: results.append(c.get_or_set("k", loader)))
+        leader.start()
+        assert loading.wait(10)
+        waiters = [threading.Thread(target=lambda: results.append(c.get_or_set("k", lambda: "never")))
+                   for _ in range(4)]
+        for w in waiters:
+            w.start()
+        deadline = time.monotonic() + 10
+        while not blocked_in([w.ident for w in waiters], "get_or_set"):
+            assert time.monotonic() < deadline, "waiters never blocked"
+            time.sleep(0.001)
+
+        # Pure-Python work in another thread must make progress while they wait.
+        done = threading.Event()
+        def work():
+            n = 0
+            for i in range(200000):
+                n += i
+            done.set()
+        threading.Thread(target=work).start()
+        assert done.wait(10)
+        assert all(w.is_alive() for w in waiters) and not results
+        print("progress while waiting", flush=True)
+
+        release.set()
+        for t in [leader] + waiters:
+            t.join(10)
+        assert results == ["value"] * 5, results
+        print("ok", flush=True)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["progress", "while", "waiting", "ok"]
+
+
+def test_waiting_in_get_or_set_is_interrupted_by_ctrl_c() -> None:
+    proc = _run_python(
+        """
+        import os, signal, sys, threading, time
+        import libcache
+
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the parent ignores SIGINT
+        c = libcache.Cache(max_entries=100)
+        loading = threading.Event()
+
+        def loader():
+            loading.set()
+            threading.Event().wait()  # blocks forever
+
+        threading.Thread(target=c.get_or_set, args=("k", loader), daemon=True).start()
+        assert loading.wait(10)
+        main = threading.main_thread().ident
+
+        def interrupt():
+            # Only once the main thread really waits for the load.
+            deadline = time.monotonic() + 10
+            while True:
+                f = sys._current_frames().get(main)
+                names = set()
+                top = f.f_code.co_filename if f is not None else ""
+                while f is not None:
+                    names.add(f.f_code.co_name)
+                    f = f.f_back
+                if "get_or_set" in names and os.path.basename(top) == "threading.py":
+                    break
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.001)
+            time.sleep(0.05)
+            signal.pthread_kill(main, signal.SIGINT)
+
+        threading.Thread(target=interrupt, daemon=True).start()
+        try:
+            c.get_or_set("k", lambda: "main thread must not load")
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt", flush=True)
+            os._exit(0)
+        print("returned without interruption", flush=True)
+        os._exit(1)
+        """,
+        timeout=15,
+    )
+    assert proc.stdout.strip() == "KeyboardInterrupt", (proc.stdout, proc.stderr)
+    assert proc.returncode == 0
+
+
+# --- get_or_set_async (tasks) --------------------------------------------------
+
+
+def test_get_or_set_async_loads_once_then_serves_from_cache() -> None:
+    async def main() -> None:
+        c = Cache(max_entries=100)
+        calls = []
+
+        async def loader() -> str:
+            calls.append(1)
+            return "value"
+
+        assert await c.get_or_set_async("k", loader) == "value"
+        assert await c.get_or_set_async("k", loader) == "value"
+        assert c.get("k") == "value"
+        assert len(calls) == 1
+
+    asyncio.run(main())
+
+
+def test_get_or_set_async_single_flight_across_100_tasks() -> None:
+    async def main() -> None:
+        c = Cache(max_entries=100)
+        calls = 0
+        loading, release = asyncio.Event(), asyncio.Event()
+
+        async def loader() -> str:
+            nonlocal calls
+            calls += 1
+            loading.set()
+            await release.wait()
+            return "value"
+
+        # All 100 are scheduled before any runs, so each has asked for the key
+        # by the time the load starts; they then all wait on the one load.
+        tasks = [asyncio.create_task(c.get_or_set_async("k", loader)) for _ in range(100)]
+        await asyncio.wait_for(loading.wait(), WAIT)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not any(t.done() for t in tasks), "a caller finished before the load did"
+        assert calls == 1
+        release.set()
+        results = await asyncio.wait_for(asyncio.gather(*tasks), WAIT)
+        assert results == ["value"] * 100
+        assert calls == 1
+        assert c.get("k") == "value"
+
+    asyncio.run(main())
+
+
+def test_get_or_set_async_loader_error_reaches_every_waiter_and_caches_nothing() -> None:
+    async def main() -> None:
+        c = Cache(max_entries=100)
+        calls = 0
+        loading, release = asyncio.Event(), asyncio.Event()
+
+        async def failing() -> str:
+            nonlocal calls
+            calls += 1
+            loading.set()
+            await release.wait()
+            raise ValueError("backend down")
+
+        tasks = [asyncio.create_task(c.get_or_set_async("k", failing)) for _ in range(100)]
+        await asyncio.wait_for(loading.wait(), WAIT)
+        release.set()
+        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), WAIT)
+        assert calls == 1
+        for r in results:
+            assert isinstance(r, ValueError) and str(r) == "backend down", repr(r)
+        assert "k" not in c
+
+        async def good() -> str:
+            return "recovered"
+
+        assert await c.get_or_set_async("k", good) == "recovered"
+        assert c.get("k") == "recovered"
+
+    asyncio.run(main())
+
+
+def test_get_or_set_async_loads_different_keys_concurrently() -> None:
+    async def main() -> None:
+        c = Cache(max_entries=100)
+        started = {"a": asyncio.Event(), "b": asyncio.Event()}
+
+        def loader(me: str, other: str) -> Callable[[], Any]:
+            async def load() -> str:
+                started[me].set()
+                # Serialized loads would time out here.
+                await asyncio.wait_for(started[other].wait(), WAIT)
+                return me
+
+            return load
+
+        got = await asyncio.gather(
+            c.get_or_set_async("a", loader("a", "b")),
+            c.get_or_set_async("b", loader("b", "a")),
+        )
+        assert got == ["a", "b"]
+
+    asyncio.run(main())
+
+
+def test_get_or_set_async_ttl_is_honoured() -> None:
+    async def main() -> None:
+        c = Cache(max_entries=100)
+        calls = []
+
+        async def loader() -> int:
+            calls.append(1)
+            return len(calls)
+
+        assert await c.get_or_set_async("k", loader, ttl=0.3) == 1
+        assert await c.get_or_set_async("k", loader, ttl=0.3) == 1
+        await asyncio.sleep(0.6)
+        assert "k" not in c
+        assert await c.get_or_set_async("k", loader, ttl=0.3) == 2
+
+    asyncio.run(main())
+
+
+def test_get_or_set_async_caches_none() -> None:
+    async def main() -> None:
+        c = Cache(max_entries=100)
+        calls = []
+
+        async def loader() -> None:
+            calls.append(1)
+
+        assert await c.get_or_set_async("k", loader) is None
+        assert await c.get_or_set_async("k", loader) is None
+        assert "k" in c
+        assert len(calls) == 1
+
+    asyncio.run(main())
+
+
+def test_get_or_set_async_cancelled_waiters_do_not_cancel_the_load() -> None:
+    async def main() -> None:
+        c = Cache(max_entries=100)
+        calls = 0
+        release = asyncio.Event()
+
+        async def loader() -> str:
+            nonlocal calls
+            calls += 1
+            await release.wait()
+            return "value"
+
+        first = asyncio.create_task(c.get_or_set_async("k", loader))  # starts the load
+        others = [asyncio.create_task(c.get_or_set_async("k", loader)) for _ in range(4)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert calls == 1
+        first.cancel()
+        others[0].cancel()
+        for cancelled in (first, others[0]):
+            with pytest.raises(asyncio.CancelledError):
+                await cancelled
+        release.set()
+        results = await asyncio.wait_for(asyncio.gather(*others[1:]), WAIT)
+        assert results == ["value"] * 3
+        assert calls == 1
+        assert c.get("k") == "value"
+
+    asyncio.run(main())
+
+
+def test_get_or_set_async_load_finishes_even_if_every_waiter_is_cancelled() -> None:
+    async def main() -> None:
+        c = Cache(max_entries=100)
+        calls = 0
+        release = asyncio.Event()
+
+        async def loader() -> str:
+            nonlocal calls
+            calls += 1
+            await release.wait()
+            return "value"
+
+        only = asyncio.create_task(c.get_or_set_async("k", loader))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        only.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await only
+        release.set()
+        for _ in range(1000):
+            if "k" in c:
+                break
+            await asyncio.sleep(0.001)
+        assert c.get("k") == "value"
+        assert await c.get_or_set_async("k", loader) == "value"
+        assert calls == 1
+
+    asyncio.run(main())
+
+
+def test_get_or_set_async_rejects_a_sync_loader() -> None:
+    async def main() -> None:
+        c = Cache(max_entries=100)
+        with pytest.raises(TypeError):
+            await c.get_or_set_async("k", lambda: "not awaitable")  # type: ignore[arg-type, return-value]
+        assert "k" not in c
+
+        async def good() -> str:
+            return "ok"
+
+        # The failed call left no flight behind.
+        assert await c.get_or_set_async("k", good) == "ok"
+
+    asyncio.run(main())
+
+
+def test_get_or_set_async_in_successive_event_loops() -> None:
+    c = Cache(max_entries=100)
+
+    async def loader() -> str:
+        return "value"
+
+    async def ask(key: str) -> str:
+        return await c.get_or_set_async(key, loader)
+
+    assert asyncio.run(ask("a")) == "value"
+    assert asyncio.run(ask("b")) == "value"
+    assert asyncio.run(ask("a")) == "value"
