@@ -153,7 +153,8 @@ bool TtlMs(PyObject *ttl, int64_t *out) {
     *out = CACHE_TTL_DEFAULT;
     return true;
   }
-  if (PyBool_Check(ttl) || !(PyFloat_Check(ttl) || PyLong_Check(ttl) || PyNumber_Check(ttl))) {
+  if (PyBool_Check(ttl) || PyComplex_Check(ttl) ||
+      !(PyFloat_Check(ttl) || PyLong_Check(ttl) || PyNumber_Check(ttl))) {
     PyErr_Format(PyExc_TypeError,
                  "ttl must be a number of seconds or None (the cache's default_ttl), not %.100s",
                  Py_TYPE(ttl)->tp_name);
