@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: the Release suite, then the same suite under AddressSanitizer +
 # UndefinedBehaviorSanitizer and under ThreadSanitizer, then the Python
-# package's tests (pytest, mypy, a quick run of the demo). Run scripts/setup.sh
+# package's tests (pytest, mypy, a quick run of the demo), and pytest again with
+# the compiled module under ASan+UBSan. Run scripts/setup.sh
 # first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +27,6 @@ echo "=== python ==="
 .venv/bin/python -m pytest
 .venv/bin/python -m mypy
 .venv/bin/python examples/demo.py --quick >/dev/null
+echo "=== python, _core under asan+ubsan ==="
+tests/python/run_sanitized.sh
 echo "all suites passed"
