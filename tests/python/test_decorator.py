@@ -5,78 +5,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
-import os
-import sys
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import pytest
 
+from helpers import WAIT, Crowd, blocked_in, wait_until
 from libcache import Cache, CacheInfo, UnsupportedValue, cached
-
-WAIT = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
 class Point:  # module level, so that pickle can find it
     x: int
     y: int
-
-
-def _wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.001)
-    return True
-
-
-def _blocked_in(idents: list[int], func_name: str) -> bool:
-    """True if every thread in idents waits on a threading primitive inside func_name."""
-    frames = sys._current_frames()
-    for ident in idents:
-        frame = frames.get(ident)
-        if frame is None or os.path.basename(frame.f_code.co_filename) != "threading.py":
-            return False
-        names = set()
-        while frame is not None:
-            names.add(frame.f_code.co_name)
-            frame = frame.f_back
-        if func_name not in names:
-            return False
-    return True
-
-
-def _run_threads(n: int, fn: Callable[[int], Any], idents: list[int]) -> tuple[list[Any], list[Optional[BaseException]]]:
-    """Runs fn(i) in n threads released together; idents is filled with their ids before any call."""
-    results: list[Any] = [None] * n
-    errors: list[Optional[BaseException]] = [None] * n
-    barrier = threading.Barrier(n)
-    lock = threading.Lock()
-
-    def body(i: int) -> None:
-        with lock:
-            idents.append(threading.get_ident())
-        try:
-            barrier.wait(WAIT)
-            results[i] = fn(i)
-        except BaseException as e:
-            errors[i] = e
-
-    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not any(t.is_alive() for t in threads)
-    return results, errors
-
-
-def _others(idents: list[int]) -> list[int]:
-    me = threading.get_ident()
-    return [i for i in idents if i != me]
 
 
 # --- sync and async functions ------------------------------------------------------
@@ -235,38 +177,38 @@ def test_async_exceptions_are_not_cached() -> None:
 
 
 def test_sync_single_flight_across_16_threads() -> None:
-    idents: list[int] = []
     calls: list[int] = []
 
     @cached
     def slow(x: int) -> int:
         calls.append(x)
         # Return only once every other caller waits for this very call.
-        assert _wait_until(lambda: _blocked_in(_others(idents), "get_or_set"))
+        assert wait_until(lambda: blocked_in(crowd.others(), "get_or_set"))
         return x * 10
 
-    results, errors = _run_threads(16, lambda i: slow(7), idents)
-    assert errors == [None] * 16
-    assert results == [70] * 16
+    crowd = Crowd(16, lambda i: slow(7))
+    crowd.run()
+    assert crowd.errors == [None] * 16
+    assert crowd.results == [70] * 16
     assert calls == [7]
     info = slow.cache_info()  # type: ignore[attr-defined]
     assert (info.hits, info.misses) == (15, 1)
 
 
 def test_sync_error_reaches_every_concurrent_caller() -> None:
-    idents: list[int] = []
     calls: list[int] = []
 
     @cached
     def failing(x: int) -> int:
         calls.append(x)
         if len(calls) == 1:
-            assert _wait_until(lambda: _blocked_in(_others(idents), "get_or_set"))
+            assert wait_until(lambda: blocked_in(crowd.others(), "get_or_set"))
         raise LookupError("not there")
 
-    results, errors = _run_threads(16, lambda i: failing(1), idents)
+    crowd = Crowd(16, lambda i: failing(1))
+    crowd.run()
     assert len(calls) == 1
-    for e in errors:
+    for e in crowd.errors:
         assert isinstance(e, LookupError) and str(e) == "not there", repr(e)
     with pytest.raises(LookupError):
         failing(1)
@@ -327,9 +269,9 @@ def test_different_arguments_load_concurrently() -> None:
         both_running.wait()  # serialized calls would break the barrier
         return x + 100
 
-    results, errors = _run_threads(2, lambda i: f(i), [])
-    assert errors == [None, None]
-    assert results == [100, 101]
+    crowd = Crowd(2, f).run()
+    assert crowd.errors == [None, None]
+    assert crowd.results == [100, 101]
 
 
 # --- ttl --------------------------------------------------------------------------

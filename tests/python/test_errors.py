@@ -530,7 +530,16 @@ def test_codec_dumps_that_closes_the_cache_gives_cache_closed(run_in_child: RunI
     assert "CacheClosed" in out.get("raised", []), out
 
 
-def test_ttl_float_that_closes_the_cache_gives_cache_closed(run_in_child: RunInChild) -> None:
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(lambda c, ttl: c.set("k", b"w", ttl=ttl), id="set"),
+        pytest.param(lambda c, ttl: c.touch("k", ttl), id="touch"),
+    ],
+)
+def test_ttl_float_that_closes_the_cache_gives_cache_closed(
+    write: Callable[[Cache, Any], Any], run_in_child: RunInChild
+) -> None:
     def call() -> Any:
         holder = _Closer()
 
@@ -541,25 +550,7 @@ def test_ttl_float_that_closes_the_cache_gives_cache_closed(run_in_child: RunInC
 
         holder.cache = c = Cache(max_bytes=1 << 20)
         c.set("k", b"v")
-        c.set("k", b"w", ttl=ClosingTtl())  # type: ignore[arg-type]
-        return "set returned normally"
-
-    out = run_in_child(call)
-    assert "CacheClosed" in out.get("raised", []), out
-
-
-def test_touch_ttl_float_that_closes_the_cache_gives_cache_closed(run_in_child: RunInChild) -> None:
-    def call() -> Any:
-        holder = _Closer()
-
-        class ClosingTtl:
-            def __float__(self) -> float:
-                holder.cache.close()
-                return 5.0
-
-        holder.cache = c = Cache(max_bytes=1 << 20)
-        c.set("k", b"v")
-        return c.touch("k", ClosingTtl())  # type: ignore[arg-type]
+        return write(c, ClosingTtl())
 
     out = run_in_child(call)
     assert "CacheClosed" in out.get("raised", []), out

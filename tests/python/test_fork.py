@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import signal
 import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 
+from helpers import run_forked, wait_until
 from libcache import Cache, CacheClosed
 
 pytestmark = [
@@ -30,42 +29,19 @@ DEADLINE = 15.0  # seconds the parent waits for the child
 
 def fork_and_report(child: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
     """Runs child() in a forked child; returns its report. Fails on a hang or crash."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
+
+    def report() -> Dict[str, Any]:
         try:
-            os.close(r)
-            try:
-                out = child()
-            except BaseException as e:  # noqa: BLE001 - reported to the parent
-                out = {"error": repr(e)}
-            os.write(w, json.dumps(out).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    data = b""
-    deadline = time.monotonic() + DEADLINE
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                pytest.fail(f"the forked child hung (no report within {DEADLINE} s)")
-            ready, _, _ = select.select([r], [], [], left)
-            if ready:
-                chunk = os.read(r, 65536)
-                if not chunk:
-                    break
-                data += chunk
-    finally:
-        os.close(r)
-    _, status = os.waitpid(pid, 0)
+            return child()
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            return {"error": repr(e)}
+
+    data, status = run_forked(report, DEADLINE, f"the forked child hung (no report within {DEADLINE} s)")
     assert not os.WIFSIGNALED(status), f"the forked child crashed (signal {os.WTERMSIG(status)})"
     assert data, "the forked child reported nothing"
-    report: Dict[str, Any] = json.loads(data)
-    assert "error" not in report, report["error"]
-    return report
+    result: Dict[str, Any] = json.loads(data)
+    assert "error" not in result, result["error"]
+    return result
 
 
 class Busy:
@@ -110,10 +86,8 @@ class Busy:
         for t in self.threads:
             t.start()
         assert self.loader_running.wait(10), "the loader never started"
-        deadline = time.monotonic() + 10
-        while min(self.ops) < 50 and time.monotonic() < deadline:  # every worker is looping
-            time.sleep(0.005)
-        assert min(self.ops) >= 50, "the worker threads did not get going"
+        # Every worker is looping.
+        assert wait_until(lambda: min(self.ops) >= 50, 10), "the worker threads did not get going"
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -15,7 +15,7 @@ import re
 import secrets
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -305,28 +305,30 @@ def test_absolute_timeout_ends_even_an_active_session() -> None:
     _assert_gone(store, cache, sid)
 
 
-def test_save_keeps_the_absolute_deadline() -> None:
+def _save_v2(store: SessionStore, sid: str) -> str:
+    store.save(sid, {"v": 2})
+    return sid  # save keeps the id
+
+
+@pytest.mark.parametrize(
+    "step, expected",
+    [
+        pytest.param(_save_v2, {"v": 2}, id="save"),
+        pytest.param(SessionStore.rotate, {"v": 1}, id="rotate"),
+    ],
+)
+def test_save_and_rotate_keep_the_absolute_deadline(
+    step: Callable[[SessionStore, str], str], expected: dict[str, int]
+) -> None:
     clock = FakeClock()
     cache, store = _store(idle_ttl=100, absolute_ttl=10, clock=clock)
     sid = store.create({"v": 1})
     clock.advance(6)
-    store.save(sid, {"v": 2})
+    sid = step(store, sid)  # rotate moves the session to a new id
     clock.advance(3.9)
-    assert store.get(sid) == {"v": 2}
+    assert store.get(sid) == expected
     clock.advance(0.2)
     _assert_gone(store, cache, sid)
-
-
-def test_rotate_keeps_the_absolute_deadline() -> None:
-    clock = FakeClock()
-    cache, store = _store(idle_ttl=100, absolute_ttl=10, clock=clock)
-    old = store.create({"v": 1})
-    clock.advance(6)
-    new = store.rotate(old)
-    clock.advance(3.9)
-    assert store.get(new) == {"v": 1}
-    clock.advance(0.2)
-    _assert_gone(store, cache, new)
     assert len(cache) == 0
 
 

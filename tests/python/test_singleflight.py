@@ -22,87 +22,20 @@ from typing import Any, Callable, Optional
 
 import pytest
 
+from helpers import WAIT, Crowd, blocked_in, wait_until
 from libcache import Cache
 
-WAIT = 5.0  # seconds: generous bound on anything that should happen "at once"
-
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 # --- helpers -----------------------------------------------------------------
 
 
-def _wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.001)
-    return True
-
-
-def _blocked_in(idents: list[int], func_name: str) -> bool:
-    """True if every thread in idents waits on a threading primitive inside func_name."""
-    frames = sys._current_frames()
-    for ident in idents:
-        frame = frames.get(ident)
-        if frame is None or os.path.basename(frame.f_code.co_filename) != "threading.py":
-            return False
-        names = set()
-        while frame is not None:
-            names.add(frame.f_code.co_name)
-            frame = frame.f_back
-        if func_name not in names:
-            return False
-    return True
-
-
-class Crowd:
-    """n threads that meet at a barrier, then each call fn(); results and errors kept by index."""
-
-    def __init__(self, n: int, fn: Callable[[int], Any]) -> None:
-        self.n = n
-        self.results: list[Any] = [None] * n
-        self.errors: list[Optional[BaseException]] = [None] * n
-        self.idents: list[int] = []
-        self._lock = threading.Lock()
-        self._barrier = threading.Barrier(n)
-        self._threads = [threading.Thread(target=self._body, args=(i, fn), daemon=True) for i in range(n)]
-
-    def _body(self, i: int, fn: Callable[[int], Any]) -> None:
-        with self._lock:
-            self.idents.append(threading.get_ident())
-        try:
-            self._barrier.wait(WAIT)
-            self.results[i] = fn(i)
-        except BaseException as e:  # reported by the test, not as a thread warning
-            self.errors[i] = e
-
-    def others(self) -> list[int]:
-        me = threading.get_ident()
-        with self._lock:
-            return [i for i in self.idents if i != me]
-
-    def idents_except(self, index: int) -> list[int]:
-        """The threads other than the one that runs fn(index) (call once all started)."""
-        return [t.ident for i, t in enumerate(self._threads) if i != index and t.ident is not None]
-
-    def start(self) -> "Crowd":
-        for t in self._threads:
-            t.start()
-        return self
-
-    def join(self) -> "Crowd":
-        for t in self._threads:
-            t.join(30)
-        assert not any(t.is_alive() for t in self._threads), "threads still running"
-        return self
-
-    def run(self) -> "Crowd":
-        return self.start().join()
-
-
 def _run_python(code: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    """Runs code in a new interpreter that can import helpers (this folder leads its PYTHONPATH)."""
+    pythonpath = os.pathsep.join(p for p in (HERE, os.environ.get("PYTHONPATH")) if p)
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, "PYTHONPATH": pythonpath},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -141,7 +74,7 @@ def test_get_or_set_single_flight_across_16_threads() -> None:
     def loader() -> str:
         calls.append(threading.get_ident())
         # Every other caller must be waiting for this very load.
-        saw_all_waiting.append(_wait_until(lambda: _blocked_in(crowd.others(), "get_or_set")))
+        saw_all_waiting.append(wait_until(lambda: blocked_in(crowd.others(), "get_or_set")))
         return "value"
 
     crowd = Crowd(16, lambda i: c.get_or_set("k", loader))
@@ -159,7 +92,7 @@ def test_get_or_set_loader_error_reaches_every_waiter_and_caches_nothing() -> No
 
     def failing() -> str:
         calls.append(1)
-        assert _wait_until(lambda: _blocked_in(crowd.others(), "get_or_set"))
+        assert wait_until(lambda: blocked_in(crowd.others(), "get_or_set"))
         raise ValueError("backend down")
 
     crowd = Crowd(16, lambda i: c.get_or_set("k", failing))
@@ -286,7 +219,7 @@ def test_get_or_set_retry_after_loader_error_runs_a_new_load() -> None:
 
     crowd = Crowd(5, call).start()
     assert loading.wait(WAIT)
-    assert _wait_until(lambda: len(crowd.idents) == 5 and _blocked_in(crowd.idents_except(0), "get_or_set"))
+    assert wait_until(lambda: len(crowd.idents) == 5 and blocked_in(crowd.idents_except(0), "get_or_set"))
     release.set()
     crowd.join()
     assert crowd.errors == [None] * 5
@@ -339,22 +272,9 @@ def test_waiting_threads_do_not_hold_the_gil() -> None:
     # timeout here instead of hanging the test run.
     proc = _run_python(
         """
-        import os, sys, threading, time
+        import threading
         import libcache
-
-        def blocked_in(idents, name):
-            frames = sys._current_frames()
-            for ident in idents:
-                f = frames.get(ident)
-                if f is None or os.path.basename(f.f_code.co_filename) != "threading.py":
-                    return False
-                names = set()
-                while f is not None:
-                    names.add(f.f_code.co_name)
-                    f = f.f_back
-                if name not in names:
-                    return False
-            return True
+        from helpers import blocked_in, wait_until
 
         c = libcache.Cache(max_entries=100)
         loading, release = threading.Event(), threading.Event()
@@ -372,10 +292,7 @@ def test_waiting_threads_do_not_hold_the_gil() -> None:
                    for _ in range(4)]
         for w in waiters:
             w.start()
-        deadline = time.monotonic() + 10
-        while not blocked_in([w.ident for w in waiters], "get_or_set"):
-            assert time.monotonic() < deadline, "waiters never blocked"
-            time.sleep(0.001)
+        assert wait_until(lambda: blocked_in([w.ident for w in waiters], "get_or_set"), 10), "waiters never blocked"
 
         # Pure-Python work in another thread must make progress while they wait.
         done = threading.Event()
@@ -403,8 +320,9 @@ def test_waiting_threads_do_not_hold_the_gil() -> None:
 def test_waiting_in_get_or_set_is_interrupted_by_ctrl_c() -> None:
     proc = _run_python(
         """
-        import os, signal, sys, threading, time
+        import os, signal, threading, time
         import libcache
+        from helpers import blocked_in, wait_until
 
         signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the parent ignores SIGINT
         c = libcache.Cache(max_entries=100)
@@ -420,19 +338,7 @@ def test_waiting_in_get_or_set_is_interrupted_by_ctrl_c() -> None:
 
         def interrupt():
             # Only once the main thread really waits for the load.
-            deadline = time.monotonic() + 10
-            while True:
-                f = sys._current_frames().get(main)
-                names = set()
-                top = f.f_code.co_filename if f is not None else ""
-                while f is not None:
-                    names.add(f.f_code.co_name)
-                    f = f.f_back
-                if "get_or_set" in names and os.path.basename(top) == "threading.py":
-                    break
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.001)
+            wait_until(lambda: blocked_in([main], "get_or_set"), 10)
             time.sleep(0.05)
             signal.pthread_kill(main, signal.SIGINT)
 
@@ -452,6 +358,26 @@ def test_waiting_in_get_or_set_is_interrupted_by_ctrl_c() -> None:
 
 
 # --- get_or_set_async (tasks) --------------------------------------------------
+
+
+class HeldLoader:
+    """An async loader that counts its calls, sets `loading`, then waits for
+    `release` before it returns "value" (or raises error). Make it inside the
+    event loop that awaits it."""
+
+    def __init__(self, error: Optional[BaseException] = None) -> None:
+        self.calls = 0
+        self.loading = asyncio.Event()
+        self.release = asyncio.Event()
+        self.error = error
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        self.loading.set()
+        await self.release.wait()
+        if self.error is not None:
+            raise self.error
+        return "value"
 
 
 def test_get_or_set_async_loads_once_then_serves_from_cache() -> None:
@@ -474,28 +400,19 @@ def test_get_or_set_async_loads_once_then_serves_from_cache() -> None:
 def test_get_or_set_async_single_flight_across_100_tasks() -> None:
     async def main() -> None:
         c = Cache(max_entries=100)
-        calls = 0
-        loading, release = asyncio.Event(), asyncio.Event()
-
-        async def loader() -> str:
-            nonlocal calls
-            calls += 1
-            loading.set()
-            await release.wait()
-            return "value"
-
+        loader = HeldLoader()
         # All 100 are scheduled before any runs, so each has asked for the key
         # by the time the load starts; they then all wait on the one load.
         tasks = [asyncio.create_task(c.get_or_set_async("k", loader)) for _ in range(100)]
-        await asyncio.wait_for(loading.wait(), WAIT)
+        await asyncio.wait_for(loader.loading.wait(), WAIT)
         for _ in range(5):
             await asyncio.sleep(0)
         assert not any(t.done() for t in tasks), "a caller finished before the load did"
-        assert calls == 1
-        release.set()
+        assert loader.calls == 1
+        loader.release.set()
         results = await asyncio.wait_for(asyncio.gather(*tasks), WAIT)
         assert results == ["value"] * 100
-        assert calls == 1
+        assert loader.calls == 1
         assert c.get("k") == "value"
 
     asyncio.run(main())
@@ -504,21 +421,12 @@ def test_get_or_set_async_single_flight_across_100_tasks() -> None:
 def test_get_or_set_async_loader_error_reaches_every_waiter_and_caches_nothing() -> None:
     async def main() -> None:
         c = Cache(max_entries=100)
-        calls = 0
-        loading, release = asyncio.Event(), asyncio.Event()
-
-        async def failing() -> str:
-            nonlocal calls
-            calls += 1
-            loading.set()
-            await release.wait()
-            raise ValueError("backend down")
-
+        failing = HeldLoader(error=ValueError("backend down"))
         tasks = [asyncio.create_task(c.get_or_set_async("k", failing)) for _ in range(100)]
-        await asyncio.wait_for(loading.wait(), WAIT)
-        release.set()
+        await asyncio.wait_for(failing.loading.wait(), WAIT)
+        failing.release.set()
         results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), WAIT)
-        assert calls == 1
+        assert failing.calls == 1
         for r in results:
             assert isinstance(r, ValueError) and str(r) == "backend down", repr(r)
         assert "k" not in c
@@ -592,29 +500,21 @@ def test_get_or_set_async_caches_none() -> None:
 def test_get_or_set_async_cancelled_waiters_do_not_cancel_the_load() -> None:
     async def main() -> None:
         c = Cache(max_entries=100)
-        calls = 0
-        release = asyncio.Event()
-
-        async def loader() -> str:
-            nonlocal calls
-            calls += 1
-            await release.wait()
-            return "value"
-
+        loader = HeldLoader()
         first = asyncio.create_task(c.get_or_set_async("k", loader))  # starts the load
         others = [asyncio.create_task(c.get_or_set_async("k", loader)) for _ in range(4)]
         for _ in range(5):
             await asyncio.sleep(0)
-        assert calls == 1
+        assert loader.calls == 1
         first.cancel()
         others[0].cancel()
         for cancelled in (first, others[0]):
             with pytest.raises(asyncio.CancelledError):
                 await cancelled
-        release.set()
+        loader.release.set()
         results = await asyncio.wait_for(asyncio.gather(*others[1:]), WAIT)
         assert results == ["value"] * 3
-        assert calls == 1
+        assert loader.calls == 1
         assert c.get("k") == "value"
 
     asyncio.run(main())
@@ -623,29 +523,21 @@ def test_get_or_set_async_cancelled_waiters_do_not_cancel_the_load() -> None:
 def test_get_or_set_async_load_finishes_even_if_every_waiter_is_cancelled() -> None:
     async def main() -> None:
         c = Cache(max_entries=100)
-        calls = 0
-        release = asyncio.Event()
-
-        async def loader() -> str:
-            nonlocal calls
-            calls += 1
-            await release.wait()
-            return "value"
-
+        loader = HeldLoader()
         only = asyncio.create_task(c.get_or_set_async("k", loader))
         for _ in range(3):
             await asyncio.sleep(0)
         only.cancel()
         with pytest.raises(asyncio.CancelledError):
             await only
-        release.set()
+        loader.release.set()
         for _ in range(1000):
             if "k" in c:
                 break
             await asyncio.sleep(0.001)
         assert c.get("k") == "value"
         assert await c.get_or_set_async("k", loader) == "value"
-        assert calls == 1
+        assert loader.calls == 1
 
     asyncio.run(main())
 
