@@ -14,94 +14,38 @@
 // Each runs at 1 and 2 threads on one shared cache, timed in real time, so
 // items_per_second is aggregate throughput. Caches are built lazily on first
 // use (under a mutex, before the timed loop) and kept for the whole process,
-// so repetitions and thread counts share them.
+// so repetitions and thread counts share them. peer_bench runs the peers.
 
 #include <benchmark/benchmark.h>
 
-#include <algorithm>
-#include <atomic>
 #include <cstdint>
-#include <map>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "bench/engines.h"
+#include "bench/harness.h"
 #include "bench/mutex_lru.h"
 #include "bench/workload.h"
 
 namespace cache_bench {
 namespace {
 
-// Caches built once per (engine, kind, size) and kept for the process; a
-// failed build is remembered too, so every run reports the same error.
-template <class E>
-E *Memoize(const std::string &what, uint32_t n,
-           std::unique_ptr<E> (*build)(uint32_t, std::string *), std::string *err) {
-  static std::mutex mu;
-  static std::map<std::pair<std::string, uint32_t>, std::unique_ptr<E>> built;
-  static std::map<std::pair<std::string, uint32_t>, std::string> errors;
-  std::lock_guard<std::mutex> lock(mu);
-  const auto id = std::make_pair(what, n);
-  if (built.count(id) == 0 && errors.count(id) == 0) {
-    std::string e;
-    auto c = build(n, &e);
-    if (c != nullptr) {
-      built[id] = std::move(c);
-    } else {
-      errors[id] = e;
-    }
-  }
-  if (errors.count(id) != 0) {
-    *err = errors[id];
-    return nullptr;
-  }
-  return built[id].get();
-}
-
+// Capacities in entries, as the baseline counts them: resident caches have
+// room for n * 5/4 entries (slack for uneven shards), evicting ones for n/10.
 template <class E>
 E *ResidentCache(uint32_t n, std::string *err) {
-  return Memoize<E>("resident", n, &BuildResident<E>, err);
+  return Memoize<E>(
+      "resident/" + std::to_string(n),
+      [n](std::string *e) { return BuildResident<E>(n, Capacity{uint64_t{n} * 5 / 4}, e); }, err);
 }
 
 template <class E>
 E *EvictingCache(uint32_t n, std::string *err) {
-  return Memoize<E>("evicting", n, &BuildEvicting<E>, err);
-}
-
-// Where each thread walks the Zipf sequence. A run's threads start evenly
-// spaced around it (thread t at base + t * kSeqLen / threads), so that however
-// long the run, they never walk the same ranks in lockstep and a rank recurs no
-// sooner than about kSeqLen operations later, as it does for one thread. Each
-// run continues from where the previous one stopped (Google Benchmark's
-// iteration-count probes, repetitions, thread counts) instead of replaying the
-// sequence's prefix, which would inflate the hit ratio of the evicting workload.
-// One base per workload and engine. Every thread reads it before the start
-// barrier; thread 0 advances it after the stop barrier.
-class SequenceWalk {
- public:
-  uint32_t Start(const benchmark::State &state) const {
-    const uint64_t offset = static_cast<uint64_t>(state.thread_index()) * kSeqLen / state.threads();
-    return static_cast<uint32_t>((base_.load(std::memory_order_relaxed) + offset) & kSeqMask);
-  }
-  void Finish(const benchmark::State &state) {
-    if (state.thread_index() == 0) {
-      base_.fetch_add(static_cast<uint64_t>(state.iterations()), std::memory_order_relaxed);
-    }
-  }
-
- private:
-  // relaxed: the barriers of the benchmark's threads order the accesses.
-  std::atomic<uint64_t> base_{0};
-};
-
-// Skips the run; the loop must still be entered so the threads' barriers match.
-void Skip(benchmark::State &state, const std::string &why) {
-  state.SkipWithError(why.c_str());
-  for (auto _ : state) {
-  }
+  return Memoize<E>(
+      "evicting/" + std::to_string(n),
+      [n](std::string *e) {
+        return BuildEvicting<E>(n, Dist::kZipf99, Capacity{uint64_t{n} / 10}, e);
+      },
+      err);
 }
 
 template <class E>
@@ -178,10 +122,6 @@ void BM_Set_Evict(benchmark::State &state) {
   if (failures != 0) state.SkipWithError("a set failed");
 }
 
-// The fastest repetition, reported beside mean, median, stddev and cv: on a
-// shared VM it shows what the code can do when nothing else interferes.
-double Min(const std::vector<double> &v) { return *std::min_element(v.begin(), v.end()); }
-
 void OneAndTwoThreads(benchmark::internal::Benchmark *b) {
   b->Threads(1)->Threads(2)->UseRealTime()->ComputeStatistics("min", &Min);
 }
@@ -203,8 +143,8 @@ void AddContext() {
   benchmark::AddCustomContext("libcache_allocator", cache_allocator_name());
   benchmark::AddCustomContext("libcache_link", "shared library (calls through the PLT)");
   benchmark::AddCustomContext("workload", "16-byte keys, 100-byte values, Zipf 0.99, fixed seeds");
-  const Libcache small(uint64_t{kSmallKeys} * 5 / 4), large(uint64_t{kLargeKeys} * 5 / 4),
-      evict(kEvictKeySpace / 10);
+  const Libcache small(Capacity{uint64_t{kSmallKeys} * 5 / 4}),
+      large(Capacity{uint64_t{kLargeKeys} * 5 / 4}), evict(Capacity{kEvictKeySpace / 10});
   benchmark::AddCustomContext("libcache_shards",
                               "hit 32k: " + std::to_string(small.shards()) +
                                   ", hit 1M: " + std::to_string(large.shards()) +

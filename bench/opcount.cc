@@ -68,7 +68,10 @@ __attribute__((noinline)) uint64_t Run(E *c, const Workload &w, uint32_t start, 
 template <class E>
 int Main(const Workload &w, uint64_t n) {
   std::string err;
-  std::unique_ptr<E> c = w.resident ? BuildResident<E>(w.n, &err) : BuildEvicting<E>(w.n, &err);
+  // The capacities cache_bench uses (in entries).
+  std::unique_ptr<E> c = w.resident
+                             ? BuildResident<E>(w.n, Capacity{uint64_t{w.n} * 5 / 4}, &err)
+                             : BuildEvicting<E>(w.n, Dist::kZipf99, Capacity{w.n / 10}, &err);
   if (c == nullptr) {
     std::fprintf(stderr, "cache_opcount: %s\n", err.c_str());
     return 1;

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Measures libcache next to its peers and regenerates docs/benchmarks.md with
+# its plots (docs/img/):
+#   1. builds the benchmarks (Release, build-bench/)
+#   2. throughput: bench/peer_bench (Google Benchmark, 5 repetitions randomly
+#      interleaved, medians) against RocksDB's HyperClockCache and LRUCache,
+#      LevelDB's LRU cache and a std::mutex + unordered_map + list LRU
+#   3. memory per entry: bench/peer_memory, one process per engine and
+#      repetition
+#   4. hit ratios: bench/trace_replay over the traces in ../shared/traces (or
+#      $LIBCACHE_TRACES), at the capacities its README lists
+#   5. Python: bench/python_bench.py, when it exists
+#   6. bench/report.py writes the page from the medians
+#
+#   scripts/benchmarks.sh            # the full run, about 10 minutes on 2 cores
+#   scripts/benchmarks.sh --quick    # about a minute: Zipf 0.99 only, short runs;
+#                                    # writes build-bench/quick-docs/, not docs/
+#
+# Needs what scripts/setup.sh installs: cmake, ninja, a C++ compiler,
+# libbenchmark-dev, librocksdb-dev, libleveldb-dev, zlib1g-dev, and the .venv
+# with matplotlib. Run it on an otherwise idle machine: other load shows up in
+# the numbers (the page prints the load average when the run began).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+QUICK=0
+case "${1:-}" in
+  "") ;;
+  --quick) QUICK=1 ;;
+  *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+esac
+
+BUILD=build-bench
+RESULTS=$BUILD/results
+TRACES=${LIBCACHE_TRACES:-../shared/traces}
+PY=.venv/bin/python
+if [ "$QUICK" = 1 ]; then
+  DOCS=$BUILD/quick-docs
+  MIN_TIME=0.02
+  FILTER='Mix/.*/zipf0.99/.*/value:100/'
+  MEMORY_REPS=1
+else
+  DOCS=docs
+  MIN_TIME=0.2
+  FILTER='Mix/'
+  MEMORY_REPS=5
+fi
+
+if ! "$PY" -c 'import matplotlib' 2>/dev/null; then
+  echo "benchmarks: $PY with matplotlib is missing; run scripts/setup.sh first" >&2
+  exit 1
+fi
+
+START=$SECONDS
+phase() { echo "benchmarks: $* ($((SECONDS - START)) s)" >&2; }
+mkdir -p "$RESULTS"
+rm -f "$RESULTS"/*.json "$RESULTS"/*.jsonl
+
+phase "building in $BUILD/"
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DLIBCACHE_BUILD_TESTS=OFF -DLIBCACHE_BUILD_EXAMPLES=OFF -DLIBCACHE_INSTALL=OFF >/dev/null
+fi
+cmake --build "$BUILD" --target peer_bench peer_memory trace_replay >/dev/null
+
+# Which sources were measured: the commit, plus a digest of uncommitted changes
+# to the library's and the benchmarks' sources.
+SOURCE=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain -- core capi bench CMakeLists.txt 2>/dev/null)" ]; then
+  DIGEST=$( (git diff HEAD -- core capi bench CMakeLists.txt 2>/dev/null
+             git ls-files --others --exclude-standard -- core capi bench | xargs -r cat) | sha256sum)
+  SOURCE="$SOURCE+dirty:${DIGEST:0:12}"
+fi
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+phase "throughput (peer_bench, min_time $MIN_TIME s x 5 repetitions)"
+T0=$SECONDS
+"$BUILD/bench/peer_bench" \
+  --benchmark_filter="$FILTER" \
+  --benchmark_repetitions=5 \
+  --benchmark_report_aggregates_only=true \
+  --benchmark_min_time="$MIN_TIME" \
+  --benchmark_enable_random_interleaving=true \
+  --benchmark_context=libcache_source="$SOURCE" \
+  --benchmark_out="$RESULTS/throughput.json" \
+  --benchmark_out_format=json >"$RESULTS/throughput.txt" 2>"$RESULTS/throughput.log" ||
+  { cat "$RESULTS/throughput.log" >&2; exit 1; }
+T_THROUGHPUT=$((SECONDS - T0))
+
+phase "memory per entry (peer_memory, $MEMORY_REPS repetitions per engine)"
+T0=$SECONDS
+for ((rep = 1; rep <= MEMORY_REPS; rep++)); do
+  for engine in libcache rocksdb-hcc rocksdb-lru leveldb-lru mutex-lru; do
+    rc=0
+    "$BUILD/bench/peer_memory" "$engine" >>"$RESULTS/memory.jsonl" || rc=$?
+    if [ "$rc" = 2 ]; then
+      echo "benchmarks: $engine is not built in (peer library missing)" >&2
+    elif [ "$rc" != 0 ]; then
+      echo "benchmarks: peer_memory $engine failed" >&2
+      exit 1
+    fi
+  done
+done
+T_MEMORY=$((SECONDS - T0))
+
+T0=$SECONDS
+if [ -f "$TRACES/README.md" ]; then
+  phase "hit ratios (trace_replay over $TRACES)"
+  # The rows of the README's reference table: "| trace | capacity | ...".
+  mapfile -t ROWS < <(awk -F'|' '/^\| *[a-z0-9]+ *\| *[0-9]+ *\|/ {
+      gsub(/ /, "", $2); gsub(/ /, "", $3); print $2 ":" $3 }' "$TRACES/README.md")
+  "$BUILD/bench/trace_replay" "$TRACES" "${ROWS[@]}" >"$RESULTS/traces.json" 2>"$RESULTS/traces.txt"
+  cat "$RESULTS/traces.txt" >&2
+else
+  echo "benchmarks: no traces in $TRACES (set LIBCACHE_TRACES); the hit-ratio section is skipped" >&2
+fi
+T_TRACES=$((SECONDS - T0))
+
+# The Python benchmark needs the package installed in .venv (scripts/setup.sh).
+# If it fails, the page is still written, says so, and the command fails.
+T0=$SECONDS
+PYTHON_ERROR=""
+if [ -f bench/python_bench.py ]; then
+  phase "Python (bench/python_bench.py)"
+  QUICK_ARG=()
+  [ "$QUICK" = 1 ] && QUICK_ARG=(--quick)
+  rm -f "$BUILD/python_bench.json"
+  if ! "$PY" bench/python_bench.py --json "$BUILD/python_bench.json" "${QUICK_ARG[@]}" \
+      >"$RESULTS/python_bench.log" 2>&1; then
+    PYTHON_ERROR=$(tail -n 1 "$RESULTS/python_bench.log")
+    echo "benchmarks: bench/python_bench.py failed: $PYTHON_ERROR" >&2
+  fi
+fi
+T_PYTHON=$((SECONDS - T0))
+
+phase "writing $DOCS/benchmarks.md"
+cat >"$RESULTS/run.json" <<EOF
+{"quick": $([ "$QUICK" = 1 ] && echo true || echo false), "min_time": $MIN_TIME,
+ "memory_repetitions": $MEMORY_REPS, "source": "$SOURCE", "load_at_start": "$LOAD_AT_START",
+ "python_error": $(printf '%s' "$PYTHON_ERROR" | "$PY" -c 'import json, sys; print(json.dumps(sys.stdin.read()))'),
+ "seconds": {"throughput": $T_THROUGHPUT, "memory": $T_MEMORY, "traces": $T_TRACES,
+             "python": $T_PYTHON, "total_before_report": $((SECONDS - START))}}
+EOF
+PYTHON_JSON=()
+[ -f "$BUILD/python_bench.json" ] && PYTHON_JSON=(--python "$BUILD/python_bench.json")
+"$PY" bench/report.py --results "$RESULTS" --traces "$TRACES" --out "$DOCS" "${PYTHON_JSON[@]}"
+if [ -n "$PYTHON_ERROR" ]; then
+  echo "benchmarks: wrote $DOCS/benchmarks.md without the Python table (see $RESULTS/python_bench.log)" >&2
+  exit 1
+fi
+phase "done: $DOCS/benchmarks.md"
