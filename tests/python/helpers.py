@@ -30,12 +30,21 @@ def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> bool:
     return True
 
 
+def _waiting(frame: Any) -> bool:
+    name = os.path.basename(frame.f_code.co_filename)
+    return name == "threading.py" or (name == "_cache.py" and frame.f_code.co_name == "wait")
+
+
 def blocked_in(idents: List[int], func_name: str) -> bool:
-    """True if every thread in idents waits on a threading primitive inside func_name."""
+    """True if every thread in idents waits on a lock inside func_name.
+
+    The innermost Python frame is then either in threading.py or libcache's
+    _Flight.wait, which blocks in a C lock acquire.
+    """
     frames = sys._current_frames()
     for ident in idents:
         frame = frames.get(ident)
-        if frame is None or os.path.basename(frame.f_code.co_filename) != "threading.py":
+        if frame is None or not _waiting(frame):
             return False
         names = set()
         while frame is not None:

@@ -50,22 +50,30 @@ class CacheStats:
 
 
 class _Flight:
-    """One loader call that concurrent callers of get_or_set wait for."""
+    """One loader call that concurrent callers of get_or_set wait for.
+
+    A lock held from creation until finish() is the whole signal: creating
+    one costs about 0.1 µs, a threading.Event (a Condition around a lock)
+    about 2 µs, which every miss would pay.
+    """
 
     __slots__ = ("_done", "_value", "_error")
 
     def __init__(self) -> None:
-        self._done = threading.Event()
+        self._done = threading.Lock()
+        self._done.acquire()
         self._value: Any = None
         self._error: Optional[BaseException] = None
 
     def finish(self, value: Any, error: Optional[BaseException]) -> None:
         self._value, self._error = value, error
-        self._done.set()
+        self._done.release()
 
     def wait(self) -> Any:
-        # Event.wait releases the GIL, and a signal (Ctrl-C) interrupts it.
-        self._done.wait()
+        # Blocks until finish(); acquiring releases the GIL, and a signal
+        # (Ctrl-C) interrupts it. Released at once for the next waiter.
+        with self._done:
+            pass
         if self._error is not None:
             raise self._error
         return self._value
