@@ -71,7 +71,7 @@ struct Entry {
   // memory. REQUIRES: key.size() <= 65535, vlen < 4 GiB.
   static Entry *Create(const Allocator &a, std::string_view key, const std::string_view *parts,
                        size_t nparts, size_t vlen, uint64_t deadline_ms) {
-    void *mem = a.alloc(SizeFor(key.size(), vlen));
+    void *mem = AllocateBlock(a, SizeFor(key.size(), vlen));
     if (mem == nullptr) return nullptr;
     Entry *e = new (mem) Entry;
     e->refs.store(1, std::memory_order_relaxed);  // published later under the shard lock
@@ -95,8 +95,9 @@ struct Entry {
   void Unref(const Allocator &a) {
     // acq_rel: the freeing thread must see every other owner's reads finished.
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      const size_t n = SizeFor(klen, vlen);
       this->~Entry();
-      a.free(this);
+      ReleaseBlock(a, this, n);
     }
   }
 };
