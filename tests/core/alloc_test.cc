@@ -58,8 +58,8 @@ TEST(Allocator, SpareBlockServesTheSameClassOnly) {
   void *fresh = AllocateBlock(A(), 200);  // the spare was taken
   EXPECT_NE(fresh, p);
   ReleaseBlock(A(), other, 2000);
-  ReleaseBlock(A(), again, 200);  // frees the previous spare (other)
-  ReleaseBlock(A(), fresh, 200);  // frees again
+  ReleaseBlock(A(), again, 200);              // frees the previous spare (other)
+  ReleaseBlock(A(), fresh, 200);              // frees again
   EXPECT_EQ(AllocateBlock(A(), 200), fresh);  // the newest release is the spare
   A().free(fresh);
 }
@@ -96,7 +96,7 @@ TEST(Allocator, SpareIsPerThreadAndFreedAtExit) {
   ReleaseBlock(A(), mine, 300);
   void *theirs = nullptr;
   std::thread t([&] {
-    theirs = AllocateBlock(A(), 300);  // not this thread's spare
+    theirs = AllocateBlock(A(), 300);                 // not this thread's spare
     ReleaseBlock(A(), AllocateBlock(A(), 300), 300);  // left as the thread's spare
   });
   t.join();
