@@ -73,8 +73,6 @@ def load_throughput(path):
         data = json.load(f)
     cells = {}
     for b in data["benchmarks"]:
-        if b.get("run_type") != "aggregate":
-            continue
         m = NAME.match(b["run_name"])
         if not m:
             continue
@@ -82,6 +80,14 @@ def load_throughput(path):
         key = (g["engine"], g["dist"], int(g["keys"]), int(g["write"]), int(g["value"]),
                int(g["threads"]))
         cell = cells.setdefault(key, {})
+        if b.get("run_type") != "aggregate":
+            # A repetition that stopped with an error leaves no aggregate: the
+            # workload has no median, and the page says why.
+            if b.get("error_occurred"):
+                cell["error"] = b.get("error_message") or "error"
+                cell["failed_runs"] = cell.get("failed_runs", 0) + 1
+            cell["runs"] = cell.get("runs", 0) + 1
+            continue
         agg = b["aggregate_name"]
         if b.get("error_occurred"):
             cell["error"] = b.get("error_message", "error")
@@ -371,7 +377,7 @@ def throughput_table(cells, engines, threads, value):
         for e, v in zip(engines, row):
             cell = cells.get((e, dist, keys, write, value, threads), {})
             if "error" in cell:
-                shown.append("error: " + cell["error"])
+                shown.append("failed (below)")
             else:
                 s = fmt(v, 1 if v is not None and v < 100 else 0)
                 shown.append("**%s**" % s if e == "libcache" else s)
@@ -637,6 +643,17 @@ def write_page(args, cells, ctx, mem, traces, ref, python, run, mach, out):
         add("")
         add("HyperClockCache's set is Erase + Insert, so another thread's get can fall between "
             "the two; the other engines replace an entry atomically.")
+    failed = [(k, c) for k, c in sorted(cells.items()) if "error" in c]
+    if failed:
+        add("")
+        add("Workloads with no figure (a repetition that stops with an error has no median; "
+            "peer_bench marks a run failed when over 1% of its gets of resident keys missed, since a "
+            "miss does less work than a hit and would flatter the engine):")
+        add("")
+        for (k, c) in failed:
+            add("- %s, %s, %s, %s, %d-byte values, %d threads: %s of %s repetitions failed: %s" %
+                (LABELS[k[0]], KEYS_LABELS[k[2]], DIST_LABELS[k[1]], MIX_WORDS[k[3]], k[4], k[5],
+                 c.get("failed_runs", "?"), c.get("runs", "?"), c["error"]))
 
     # -- Memory
     add("")
