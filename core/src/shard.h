@@ -75,9 +75,10 @@
 // beyond key and value. All of it is charged against max_bytes: an entry costs
 // its usable allocation size (mimalloc's size class, computed from the size
 // alone), and the shard also charges its table and ring arrays. A set allocates and copies outside
-// the lock; inside, it probes, maybe evicts (usually one entry), and inserts (shifting a short
-// Robin Hood run). Table growth rehashes one shard under its lock: O(n/shards), rare, and avoided
-// altogether when max_entries presizes the table.
+// the lock (usually into the block of the entry its thread last evicted: core/src/alloc.h); inside,
+// it probes, maybe evicts (usually one entry), and inserts (shifting a short Robin Hood run). Table
+// growth rehashes one shard under its lock: O(n/shards), rare, and avoided altogether when
+// max_entries presizes the table.
 //
 // ## Known weaknesses
 // - Readers still lock (their stripe): two threads that share a stripe (more
@@ -92,6 +93,11 @@
 // - Tables grow but never shrink; pinned values evicted from the cache are not
 //   counted in `bytes` while the caller holds them.
 // - Expired entries in a shard that sees no traffic stay until PurgeExpired().
+// - Eviction finds the victim's table slot by hashing its key again (the ring
+//   holds entry pointers, and the header has no room for the hash): one XXH3
+//   per eviction, which LevelDB's handles avoid by storing the hash.
+// - Each thread that ever freed an entry keeps one spare block of up to 4 KiB
+//   (core/src/alloc.h), outside every cache's byte count, until it exits.
 
 #ifndef LIBCACHE_CORE_SRC_SHARD_H_
 #define LIBCACHE_CORE_SRC_SHARD_H_
