@@ -73,11 +73,11 @@
 // classes, up to 1/8 of the block) + a table slot (8 bytes at load factor
 // 3/8..3/4) + a ring slot (8 bytes, ring 1/2..1 full) = roughly 45-75 bytes
 // beyond key and value (75 measured by RSS at 1M entries of 16-byte keys and
-// 100-byte values, 72 charged: docs/benchmarks.md). All of it is charged against max_bytes: an entry costs
-// its usable allocation size (mimalloc's size class, computed from the size
-// alone), and the shard also charges its table and ring arrays. A set allocates and copies outside
-// the lock (usually into the block of the entry its thread last evicted: core/src/alloc.h); inside,
-// it probes, maybe evicts (usually one entry), and inserts (shifting a short Robin Hood run). Table
+// 100-byte values, 72 charged: docs/benchmarks.md). All of it is charged against max_bytes: an
+// entry costs its usable allocation size (mimalloc's size class, computed from the size alone), and
+// the shard also charges its table and ring arrays. A set allocates and copies outside the lock
+// (usually into the block of the entry its thread last evicted: core/src/alloc.h); inside, it
+// probes, maybe evicts (usually one entry), and inserts (shifting a short Robin Hood run). Table
 // growth rehashes one shard under its lock: O(n/shards), rare, and avoided altogether when
 // max_entries presizes the table.
 //
