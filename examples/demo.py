@@ -7,10 +7,10 @@
    latest two). A skewed read load, Zipf-distributed over the product ids as
    real traffic is, is replayed twice: straight against the database, then
    through a libcache.Cache that holds only part of the catalogue (so it
-   evicts) and stores the finished body, so a hit is one cache read. The demo prints the hit ratio, p50/p99 latency
-   with and without the cache, the database reads issued, evictions and the
-   memory the cache charges, and checks that what the cache holds matches
-   the database.
+   evicts) and stores the finished body, so a hit is one cache read. The
+   demo prints the hit ratio, p50/p99 latency with and without the cache,
+   the database reads issued, evictions and the memory the cache charges,
+   and checks that what the cache holds matches the database.
 
 2. Sessions. A SessionStore over a Cache: login creates a session, cart
    updates go through it, a privilege change rotates its id (the old id stops

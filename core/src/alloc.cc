@@ -66,8 +66,7 @@ Allocator Resolve() {
 // touches it, so no synchronisation.
 struct Spare {
   void *block = nullptr;
-  size_t size_class = 0;  // alloc->size_class of the size it was allocated for
-  size_t usable = 0;      // alloc->usable_size of the block: what it can hold
+  size_t usable = 0;  // alloc->usable_size of the block: what it can hold
   const Allocator *alloc = nullptr;
   ~Spare() {
     if (block != nullptr) alloc->free(block);
@@ -88,9 +87,10 @@ const Allocator &GetAllocator() {
 
 void *AllocateBlock(const Allocator &a, size_t n) {
   Spare &s = spare;
-  // The usable size matters where the class is only glibc's rounding (a
-  // sanitizer's malloc gives exactly what was asked).
-  if (s.block != nullptr && s.alloc == &a && s.size_class == a.size_class(n) && n <= s.usable) {
+  // The spare serves n when it holds n and is no bigger than n's class: for
+  // mimalloc, exactly when both are of one size class; for libc, the block
+  // really holds n even where a sanitizer's malloc gave exactly what was asked.
+  if (s.block != nullptr && s.alloc == &a && n <= s.usable && s.usable <= a.size_class(n)) {
     void *p = s.block;
     s.block = nullptr;
     return p;
@@ -106,7 +106,6 @@ void ReleaseBlock(const Allocator &a, void *p, size_t n) {
   Spare &s = spare;
   if (s.block != nullptr) s.alloc->free(s.block);
   s.block = p;
-  s.size_class = a.size_class(n);
   s.usable = a.usable_size(p, n);
   s.alloc = &a;
 }
