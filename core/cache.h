@@ -102,6 +102,9 @@ class Cache {
   // Pins the value without copying; release with ReleaseValue.
   Status Pin(std::string_view key, const Value **out);
   Status Delete(std::string_view key);
+  // Removes the live entry and hands its value over pinned (release with
+  // ReleaseValue), as one operation under the shard lock.
+  Status Take(std::string_view key, const Value **out);
   Status Touch(std::string_view key, int64_t ttl_ms);
   // *remaining_ms = milliseconds left, or -1 if the entry never expires.
   Status Ttl(std::string_view key, int64_t *remaining_ms);

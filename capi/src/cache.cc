@@ -262,6 +262,17 @@ int cache_delete(cache_t *cache, const void *key, size_t klen) {
   return Guarded([&] { return ToInt(AsCache(cache)->Delete(Bytes(key, klen))); });
 }
 
+int cache_take(cache_t *cache, const void *key, size_t klen, cache_value_t **out) {
+  if (out != nullptr) *out = nullptr;
+  if (cache == nullptr || BadBytes(key, klen) || out == nullptr) return CACHE_E_INVALID;
+  return Guarded([&] {
+    const libcache::Value *v = nullptr;
+    const Status st = AsCache(cache)->Take(Bytes(key, klen), &v);
+    *out = reinterpret_cast<cache_value_t *>(const_cast<libcache::Value *>(v));
+    return ToInt(st);
+  });
+}
+
 int cache_touch(cache_t *cache, const void *key, size_t klen, int64_t ttl_ms) {
   if (cache == nullptr || BadBytes(key, klen)) return CACHE_E_INVALID;
   return Guarded([&] { return ToInt(AsCache(cache)->Touch(Bytes(key, klen), ttl_ms)); });

@@ -209,6 +209,14 @@ Status Cache::Delete(std::string_view key) {
   return ShardFor(h).Delete(key, h);
 }
 
+Status Cache::Take(std::string_view key, const Value **out) {
+  const uint64_t h = Hash(key);
+  const Entry *e = nullptr;
+  const Status st = ShardFor(h).Take(key, h, &e);
+  *out = reinterpret_cast<const Value *>(e);
+  return st;
+}
+
 Status Cache::Touch(std::string_view key, int64_t ttl_ms) {
   uint64_t ttl;
   if (!ResolveTtl(ttl_ms, &ttl)) return Status::kInvalid;

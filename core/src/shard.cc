@@ -156,6 +156,20 @@ Status Shard::Delete(std::string_view key, uint64_t hash) {
   return Status::kOk;
 }
 
+Status Shard::Take(std::string_view key, uint64_t hash, const Entry **out) {
+  std::lock_guard<StripeLock> lock(lock_);
+  size_t slot;
+  Entry *e = LookupLocked(key, hash, &slot);
+  if (e == nullptr) return Status::kNotFound;
+  // relaxed: the table's reference (held under the lock) keeps e alive; the
+  // unlink below drops that one, and ours becomes the only one.
+  e->refs.fetch_add(1, std::memory_order_relaxed);
+  UnlinkLocked(slot, e);
+  ++deletes_;
+  *out = e;
+  return Status::kOk;
+}
+
 Status Shard::Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms) {
   std::lock_guard<StripeLock> lock(lock_);
   size_t slot;

@@ -166,6 +166,8 @@ class alignas(64) Shard {
   Status Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms);
   uint64_t max_bytes() const { return limits_.max_bytes; }
   Status Delete(std::string_view key, uint64_t hash);
+  // Unlinks the live entry and gives the table's reference to *out.
+  Status Take(std::string_view key, uint64_t hash, const Entry **out);
   // ttl_ms: 0 = never expires.
   Status Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms);
   Status Ttl(std::string_view key, uint64_t hash, int64_t *remaining_ms);

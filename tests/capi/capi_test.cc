@@ -102,7 +102,7 @@ TEST(Version, MacrosMatchTheLoadedLibrary) {
                 CACHE_VERSION_PATCH);
   ASSERT_NE(cache_version_string(), nullptr);
   EXPECT_STREQ(cache_version_string(), expected);
-  EXPECT_STREQ(cache_version_string(), "1.1.0");
+  EXPECT_STREQ(cache_version_string(), "1.2.0");
   EXPECT_EQ(cache_version_string(), cache_version_string()) << "a static string";
 }
 
@@ -422,6 +422,29 @@ TEST_F(CapiTest, DeleteCountsOnlySuccesses) {
   EXPECT_LT(s.bytes, bytes_before) << "the entry's charge is returned";
 }
 
+TEST_F(CapiTest, TakeRemovesAndHandsOverTheValue) {
+  const std::string value("taken\0bytes", 11);
+  ASSERT_EQ(Set(c(), "k", value), CACHE_OK);
+  ASSERT_EQ(Set(c(), "other", "w"), CACHE_OK);
+  const uint64_t bytes_before = Stats(c()).bytes;
+  cache_value_t *v = nullptr;
+  ASSERT_EQ(cache_take(c(), "k", 1, &v), CACHE_OK);
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(Get(c(), "k"), std::nullopt) << "taken means gone";
+  ASSERT_EQ(Set(c(), "k", "new"), CACHE_OK);  // a later write does not touch the taken value
+  ASSERT_EQ(cache_value_size(v), value.size());
+  EXPECT_EQ(std::memcmp(cache_value_data(v), value.data(), value.size()), 0);
+  cache_value_release(v);
+  cache_value_t *miss = reinterpret_cast<cache_value_t *>(&v);  // garbage to be overwritten
+  EXPECT_EQ(cache_take(c(), "absent", 6, &miss), CACHE_NOT_FOUND);
+  EXPECT_EQ(miss, nullptr);
+  const cache_stats_t s = Stats(c());
+  EXPECT_EQ(s.deletes, 1u) << "a take counts as a delete";
+  EXPECT_EQ(s.entries, 2u);
+  EXPECT_GT(s.bytes, 0u);
+  EXPECT_LE(s.bytes, bytes_before + 64);
+}
+
 TEST_F(CapiTest, GetValuePinsTheValue) {
   const std::string value("pinned\0bytes", 12);
   ASSERT_EQ(Set(c(), "k", value), CACHE_OK);
@@ -677,6 +700,11 @@ TEST_F(InvalidArgTest, Reads) {
 }
 
 TEST_F(InvalidArgTest, OtherCalls) {
+  cache_value_t *v = reinterpret_cast<cache_value_t *>(&v);
+  EXPECT_EQ(cache_take(nullptr, "key", 3, &v), CACHE_E_INVALID);
+  EXPECT_EQ(v, nullptr) << "out is cleared even on a refused call";
+  EXPECT_EQ(cache_take(c(), nullptr, 3, &v), CACHE_E_INVALID);
+  EXPECT_EQ(cache_take(c(), "key", 3, nullptr), CACHE_E_INVALID);
   EXPECT_EQ(cache_delete(nullptr, "key", 3), CACHE_E_INVALID);
   EXPECT_EQ(cache_delete(c(), nullptr, 3), CACHE_E_INVALID);
   EXPECT_EQ(cache_touch(nullptr, "key", 3, 100), CACHE_E_INVALID);

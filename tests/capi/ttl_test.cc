@@ -122,7 +122,7 @@ TEST(TtlClock, WorksFromTimeZero) {
 }
 
 // Every call that meets an expired entry treats it as absent and reclaims it.
-enum class Op { kGet, kGetValue, kTtl, kTouch, kDelete, kReplace, kAdd, kSet };
+enum class Op { kGet, kGetValue, kTtl, kTouch, kDelete, kTake, kReplace, kAdd, kSet };
 
 const char *OpName(Op op) {
   switch (op) {
@@ -136,6 +136,8 @@ const char *OpName(Op op) {
       return "Touch";
     case Op::kDelete:
       return "Delete";
+    case Op::kTake:
+      return "Take";
     case Op::kReplace:
       return "Replace";
     case Op::kAdd:
@@ -182,6 +184,13 @@ TEST_P(ExpiredEntryTest, IsNeverReturnedAndIsReclaimed) {
       EXPECT_EQ(cache_delete(c(), "k", 1), CACHE_NOT_FOUND);
       EXPECT_EQ(Stats(c()).deletes, 0u);
       break;
+    case Op::kTake: {
+      cache_value_t *v = nullptr;
+      EXPECT_EQ(cache_take(c(), "k", 1, &v), CACHE_NOT_FOUND);
+      EXPECT_EQ(v, nullptr);
+      EXPECT_EQ(Stats(c()).deletes, 0u);
+      break;
+    }
     case Op::kReplace:
       EXPECT_EQ(cache_replace(c(), "k", 1, "new", 3, CACHE_TTL_NONE), CACHE_NOT_FOUND);
       EXPECT_EQ(Stats(c()).sets, before.sets);
@@ -213,7 +222,7 @@ TEST_P(ExpiredEntryTest, IsNeverReturnedAndIsReclaimed) {
 
 INSTANTIATE_TEST_SUITE_P(AllCalls, ExpiredEntryTest,
                          ::testing::Values(Op::kGet, Op::kGetValue, Op::kTtl, Op::kTouch,
-                                           Op::kDelete, Op::kReplace, Op::kAdd, Op::kSet),
+                                           Op::kDelete, Op::kTake, Op::kReplace, Op::kAdd, Op::kSet),
                          [](const ::testing::TestParamInfo<Op> &info) {
                            return std::string(OpName(info.param));
                          });

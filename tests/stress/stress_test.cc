@@ -368,6 +368,21 @@ void Stress::DoOp(int index, std::mt19937_64 &rng, Tally *t, std::vector<Pinned>
   if (dice < 64000) return DoWrite(index, id, 0, rng, t);
   if (dice < 70000) return DoWrite(index, id, 1, rng, t);
   if (dice < 76000) return DoWrite(index, id, 2, rng, t);
+  if (dice < 79000) {
+    // A take is a delete that hands over the value: it must be intact, and
+    // gone from the cache.
+    const uint64_t t0 = clock_.Peek();
+    cache_value_t *v = nullptr;
+    const int rc = cache_take(cache_, keys_[id].data(), keys_[id].size(), &v);
+    if (rc == CACHE_OK) {
+      ++t->deletes_ok;
+      VerifyRead(id, cache_value_data(v), cache_value_size(v), t0, "cache_take");
+      cache_value_release(v);
+    } else if (rc != CACHE_NOT_FOUND || v != nullptr) {
+      failures_.Add("cache_take: %d", rc);
+    }
+    return;
+  }
   if (dice < 82000) {
     const int rc = cache_delete(cache_, keys_[id].data(), keys_[id].size());
     if (rc == CACHE_OK) ++t->deletes_ok;
