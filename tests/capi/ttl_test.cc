@@ -110,6 +110,24 @@ TEST_F(TtlTest, ExpiredButNotReclaimedStillCountsAsAnEntry) {
   EXPECT_EQ(Stats(c()).expirations, 1u);
 }
 
+// A fake clock near 2^64: now + ttl saturates instead of wrapping into the
+// past (which would expire the entry at once).
+TEST(TtlClock, DeadlinesSaturateNearTheEndOfTime) {
+  FakeClock clock;
+  clock.now = UINT64_MAX - 10;
+  CachePtr cache = OpenWithClock(&clock, Config{});
+  ASSERT_EQ(Set(cache.get(), "k", "v", 100), CACHE_OK);
+  ASSERT_EQ(Set(cache.get(), "t", "v", CACHE_TTL_NONE), CACHE_OK);
+  ASSERT_EQ(cache_touch(cache.get(), "t", 1, 1000), CACHE_OK);
+  EXPECT_EQ(Get(cache.get(), "k"), "v");
+  EXPECT_EQ(Get(cache.get(), "t"), "v");
+  EXPECT_EQ(Ttl(cache.get(), "k"), 10) << "what is left before the clock's end";
+  clock.Advance(9);
+  EXPECT_EQ(Get(cache.get(), "k"), "v");
+  EXPECT_EQ(Get(cache.get(), "t"), "v");
+  EXPECT_EQ(Stats(cache.get()).expirations, 0u);
+}
+
 TEST(TtlClock, WorksFromTimeZero) {
   FakeClock clock;
   clock.now = 0;

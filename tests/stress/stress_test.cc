@@ -231,6 +231,7 @@ class Stress {
   void Worker(int index);
   void Ticker();
   void Monitor();
+  void CheckInvariants(const char *when);
   void FinalChecks();
 
   // One random operation; the op helpers return nothing and report failures.
@@ -647,12 +648,23 @@ void Stress::Monitor() {
       if (now[i] < before[i]) failures_.Add("stats counter %zu went back", i);
     }
     prev = s;
+    // The engine's own invariant checker (table and ring agree, bytes are the
+    // sum of charges, limits hold), racing with every operation.
+    if ((monitor_samples_.load(std::memory_order_relaxed) & 15) == 0) CheckInvariants("monitor");
     monitor_samples_.fetch_add(1, std::memory_order_relaxed);
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
 }
 
+void Stress::CheckInvariants(const char *when) {
+  const char *what = nullptr;
+  if (cache_check_invariants(cache_, &what) != CACHE_OK) {
+    failures_.Add("invariant broken (%s): %s", when, what != nullptr ? what : "?");
+  }
+}
+
 void Stress::FinalChecks() {
+  CheckInvariants("at the end");
   cache_stats_t s;
   ASSERT_EQ(cache_stats(cache_, &s, sizeof s), CACHE_OK);
   EXPECT_EQ(s.hits + s.misses, total_.reads);
