@@ -152,6 +152,8 @@ Status Cache::Open(const Options &opts, std::unique_ptr<Cache> *out) {
 
 Cache::~Cache() {
   if (registered_) detail::UnregisterForFork(this);
+  shards_.reset();  // frees the entries, then gives their memory back (alloc.h)
+  if (alloc_ != nullptr && alloc_->collect != nullptr) alloc_->collect();
 }
 
 inline detail::Shard &Cache::ShardFor(uint64_t hash) const {
@@ -302,6 +304,7 @@ Status Cache::Ttl(std::string_view key, int64_t *remaining_ms) {
 
 void Cache::Clear() {
   for (uint32_t i = 0; i <= shard_mask_; ++i) shards_.get()[i].Clear();
+  if (alloc_->collect != nullptr) alloc_->collect();  // gives the memory back (alloc.h)
 }
 
 uint64_t Cache::PurgeExpired() {
