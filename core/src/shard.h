@@ -11,7 +11,7 @@
 // max_entries is split evenly across the shards, fixed. max_bytes starts split
 // evenly too, but each shard's byte limit (byte_limit_) can move: a write whose
 // entry does not fit its shard even with every other entry evicted borrows
-// limit from the other shards, richest first (Cache::Borrow: each lender, under
+// limit from the other shards, spread evenly (Cache::Borrow: each lender, under
 // its own lock, lowers its limit and evicts what no longer fits, then the
 // borrower's limit rises by what was given; never two shard locks at once).
 // A shard whose limit fell below half its fair share takes limit back from
