@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <new>
 #include <vector>
 
 #include "core/cache.h"
@@ -42,12 +43,19 @@ void Release() NO_THREAD_SAFETY_ANALYSIS {
 
 }  // namespace
 
-void RegisterForFork(Cache *cache) {
+bool RegisterForFork(Cache *cache) {
   static std::once_flag once;
-  std::call_once(once, [] { pthread_atfork(&Prepare, &Release, &Release); });
-  Registry &r = TheRegistry();
-  LockGuard<Mutex> lock(r.mu);
-  r.caches.push_back(cache);
+  static bool installed = false;
+  std::call_once(once, [] { installed = pthread_atfork(&Prepare, &Release, &Release) == 0; });
+  if (!installed) return false;  // ENOMEM: pthread_atfork's only failure
+  try {
+    Registry &r = TheRegistry();
+    LockGuard<Mutex> lock(r.mu);
+    r.caches.push_back(cache);
+    return true;
+  } catch (const std::bad_alloc &) {
+    return false;
+  }
 }
 
 void UnregisterForFork(Cache *cache) {
