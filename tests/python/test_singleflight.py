@@ -12,6 +12,7 @@ and the call count would show it. Nothing asserts on speed.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -355,6 +356,76 @@ def test_waiting_in_get_or_set_is_interrupted_by_ctrl_c() -> None:
     )
     assert proc.stdout.strip() == "KeyboardInterrupt", (proc.stdout, proc.stderr)
     assert proc.returncode == 0
+
+
+def test_interrupts_anywhere_in_get_or_set_never_leave_a_flight_behind() -> None:
+    # SIGALRM at random tiny intervals raises (KeyboardInterrupt or an Exception)
+    # wherever the main thread happens to be: in the loader, between registering
+    # the flight and protecting it, inside the cleanup. Afterwards no flight may
+    # be left registered, and a new get_or_set of every key must complete (in a
+    # thread, so that a stuck flight fails the run instead of hanging it).
+    proc = _run_python(
+        """
+        import json, random, signal, threading
+        import libcache
+
+        c = libcache.Cache(max_entries=100_000)
+        keys = [f"k{i}" for i in range(300)]
+        rng = random.Random(8)
+
+        def on_alarm(signum, frame):
+            raise KeyboardInterrupt if rng.random() < 0.5 else RuntimeError("alarm")
+
+        def loader_for(i):
+            if i % 7 == 0:
+                def failing():
+                    raise ValueError("loader failed")
+                return failing
+            return lambda: i
+
+        signal.signal(signal.SIGALRM, on_alarm)
+        interrupted = 0
+        stuck = set()  # keys whose flight outlived its get_or_set call
+        for round in range(40):
+            for i, k in enumerate(keys):
+                # One thread: between two calls, no flight may be registered.
+                # (A call of a stuck key would wait for ever, and an alarm that
+                # lands just before the wait starts cannot interrupt it.)
+                stuck.update(f.decode() for f in c._flights)
+                if k in stuck:
+                    continue
+                try:
+                    signal.setitimer(signal.ITIMER_REAL, rng.uniform(1e-6, 40e-6))
+                    try:
+                        c.get_or_set(k, loader_for(i))
+                    except ValueError:
+                        pass
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                except (KeyboardInterrupt, RuntimeError):
+                    interrupted += 1
+            c.clear()  # so that every key loads again next round
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+
+        stuck.update(f.decode() for f in c._flights)
+        left = sorted(stuck)
+        done = []
+        def ask_all():
+            for k in keys:
+                c.get_or_set(k, lambda: "after")
+                done.append(k)
+        t = threading.Thread(target=ask_all, daemon=True)
+        t.start()
+        t.join(10)
+        print(json.dumps({"interrupted": interrupted, "left": left, "done": len(done)}), flush=True)
+        """,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["interrupted"] > 1000, report  # the interrupts did land
+    assert report["left"] == [], f"{len(report['left'])} of 300 keys left a flight registered: {report['left'][:10]}"
+    assert report["done"] == 300, f"get_or_set hung on key k{report['done']} after the interrupts"
 
 
 # --- get_or_set_async (tasks) --------------------------------------------------
