@@ -23,8 +23,8 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from helpers import WAIT, Crowd, blocked_in, wait_until
-from libcache import Cache
+from helpers import WAIT, Crowd, blocked_in, call_with_deadline, wait_until
+from libcache import Cache, ReentrantLoad
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -227,6 +227,114 @@ def test_get_or_set_retry_after_loader_error_runs_a_new_load() -> None:
     assert crowd.results[0] == "leader failed"
     assert crowd.results[1:] == ["ok"] * 4, crowd.results[1:]
     assert c.get("k") == "ok"
+
+def test_get_or_set_loader_asking_for_its_own_key_raises_instead_of_deadlocking() -> None:
+    c = Cache(max_entries=100)
+    calls = []
+
+    def loader() -> str:
+        calls.append(1)
+        return "inner " + c.get_or_set("k", lambda: "never")
+
+    with pytest.raises(ReentrantLoad, match=r"get_or_set\('k'\): the loader re-entered get_or_set for its own key"):
+        call_with_deadline(lambda: c.get_or_set("k", loader))
+    assert calls == [1]
+    assert "k" not in c and c._flights == {}
+    assert c.get_or_set("k", lambda: "then") == "then"  # nothing left behind
+
+
+def test_get_or_set_reentry_through_another_keys_loader_raises() -> None:
+    c = Cache(max_entries=100)
+
+    def load_a() -> str:
+        return c.get_or_set("b", lambda: c.get_or_set("a", lambda: "never"))
+
+    with pytest.raises(ReentrantLoad, match="'a'"):
+        call_with_deadline(lambda: c.get_or_set("a", load_a))
+    assert c._flights == {}
+
+
+def test_get_or_set_loader_may_catch_reentrant_load_and_return_a_value() -> None:
+    c = Cache(max_entries=100)
+
+    def loader() -> str:
+        try:
+            return c.get_or_set("k", lambda: "never")
+        except ReentrantLoad:
+            return "fallback"
+
+    assert call_with_deadline(lambda: c.get_or_set("k", loader)) == "fallback"
+    assert c.get("k") == "fallback"
+
+
+def test_get_or_set_reentry_releases_the_other_callers_of_the_key() -> None:
+    c = Cache(max_entries=100)
+    calls: list[int] = []
+
+    def loader() -> str:
+        calls.append(1)
+        assert wait_until(lambda: blocked_in(crowd.others(), "get_or_set"))
+        return c.get_or_set("k", lambda: "never")
+
+    crowd = Crowd(4, lambda i: c.get_or_set("k", loader))
+    crowd.run()  # fails if a thread is still blocked
+    assert len(calls) == 1
+    for e in crowd.errors:
+        assert isinstance(e, ReentrantLoad), repr(e)
+    assert c._flights == {}
+
+
+def test_get_or_set_in_another_thread_of_the_loader_is_not_reentry() -> None:
+    # Only the loader's own thread would wait for itself; another thread asking
+    # for the key waits for the load as usual.
+    c = Cache(max_entries=100)
+    seen: list[Any] = []
+
+    def loader() -> str:
+        t = threading.Thread(target=lambda: seen.append(c.get_or_set("k", lambda: "other")))
+        t.start()
+        assert wait_until(lambda: blocked_in([t.ident or 0], "get_or_set"))
+        return "value"
+
+    assert c.get_or_set("k", loader) == "value"
+    assert wait_until(lambda: seen == ["value"])
+
+
+def test_get_or_set_different_keys_nested_in_one_thread_still_work() -> None:
+    c = Cache(max_entries=100)
+    assert c.get_or_set("a", lambda: c.get_or_set("b", lambda: "b") + "a") == "ba"
+    assert c.get("b") == "b" and c.get("a") == "ba"
+
+
+def test_get_or_set_leader_interrupted_by_keyboard_interrupt_lets_a_waiter_load() -> None:
+    # KeyboardInterrupt is the leader's own (it lands in one thread): the
+    # waiters do not get it; one of them loads, and all get its value.
+    c = Cache(max_entries=100)
+    loading = threading.Event()
+    reloads: list[int] = []
+
+    def interrupted() -> str:
+        loading.set()
+        assert wait_until(lambda: len(crowd.idents) == 5 and blocked_in(crowd.idents_except(0), "get_or_set"))
+        raise KeyboardInterrupt
+
+    def reload() -> str:
+        reloads.append(1)
+        return "reloaded"
+
+    def call(i: int) -> Any:
+        if i == 0:
+            return c.get_or_set("k", interrupted)
+        loading.wait(WAIT)
+        return c.get_or_set("k", reload)
+
+    crowd = Crowd(5, call)
+    crowd.run()
+    assert isinstance(crowd.errors[0], KeyboardInterrupt)
+    assert crowd.errors[1:] == [None] * 4, crowd.errors
+    assert crowd.results[1:] == ["reloaded"] * 4
+    assert len(reloads) == 1
+    assert c._flights == {}
 
 
 def test_get_or_set_ttl_is_honoured() -> None:
@@ -625,6 +733,93 @@ def test_get_or_set_async_rejects_a_sync_loader() -> None:
 
         # The failed call left no flight behind.
         assert await c.get_or_set_async("k", good) == "ok"
+
+    asyncio.run(main())
+
+def test_get_or_set_async_loader_asking_for_its_own_key_raises_instead_of_deadlocking() -> None:
+    async def main() -> None:
+        c = Cache(max_entries=100)
+
+        async def never() -> str:
+            return "never"
+
+        async def loader() -> str:
+            return await c.get_or_set_async("k", never)
+
+        with pytest.raises(ReentrantLoad, match=r"get_or_set_async\('k'\): the loader re-entered"):
+            await asyncio.wait_for(c.get_or_set_async("k", loader), WAIT)
+        assert "k" not in c
+        assert await c.get_or_set_async("k", never) == "never"
+
+    asyncio.run(main())
+
+
+def test_get_or_set_async_reentry_through_a_task_or_another_key_raises() -> None:
+    async def main() -> None:
+        c = Cache(max_entries=100)
+
+        async def never() -> str:
+            return "never"
+
+        async def via_task() -> str:
+            # A task started by the loader inherits its chain of loads.
+            return await asyncio.create_task(c.get_or_set_async("t", never))
+
+        async def load_b() -> str:
+            return await c.get_or_set_async("a", never)
+
+        async def load_a() -> str:
+            return await c.get_or_set_async("b", load_b)
+
+        with pytest.raises(ReentrantLoad):
+            await asyncio.wait_for(c.get_or_set_async("t", via_task), WAIT)
+        with pytest.raises(ReentrantLoad, match="'a'"):
+            await asyncio.wait_for(c.get_or_set_async("a", load_a), WAIT)
+        # Other callers of the key got the error too, and nothing is left.
+        assert not any(c._async_flights.values())
+
+    asyncio.run(main())
+
+
+def test_get_or_set_async_reentry_releases_the_other_callers_of_the_key() -> None:
+    async def main() -> None:
+        c = Cache(max_entries=100)
+        release = asyncio.Event()
+
+        async def never() -> str:
+            return "never"
+
+        async def loader() -> str:
+            await release.wait()
+            return await c.get_or_set_async("k", never)
+
+        callers = [asyncio.create_task(c.get_or_set_async("k", loader)) for _ in range(10)]
+        await asyncio.sleep(0)
+        release.set()
+        results = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), WAIT)
+        assert all(isinstance(r, ReentrantLoad) for r in results), results
+
+    asyncio.run(main())
+
+
+def test_get_or_set_async_skips_a_finished_load_left_in_its_table() -> None:
+    # An interrupt inside the load task's cleanup could leave its finished task
+    # registered: a later call must load again, not return that old result.
+    async def main() -> None:
+        c = Cache(max_entries=100)
+
+        async def old() -> str:
+            raise ValueError("old failure")
+
+        stale = asyncio.create_task(old())
+        with pytest.raises(ValueError):
+            await stale
+        c._async_flights.setdefault(asyncio.get_running_loop(), {})[b"k"] = stale
+
+        async def fresh() -> str:
+            return "fresh"
+
+        assert await asyncio.wait_for(c.get_or_set_async("k", fresh), WAIT) == "fresh"
 
     asyncio.run(main())
 
