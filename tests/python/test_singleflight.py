@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 import pytest
 
 from helpers import WAIT, Crowd, blocked_in, call_with_deadline, wait_until
-from libcache import Cache, ReentrantLoad
+from libcache import Cache, KeyTooLarge, ReentrantLoad, UnsupportedValue
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -335,6 +335,40 @@ def test_get_or_set_leader_interrupted_by_keyboard_interrupt_lets_a_waiter_load(
     assert crowd.results[1:] == ["reloaded"] * 4
     assert len(reloads) == 1
     assert c._flights == {}
+
+def test_get_or_set_returns_a_value_too_large_to_cache_and_counts_it() -> None:
+    c = Cache(max_bytes=1 << 20, shards=1)
+    big = b"x" * (2 << 20)
+    calls: list[int] = []
+
+    def loader() -> bytes:
+        calls.append(1)
+        assert wait_until(lambda: blocked_in(crowd.others(), "get_or_set"))
+        return big
+
+    crowd = Crowd(4, lambda i: c.get_or_set("big", loader))
+    crowd.run()
+    assert crowd.errors == [None] * 4
+    assert all(r is big for r in crowd.results)  # every caller got the loaded value
+    assert len(calls) == 1
+    assert "big" not in c
+    assert c.stats().not_cached == 1
+    assert c.get_or_set("big", lambda: big) is big  # not cached: loads again
+    assert c.stats().not_cached == 2
+
+
+def test_get_or_set_still_raises_for_a_value_it_cannot_store_at_all() -> None:
+    # A value without a codec is a programming error, not a cache limit.
+    c = Cache(max_entries=100)
+    with pytest.raises(UnsupportedValue):
+        c.get_or_set("k", lambda: {"a": 1})
+    assert c.stats().not_cached == 0
+
+
+def test_get_or_set_refuses_a_key_too_long_before_running_the_loader() -> None:
+    c = Cache(max_entries=100)
+    with pytest.raises(KeyTooLarge, match="65536 bytes"):
+        c.get_or_set("k" * 65536, lambda: pytest.fail("loader ran for a key that can never be stored"))
 
 
 def test_get_or_set_ttl_is_honoured() -> None:
@@ -820,6 +854,27 @@ def test_get_or_set_async_skips_a_finished_load_left_in_its_table() -> None:
             return "fresh"
 
         assert await asyncio.wait_for(c.get_or_set_async("k", fresh), WAIT) == "fresh"
+
+    asyncio.run(main())
+
+def test_get_or_set_async_returns_a_value_too_large_to_cache_and_counts_it() -> None:
+    async def main() -> None:
+        c = Cache(max_bytes=1 << 20, shards=1)
+        big = "x" * (2 << 20)
+
+        async def loader() -> str:
+            return big
+
+        got = await asyncio.gather(*(c.get_or_set_async("big", loader) for _ in range(3)))
+        assert all(g is big for g in got)
+        assert "big" not in c
+        assert c.stats().not_cached == 1
+
+        async def never() -> str:
+            raise AssertionError("loader ran for a key that can never be stored")
+
+        with pytest.raises(KeyTooLarge):
+            await c.get_or_set_async(b"k" * 65536, never)
 
     asyncio.run(main())
 
