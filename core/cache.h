@@ -8,6 +8,7 @@
 #ifndef LIBCACHE_CORE_CACHE_H_
 #define LIBCACHE_CORE_CACHE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -31,6 +32,15 @@ enum class Status : int {
 // A clock returning monotonic milliseconds; see cache_options_set_clock.
 using ClockFn = uint64_t (*)(void *ctx);
 
+namespace detail {
+class Shard;
+struct Allocator;
+struct Entry;
+struct ShardDeleter {
+  void operator()(Shard *s) const;
+};
+}  // namespace detail
+
 struct Options {
   uint64_t max_bytes = uint64_t{64} << 20;  // 0 = unbounded in bytes
   uint64_t max_entries = 0;                 // 0 = unbounded in entries
@@ -40,6 +50,9 @@ struct Options {
   void *clock_ctx = nullptr;
   bool fixed_seed = false;  // false = a random hash seed per cache
   uint64_t seed = 0;
+  // nullptr = the engine's (core/src/alloc.h). Tests pass one that fails on
+  // demand; it must outlive the cache and every value pinned from it.
+  const detail::Allocator *allocator = nullptr;
 };
 
 inline constexpr uint32_t kMaxShards = 1024;
@@ -56,21 +69,15 @@ struct Stats {
 enum class WriteMode { kSet, kAdd, kReplace };
 
 // Receives a live value inside Cache::Read; see cache_read in <libcache/cache.h>.
-using ReadFn = void (*)(void *ctx, const char *data, size_t size);
+// Exactly cache_read_fn's signature, so the C ABI passes the caller's function
+// through without a cast (calling through a cast function type is undefined).
+using ReadFn = void (*)(void *ctx, const void *data, size_t size);
 
 // A pinned value: immutable bytes that outlive their entry until released.
 struct Value;
 const char *ValueData(const Value *v);
 size_t ValueSize(const Value *v);
 void ReleaseValue(const Value *v);  // REQUIRES: v was returned by Cache::Pin
-
-namespace detail {
-class Shard;
-struct Allocator;
-struct ShardDeleter {
-  void operator()(Shard *s) const;
-};
-}  // namespace detail
 
 // The name of the allocator that holds entries ("mimalloc" or "libc").
 const char *AllocatorName();
@@ -102,12 +109,19 @@ class Cache {
   // Pins the value without copying; release with ReleaseValue.
   Status Pin(std::string_view key, const Value **out);
   Status Delete(std::string_view key);
+  // Removes the live entry and hands its value over pinned (release with
+  // ReleaseValue), as one operation under the shard lock.
+  Status Take(std::string_view key, const Value **out);
   Status Touch(std::string_view key, int64_t ttl_ms);
   // *remaining_ms = milliseconds left, or -1 if the entry never expires.
   Status Ttl(std::string_view key, int64_t *remaining_ms);
   void Clear();
   uint64_t PurgeExpired();
   Stats GetStats() const;
+  // Debug: checks every shard's invariants (core/src/shard.h) and that the
+  // shards' byte limits add up to max_bytes. nullptr when they hold, else what
+  // is broken. O(entries), under each shard's lock in turn.
+  const char *CheckInvariants() const;
   uint32_t shard_count() const { return shard_mask_ + 1; }
 
   // Fork support (see core/src/fork.cc): hold every shard lock across fork().
@@ -120,13 +134,29 @@ class Cache {
   uint64_t Hash(std::string_view key) const;
   // Resolves kTtlDefault; returns false for an invalid ttl.
   bool ResolveTtl(int64_t ttl_ms, uint64_t *out) const;
+  // Moves up to `need` bytes of limit from the other shards (richest first)
+  // to `to`. Returns the bytes moved. Locks one shard at a time.
+  uint64_t Borrow(detail::Shard &to, uint64_t need, bool only_surplus);
+  // Inserts, borrowing limit from other shards when e is larger than what its
+  // shard can hold alone.
+  Status InsertBorrowing(detail::Shard &shard, detail::Entry *e, uint64_t hash, WriteMode mode,
+                         uint64_t ttl);
 
   static constexpr int kShardShift = 40;  // shard index: hash bits 40..49
   std::unique_ptr<detail::Shard[], detail::ShardDeleter> shards_;
   uint32_t shard_mask_ = 0;
   uint64_t seed_ = 0;
   uint64_t default_ttl_ms_ = 0;
+  uint64_t max_bytes_ = 0;  // kUnbounded (UINT64_MAX) when unbounded in bytes
+  uint64_t fair_share_ = 0;  // max_bytes_ / shards: what a shard's limit returns to
   const detail::Allocator *alloc_ = nullptr;
+  bool registered_ = false;  // with the fork handlers (core/src/fork.h)
+  // Borrow() bumps borrow_gen_ when it starts and when it ends, and counts the
+  // borrows in flight: a reader of every shard in turn (stats, the invariant
+  // checker) that sees neither change saw limits that add up to max_bytes.
+  // seq_cst: these order the reads of the shards with the borrows.
+  mutable std::atomic<uint64_t> borrow_gen_{0};
+  mutable std::atomic<uint32_t> borrows_in_flight_{0};
 };
 
 }  // namespace libcache

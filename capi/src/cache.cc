@@ -7,6 +7,7 @@
 #include <memory>
 #include <new>
 #include <string_view>
+#include <type_traits>
 
 #include "core/cache.h"
 #include "libcache/cache_experimental.h"
@@ -226,12 +227,8 @@ int cache_get(cache_t *cache, const void *key, size_t klen, void *buf, size_t ca
 
 int cache_read(cache_t *cache, const void *key, size_t klen, cache_read_fn fn, void *ctx) {
   if (cache == nullptr || BadBytes(key, klen)) return CACHE_E_INVALID;
-  // The core's ReadFn takes const char *; a cache_read_fn has the same ABI.
-  static_assert(sizeof(cache_read_fn) == sizeof(libcache::ReadFn));
-  return Guarded([&] {
-    return ToInt(
-        AsCache(cache)->Read(Bytes(key, klen), reinterpret_cast<libcache::ReadFn>(fn), ctx));
-  });
+  static_assert(std::is_same_v<cache_read_fn, libcache::ReadFn>, "one signature, no cast");
+  return Guarded([&] { return ToInt(AsCache(cache)->Read(Bytes(key, klen), fn, ctx)); });
 }
 
 int cache_get_value(cache_t *cache, const void *key, size_t klen, cache_value_t **out) {
@@ -260,6 +257,17 @@ void cache_value_release(cache_value_t *value) {
 int cache_delete(cache_t *cache, const void *key, size_t klen) {
   if (cache == nullptr || BadBytes(key, klen)) return CACHE_E_INVALID;
   return Guarded([&] { return ToInt(AsCache(cache)->Delete(Bytes(key, klen))); });
+}
+
+int cache_take(cache_t *cache, const void *key, size_t klen, cache_value_t **out) {
+  if (out != nullptr) *out = nullptr;
+  if (cache == nullptr || BadBytes(key, klen) || out == nullptr) return CACHE_E_INVALID;
+  return Guarded([&] {
+    const libcache::Value *v = nullptr;
+    const Status st = AsCache(cache)->Take(Bytes(key, klen), &v);
+    *out = reinterpret_cast<cache_value_t *>(const_cast<libcache::Value *>(v));
+    return ToInt(st);
+  });
 }
 
 int cache_touch(cache_t *cache, const void *key, size_t klen, int64_t ttl_ms) {
@@ -305,5 +313,15 @@ uint32_t cache_shard_count(const cache_t *cache) {
 }
 
 const char *cache_allocator_name(void) { return libcache::AllocatorName(); }
+
+int cache_check_invariants(const cache_t *cache, const char **what) {
+  if (what != nullptr) *what = nullptr;
+  if (cache == nullptr) return CACHE_E_INVALID;
+  return Guarded([&] {
+    const char *broken = AsCache(cache)->CheckInvariants();
+    if (what != nullptr) *what = broken;
+    return broken == nullptr ? CACHE_OK : CACHE_E_INTERNAL;
+  });
+}
 
 }  // extern "C"

@@ -2,10 +2,14 @@
 
 #include "core/cache.h"
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <random>
 #include <thread>
+#include <new>
+#include <utility>
 
 #include "core/src/alloc.h"
 #include "core/src/clock.h"
@@ -120,12 +124,18 @@ Status Cache::Open(const Options &opts, std::unique_ptr<Cache> *out) {
   if (opts.max_entries != 0 && opts.max_entries < n) return Status::kInvalid;
   if (opts.max_entries / n > std::numeric_limits<uint32_t>::max()) return Status::kInvalid;
 
-  std::unique_ptr<Cache> cache(new Cache);
+  // On any failure below, the unique_ptrs free what was made: shards whose
+  // Init failed part-way, or never ran, destroy cleanly (Shard::~Shard).
+  std::unique_ptr<Cache> cache(new (std::nothrow) Cache);
+  if (cache == nullptr) return Status::kNoMem;
   cache->shard_mask_ = n - 1;
   cache->seed_ = opts.fixed_seed ? opts.seed : RandomSeed();
   cache->default_ttl_ms_ = opts.default_ttl_ms;
-  cache->alloc_ = &detail::GetAllocator();
-  cache->shards_.reset(new Shard[n]);
+  cache->max_bytes_ = opts.max_bytes == 0 ? kUnbounded : opts.max_bytes;
+  cache->fair_share_ = opts.max_bytes / n;
+  cache->alloc_ = opts.allocator != nullptr ? opts.allocator : &detail::GetAllocator();
+  cache->shards_.reset(new (std::nothrow) Shard[n]);
+  if (cache->shards_ == nullptr) return Status::kNoMem;
   const detail::Clock clock(opts.clock, opts.clock_ctx);
   const uint32_t stripes = ReaderStripes();
   for (uint32_t i = 0; i < n; ++i) {
@@ -134,13 +144,14 @@ Status Cache::Open(const Options &opts, std::unique_ptr<Cache> *out) {
       return Status::kNoMem;
     }
   }
-  detail::RegisterForFork(cache.get());
+  if (!detail::RegisterForFork(cache.get())) return Status::kNoMem;
+  cache->registered_ = true;
   *out = std::move(cache);
   return Status::kOk;
 }
 
 Cache::~Cache() {
-  if (shards_ != nullptr) detail::UnregisterForFork(this);
+  if (registered_) detail::UnregisterForFork(this);
 }
 
 inline detail::Shard &Cache::ShardFor(uint64_t hash) const {
@@ -174,16 +185,76 @@ Status Cache::Write(std::string_view key, const std::string_view *parts, size_t 
   const uint64_t h = Hash(key);
   Shard &shard = ShardFor(h);
   // Refuse hopeless sizes before allocating (the shard makes the exact check).
-  if (Entry::SizeFor(key.size(), vlen) > shard.max_bytes()) return Status::kTooLarge;
+  if (Entry::SizeFor(key.size(), vlen) > max_bytes_) return Status::kTooLarge;
   Entry *e = Entry::Create(*alloc_, key, parts, nparts, vlen, 0);
   if (e == nullptr) return Status::kNoMem;
   if (!HashTable::Encodable(e)) {
     e->Unref(*alloc_);
     return Status::kNoMem;
   }
-  const Status st = shard.Insert(e, h, mode, ttl);
+  const Status st = InsertBorrowing(shard, e, h, mode, ttl);
   if (st != Status::kOk) e->Unref(*alloc_);
   return st;
+}
+
+Status Cache::InsertBorrowing(Shard &shard, Entry *e, uint64_t hash, WriteMode mode,
+                              uint64_t ttl) {
+  Status st = shard.Insert(e, hash, mode, ttl);
+  if (max_bytes_ == kUnbounded || shard_mask_ == 0) return st;
+  if (st == Status::kOk) {
+    // A shard that lent most of its limit takes it back from shards holding
+    // more than their share, so that limits drift back to even.
+    if (shard.limit_hint() < fair_share_ / 2) {
+      Borrow(shard, fair_share_ - shard.limit_hint(), /*only_surplus=*/true);
+    }
+    return st;
+  }
+  // Larger than this shard can hold alone: borrow limit from the others. Two
+  // rounds, in case writes to this shard grew its arrays in between.
+  for (int round = 0; round < 2 && st == Status::kTooLarge; ++round) {
+    const uint64_t need = shard.Shortfall(shard.Charge(e));
+    if (need == 0 || Borrow(shard, need, /*only_surplus=*/false) == 0) {
+      if (need != 0) break;
+    }
+    st = shard.Insert(e, hash, mode, ttl);
+  }
+  return st;
+}
+
+uint64_t Cache::Borrow(Shard &to, uint64_t need, bool only_surplus) {
+  Shard *shards = shards_.get();
+  const uint32_t n = shard_mask_ + 1;
+  // What the others could give, richest first (hints, read without locks).
+  // Refuse before evicting anything when they cannot give enough.
+  // No exception may leave a write (the caller still owns its entry).
+  std::unique_ptr<std::pair<uint64_t, uint32_t>[]> order(
+      new (std::nothrow) std::pair<uint64_t, uint32_t>[n]);
+  if (order == nullptr) return 0;
+  uint32_t count = 0;
+  uint64_t available = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (&shards[i] == &to) continue;
+    const uint64_t limit = shards[i].limit_hint();
+    const uint64_t floor = only_surplus ? fair_share_ : detail::kShardReserveBytes;
+    if (limit <= floor) continue;
+    order[count++] = {limit, i};
+    available += limit - floor;
+  }
+  if (available < (only_surplus ? 1 : need)) return 0;
+  std::sort(order.get(), order.get() + count, std::greater<>());
+  borrows_in_flight_.fetch_add(1);
+  borrow_gen_.fetch_add(1);
+  uint64_t got = 0;
+  for (uint32_t k = 0; k < count && got < need; ++k) {
+    const auto [limit, i] = order[k];
+    uint64_t want = need - got;
+    if (only_surplus) want = std::min(want, limit > fair_share_ ? limit - fair_share_ : 0);
+    got += shards[i].GiveBytes(want);
+  }
+  if (got != 0) to.AddBytes(got);  // always: the limits must keep adding up
+  borrow_gen_.fetch_add(1);
+  borrows_in_flight_.fetch_sub(1);
+  return got;
 }
 
 Status Cache::Get(std::string_view key, void *buf, size_t cap, size_t *vlen) {
@@ -209,6 +280,14 @@ Status Cache::Delete(std::string_view key) {
   return ShardFor(h).Delete(key, h);
 }
 
+Status Cache::Take(std::string_view key, const Value **out) {
+  const uint64_t h = Hash(key);
+  const Entry *e = nullptr;
+  const Status st = ShardFor(h).Take(key, h, &e);
+  *out = reinterpret_cast<const Value *>(e);
+  return st;
+}
+
 Status Cache::Touch(std::string_view key, int64_t ttl_ms) {
   uint64_t ttl;
   if (!ResolveTtl(ttl_ms, &ttl)) return Status::kInvalid;
@@ -232,9 +311,35 @@ uint64_t Cache::PurgeExpired() {
 }
 
 Stats Cache::GetStats() const {
+  // A borrow during the pass may let it add one shard's bytes from before the
+  // lender evicted to another's from after the borrower used them: retry a
+  // few times for a pass that no borrow overlapped (borrows are rare).
   Stats s;
-  for (uint32_t i = 0; i <= shard_mask_; ++i) shards_.get()[i].AddStats(&s);
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    const bool quiet = borrows_in_flight_.load() == 0;
+    const uint64_t gen = borrow_gen_.load();
+    s = Stats();
+    for (uint32_t i = 0; i <= shard_mask_; ++i) shards_.get()[i].AddStats(&s);
+    if (quiet && borrow_gen_.load() == gen) break;
+  }
   return s;
+}
+
+const char *Cache::CheckInvariants() const {
+  const bool quiet = borrows_in_flight_.load() == 0;
+  const uint64_t gen = borrow_gen_.load();
+  uint64_t limits = 0, bytes = 0;
+  for (uint32_t i = 0; i <= shard_mask_; ++i) {
+    uint64_t limit = 0;
+    if (const char *broken = shards_.get()[i].CheckInvariants(&limit, &bytes)) return broken;
+    limits += limit;
+  }
+  // Only a pass that no borrow overlapped saw one consistent set of limits.
+  if (max_bytes_ != kUnbounded && quiet && borrow_gen_.load() == gen) {
+    if (limits != max_bytes_) return "the shards' byte limits do not add up to max_bytes";
+    if (bytes > max_bytes_) return "more bytes than max_bytes";
+  }
+  return nullptr;
 }
 
 void Cache::LockAllShards() {

@@ -76,6 +76,21 @@ class ClockRing {
   // Forgets every entry (the caller owns them).
   void Reset() { head_ = tail_ = holes_ = 0; }
 
+  // Debug (the invariant checker): every entry between the hand and the tail
+  // has slots_[ring_pos] == itself, and holes_ counts the holes there.
+  bool PositionsConsistent() const {
+    uint32_t holes = 0;
+    for (uint32_t r = head_; r != tail_; ++r) {
+      const Entry *e = slots_[r & mask_];
+      if (e == nullptr) {
+        ++holes;
+      } else if (e->ring_pos != (r & mask_)) {
+        return false;
+      }
+    }
+    return holes == holes_;
+  }
+
   uint32_t capacity() const { return mask_ + 1; }
   uint64_t bytes() const { return uint64_t{capacity()} * sizeof(Entry *); }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <new>
 #include <vector>
 
 #include "core/cache.h"
@@ -36,12 +37,19 @@ void Release() {  // runs in the parent and in the child, on the forking thread
 
 }  // namespace
 
-void RegisterForFork(Cache *cache) {
+bool RegisterForFork(Cache *cache) {
   static std::once_flag once;
-  std::call_once(once, [] { pthread_atfork(&Prepare, &Release, &Release); });
-  Registry &r = TheRegistry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  r.caches.push_back(cache);
+  static bool installed = false;
+  std::call_once(once, [] { installed = pthread_atfork(&Prepare, &Release, &Release) == 0; });
+  if (!installed) return false;  // ENOMEM: pthread_atfork's only failure
+  try {
+    Registry &r = TheRegistry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    r.caches.push_back(cache);
+    return true;
+  } catch (const std::bad_alloc &) {
+    return false;
+  }
 }
 
 void UnregisterForFork(Cache *cache) {

@@ -11,7 +11,8 @@ namespace libcache {
 class Cache;
 namespace detail {
 
-void RegisterForFork(Cache *cache);
+// False when out of memory (the cache is then not registered).
+bool RegisterForFork(Cache *cache);
 void UnregisterForFork(Cache *cache);
 
 }  // namespace detail

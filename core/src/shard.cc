@@ -9,22 +9,22 @@ namespace libcache::detail {
 
 bool Shard::Init(const Allocator *alloc, const Clock &clock, uint64_t seed,
                  const ShardLimits &limits, uint32_t stripes) {
-  if (!lock_.Init(stripes)) return false;
   alloc_ = alloc;
   clock_ = clock;
   seed_ = seed;
   limits_ = limits;
-  if (!table_.Init(*alloc, limits.table_capacity)) return false;
-  if (!ring_.Init(alloc, limits.ring_capacity)) {
-    table_.Destroy(*alloc);
-    return false;
-  }
-  return true;
+  byte_limit_.store(limits.max_bytes, std::memory_order_relaxed);
+  // Each step leaves the shard destructible if a later one fails.
+  return lock_.Init(stripes) && table_.Init(*alloc, limits.table_capacity) &&
+         ring_.Init(alloc, limits.ring_capacity);
 }
 
+// No lock: destruction never races with other calls (Cache's contract), and a
+// shard whose Init failed part-way has no stripes to lock. An empty or never
+// allocated ring visits nothing; Destroy skips arrays never allocated.
 Shard::~Shard() {
-  Clear();
-  table_.Destroy(*alloc_);
+  ring_.ForEach([this](Entry *e) { e->Unref(*alloc_); });
+  if (alloc_ != nullptr) table_.Destroy(*alloc_);
   ring_.Destroy();
 }
 
@@ -68,14 +68,14 @@ Status Shard::Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms) {
 Status Shard::InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms) {
   const uint64_t charge = Charge(e);
   // The entry must fit with nothing else in the shard; checked before any change.
-  if (charge > limits_.max_bytes || table_.bytes() + ring_.bytes() > limits_.max_bytes - charge) {
+  if (charge > LimitLocked() || ArrayBytesLocked() > LimitLocked() - charge) {
     return Status::kTooLarge;
   }
   size_t slot;
   Entry *old = LookupLocked(e->key(), hash, &slot);
   if (mode == WriteMode::kAdd && old != nullptr) return Status::kExists;
   if (mode == WriteMode::kReplace && old == nullptr) return Status::kNotFound;
-  e->deadline_ms = ttl_ms == 0 ? 0 : clock_.NowMs() + ttl_ms;
+  e->deadline_ms = DeadlineFor(ttl_ms);
   if (old != nullptr) {
     // An update takes the old entry's table slot and ring place (no probe, no
     // hole) and counts as a use, as a hit would.
@@ -89,9 +89,16 @@ Status Shard::InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl
     if (st != Status::kOk) return st;
   }
   entry_bytes_ += charge;
-  ++sets_;
   // A larger value, or ring or table growth, may have pushed the shard over.
   EvictWhileOverLocked(0, 0, e);
+  if (OverLocked(0, 0)) {
+    // Only e is left, and the arrays grew while it was linked: it no longer
+    // fits (an update never grows them, so old was not replaced).
+    e->refs.fetch_add(1, std::memory_order_relaxed);  // the caller's again, once unlinked
+    UnlinkEntryLocked(e);
+    return Status::kTooLarge;
+  }
+  ++sets_;
   return Status::kOk;
 }
 
@@ -156,12 +163,26 @@ Status Shard::Delete(std::string_view key, uint64_t hash) {
   return Status::kOk;
 }
 
+Status Shard::Take(std::string_view key, uint64_t hash, const Entry **out) {
+  std::lock_guard<StripeLock> lock(lock_);
+  size_t slot;
+  Entry *e = LookupLocked(key, hash, &slot);
+  if (e == nullptr) return Status::kNotFound;
+  // relaxed: the table's reference (held under the lock) keeps e alive; the
+  // unlink below drops that one, and ours becomes the only one.
+  e->refs.fetch_add(1, std::memory_order_relaxed);
+  UnlinkLocked(slot, e);
+  ++deletes_;
+  *out = e;
+  return Status::kOk;
+}
+
 Status Shard::Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms) {
   std::lock_guard<StripeLock> lock(lock_);
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
   if (e == nullptr) return Status::kNotFound;
-  e->deadline_ms = ttl_ms == 0 ? 0 : clock_.NowMs() + ttl_ms;
+  e->deadline_ms = DeadlineFor(ttl_ms);
   return Status::kOk;
 }
 
@@ -177,6 +198,51 @@ Status Shard::Ttl(std::string_view key, uint64_t hash, int64_t *remaining_ms) {
           ? -1
           : static_cast<int64_t>(e->deadline_ms - std::min(e->deadline_ms, clock_.NowMs()));
   return Status::kOk;
+}
+
+uint64_t Shard::GiveBytes(uint64_t want) {
+  std::lock_guard<StripeLock> lock(lock_);
+  const uint64_t floor = ArrayBytesLocked() + kShardReserveBytes;
+  const uint64_t limit = LimitLocked();
+  if (limit <= floor) return 0;
+  const uint64_t give = std::min(want, limit - floor);
+  byte_limit_.store(limit - give, std::memory_order_relaxed);
+  EvictWhileOverLocked(0, 0, nullptr);  // evicting everything leaves the arrays, <= floor
+  return give;
+}
+
+void Shard::AddBytes(uint64_t n) {
+  std::lock_guard<StripeLock> lock(lock_);
+  byte_limit_.store(LimitLocked() + n, std::memory_order_relaxed);
+}
+
+uint64_t Shard::Shortfall(uint64_t charge) {
+  std::lock_guard<StripeLock> lock(lock_);
+  const uint64_t needed = ArrayBytesLocked() + charge;
+  return needed > LimitLocked() ? needed - LimitLocked() : 0;
+}
+
+const char *Shard::CheckInvariants(uint64_t *limit_out, uint64_t *bytes_out) {
+  std::lock_guard<StripeLock> lock(lock_);
+  *limit_out = LimitLocked();
+  *bytes_out += BytesLocked();
+  uint64_t live = 0, charges = 0;
+  const char *broken = nullptr;
+  ring_.ForEach([&](Entry *e) {
+    ++live;
+    charges += Charge(e);
+    if (broken != nullptr) return;
+    if (e->refs.load(std::memory_order_relaxed) == 0) broken = "an indexed entry has no owner";
+    const size_t slot = table_.Find(e->key(), HashKey(e->key(), seed_));
+    if (slot == HashTable::kNone || table_.At(slot) != e) broken = "a ring entry is not indexed";
+  });
+  if (broken != nullptr) return broken;
+  if (!ring_.PositionsConsistent()) return "an entry's ring_pos does not point at it";
+  if (live != table_.size()) return "the table and the ring hold different entry counts";
+  if (charges != entry_bytes_) return "entry bytes differ from the sum of the entries' charges";
+  if (table_.size() > limits_.max_entries) return "more entries than the entry bound";
+  if (BytesLocked() > LimitLocked()) return "more bytes than the shard's limit";
+  return nullptr;
 }
 
 void Shard::Clear() {

@@ -3,10 +3,49 @@
 //
 // ## What it is
 // A cache is 2^k shards (core/src/cache.cc picks one by hash bits 40..49).
-// Each shard is an independent bounded cache behind its own mutex: a Robin
-// Hood hash table indexing the entries, a CLOCK ring ordering them for
-// eviction, and counters. Bounds (max_entries, max_bytes) are split evenly
-// across shards, so the cache as a whole never exceeds them.
+// Each shard is a bounded cache behind its own striped reader-writer lock
+// (see "Locking"): a Robin Hood hash table indexing the entries, a CLOCK ring
+// ordering them for eviction, counters, and its limits.
+//
+// ## Bounds
+// max_entries is split evenly across the shards, fixed. max_bytes starts split
+// evenly too, but each shard's byte limit (byte_limit_) can move: a write whose
+// entry does not fit its shard even with every other entry evicted borrows
+// limit from the other shards, richest first (Cache::Borrow: each lender, under
+// its own lock, lowers its limit and evicts what no longer fits, then the
+// borrower's limit rises by what was given; never two shard locks at once).
+// A shard whose limit fell below half its fair share takes limit back from
+// shards above theirs on its next write, so limits drift back to even. The
+// limits always add up to at most max_bytes (exactly, between borrows), and
+// each shard's bytes stay within its limit, so the cache never exceeds
+// max_bytes. The rule users see: an entry of up to max_bytes / 8 always fits
+// (up to max_bytes less the shards' arrays, at the cost of evicting as much).
+//
+// ## Entry lifecycle and invariants
+// An entry is allocated and filled outside the lock (Entry::Create, refs = 1,
+// owned by the writer), then, under the shard's whole lock, either indexed
+// (the table's reference: it is then in the table and in the ring) or handed
+// back to the writer, who frees it. It leaves the index by replacement,
+// delete, take, eviction, expiry reclaim or clear, each under the whole lock,
+// which drops the table's reference; pins (cache_value_t) hold more, and the
+// last reference frees the block, with or without a lock. Invariants, checked
+// by CheckInvariants() (called by the stress test and the tests):
+// - an entry is indexed in the table if and only if it is in the ring, and
+//   slots_[e->ring_pos] == e for every entry in the ring;
+// - entry_bytes_ is the sum of Charge(e) over indexed entries, and
+//   BytesLocked() (entries plus the table and ring arrays) <= byte_limit_;
+// - table_.size() <= limits_.max_entries;
+// - key and value bytes of a published entry never change.
+//
+// ## When a write fails
+// Every refusal is decided before the index changes: kTooLarge (the entry
+// cannot fit even alone, after borrowing), kExists / kNotFound (add and
+// replace), kNoMem (the entry, a table growth or a ring growth could not be
+// allocated). The writer then frees its entry, and the key keeps its previous
+// value. Only evictions already made to make room stay done: a kNoMem from a
+// table or ring growth, or a kTooLarge found after the arrays grew, may
+// follow evictions of other entries (tests/core/oom_test.cc fails every
+// allocation in turn and checks the invariants after each).
 //
 // ## Hot path (Get, hit)
 //   hash = XXH3(key, seed)                         ~3-5 ns, before the lock
@@ -42,7 +81,10 @@
 // expiration); an entry with its bit set has it cleared and moves to the tail
 // (second chance); the first entry found with a clear bit is evicted. Each
 // visited entry either leaves or loses its bit, so one eviction visits at most
-// every entry once plus one. Table positions play no part in the order, which
+// every entry once plus one: the worst case of one eviction is a full pass
+// over the shard (every entry had its bit set), under the writers' lock, which
+// blocks the shard's readers meanwhile; amortized it is O(1), since each pass
+// clears the bits it passes. Table positions play no part in the order, which
 // is why this behaves like textbook CLOCK (and close to LRU) rather than like
 // a hash-ordered sweep that would evict new entries that happen to land just
 // ahead of the hand.
@@ -57,7 +99,8 @@
 //
 // ## Locking
 // Each shard has a big-reader lock (core/src/stripe_lock.h): one futex mutex
-// (core/src/mutex.h) per reader stripe, about one stripe per core. Get and Pin
+// (core/src/mutex.h) per reader stripe, one stripe per core rounded up to a
+// power of two, at most StripeLock::kMaxStripes (8). Get and Pin
 // lock only the calling thread's stripe, so concurrent readers share no
 // written cache line (2 threads: 2.06x one thread on a resident hot set, where
 // a single mutex per shard gave 1.2x). Everything else (writes, delete, touch,
@@ -89,8 +132,11 @@
 //   complexity.
 // - Plain CLOCK, no frequency or admission filter: scans and loops larger than
 //   the cache wash it out exactly as they do LRU (see shared/traces/README.md).
-// - Bounds are per shard: the largest entry is max_bytes / shards, and an
-//   uneven key distribution can evict from a full shard while another has room.
+// - Byte limits move between shards only for entries that do not fit their
+//   shard, and back when a shard fell below half its share: an uneven key
+//   distribution can still evict from a full shard while another has room.
+//   A borrow locks and evicts in many shards in turn: a large write costs
+//   O(evicted entries + shards).
 // - Tables grow but never shrink; pinned values evicted from the cache are not
 //   counted in `bytes` while the caller holds them.
 // - Expired entries in a shard that sees no traffic stay until PurgeExpired().
@@ -103,6 +149,7 @@
 #ifndef LIBCACHE_CORE_SRC_SHARD_H_
 #define LIBCACHE_CORE_SRC_SHARD_H_
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
@@ -117,6 +164,10 @@
 #include "core/src/table.h"
 
 namespace libcache::detail {
+
+// Every shard keeps at least this much limit beyond its arrays, so that it can
+// always hold a few small entries whatever it lends to other shards.
+inline constexpr uint64_t kShardReserveBytes = 4096;
 
 struct ShardLimits {
   uint64_t max_bytes;    // UINT64_MAX when unbounded
@@ -164,8 +215,25 @@ class alignas(64) Shard {
   // Indexes e with a deadline ttl_ms from now (0 = never expires).
   // On kOk the shard owns e; otherwise the caller still does.
   Status Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms);
-  uint64_t max_bytes() const { return limits_.max_bytes; }
+  // ---- The byte limit, moved between shards (see "Bounds" above) ----
+  // This shard's current byte limit. relaxed: read without the lock only to
+  // choose which shard to borrow from; exact under the lock.
+  uint64_t limit_hint() const { return byte_limit_.load(std::memory_order_relaxed); }
+  // Lowers the limit by up to `want` bytes, never below the shard's arrays plus
+  // kShardReserveBytes, evicting what no longer fits. Returns the bytes given.
+  uint64_t GiveBytes(uint64_t want);
+  // Raises the limit by n bytes (given up by other shards).
+  void AddBytes(uint64_t n);
+  // The limit an entry charged `charge` lacks to fit this shard with every
+  // other entry evicted: 0 if it fits now.
+  uint64_t Shortfall(uint64_t charge);
+  // Debug: checks the invariants listed in "Invariants" above, under the lock.
+  // nullptr when they hold, else a description of the first broken one.
+  // Stores the limit in *limit_out and adds the bytes held to *bytes_out.
+  const char *CheckInvariants(uint64_t *limit_out, uint64_t *bytes_out);
   Status Delete(std::string_view key, uint64_t hash);
+  // Unlinks the live entry and gives the table's reference to *out.
+  Status Take(std::string_view key, uint64_t hash, const Entry **out);
   // ttl_ms: 0 = never expires.
   Status Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms);
   Status Ttl(std::string_view key, uint64_t hash, int64_t *remaining_ms);
@@ -232,9 +300,18 @@ class alignas(64) Shard {
   void UnlinkLocked(size_t slot, Entry *e);
   void UnlinkEntryLocked(Entry *e);  // same, finding the slot by rehashing
   uint64_t BytesLocked() const { return entry_bytes_ + table_.bytes() + ring_.bytes(); }
+  uint64_t ArrayBytesLocked() const { return table_.bytes() + ring_.bytes(); }
+  uint64_t LimitLocked() const { return byte_limit_.load(std::memory_order_relaxed); }
   bool OverLocked(uint64_t extra_bytes, uint64_t extra_entries) const {
     return table_.size() + extra_entries > limits_.max_entries ||
-           BytesLocked() + extra_bytes > limits_.max_bytes;
+           BytesLocked() + extra_bytes > LimitLocked();
+  }
+  // Deadline of an entry written now with ttl_ms (0 = none), saturated: a
+  // clock near 2^64 (a test's fake clock) must not wrap it into the past.
+  uint64_t DeadlineFor(uint64_t ttl_ms) const {
+    if (ttl_ms == 0) return 0;
+    const uint64_t now = clock_.NowMs();
+    return now > UINT64_MAX - ttl_ms ? UINT64_MAX : now + ttl_ms;
   }
   // Evicts (or reclaims, if expired) the entry chosen by the CLOCK hand,
   // never `keep`. False when nothing else is left.
@@ -255,7 +332,10 @@ class alignas(64) Shard {
   const Allocator *alloc_ = nullptr;                                   // immutable after Init
   Clock clock_;                                                        // immutable after Init
   uint64_t seed_ = 0;                                                  // immutable after Init
-  ShardLimits limits_{};                                               // immutable after Init
+  ShardLimits limits_{};  // immutable after Init; limits_.max_bytes is the initial byte_limit_
+  // The byte bound: written only with the whole lock held (relaxed: the lock
+  // orders it; lock-free readers use it only as a hint).
+  std::atomic<uint64_t> byte_limit_{0};
 };
 
 }  // namespace libcache::detail

@@ -66,7 +66,7 @@ static void test_version_and_status(void) {
   char want[32];
   sprintf(want, "%d.%d.%d", CACHE_VERSION_MAJOR, CACHE_VERSION_MINOR, CACHE_VERSION_PATCH);
   CHECK(cache_version_number() == CACHE_VERSION_NUMBER);
-  CHECK(CACHE_VERSION_NUMBER == 10100);
+  CHECK(CACHE_VERSION_NUMBER == 10200);
   CHECK(strcmp(cache_version_string(), want) == 0);
   CHECK(strcmp(cache_strerror(CACHE_OK), "ok") == 0);
   CHECK(strcmp(cache_strerror(CACHE_E_INVALID), cache_strerror(CACHE_E_NOMEM)) != 0);
@@ -144,8 +144,15 @@ static void test_reads_and_writes(void) {
   cache_value_release(v);
   CHECK_RC(cache_get_value(c, "k", 1, &v), CACHE_NOT_FOUND);
   CHECK_RC(cache_delete(c, "k", 1), CACHE_NOT_FOUND);
+  /* Take: read and delete as one operation. */
+  CHECK_RC(cache_set(c, "t", 1, "taken", 5, CACHE_TTL_NONE), CACHE_OK);
+  CHECK_RC(cache_take(c, "t", 1, &v), CACHE_OK);
+  CHECK(v != NULL && cache_value_size(v) == 5 && memcmp(cache_value_data(v), "taken", 5) == 0);
+  cache_value_release(v);
+  CHECK_RC(cache_take(c, "t", 1, &v), CACHE_NOT_FOUND);
+  CHECK(v == NULL);
   s = stats_of(c);
-  CHECK(s.sets == 4 && s.deletes == 1 && s.entries == 2 && s.evictions == 0);
+  CHECK(s.sets == 5 && s.deletes == 2 && s.entries == 2 && s.evictions == 0);
   CHECK_RC(cache_clear(c), CACHE_OK);
   CHECK(stats_of(c).entries == 0);
   cache_close(c);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "libcache/cache.h"
@@ -87,6 +89,11 @@ cache_stats_t Stats(cache_t *c) {
   return s;
 }
 
+void ExpectInvariants(const cache_t *c) {
+  const char *what = nullptr;
+  EXPECT_EQ(cache_check_invariants(c, &what), CACHE_OK) << (what != nullptr ? what : "");
+}
+
 bool SameStats(const cache_stats_t &a, const cache_stats_t &b) {
   return std::memcmp(&a, &b, sizeof a) == 0;
 }
@@ -102,7 +109,7 @@ TEST(Version, MacrosMatchTheLoadedLibrary) {
                 CACHE_VERSION_PATCH);
   ASSERT_NE(cache_version_string(), nullptr);
   EXPECT_STREQ(cache_version_string(), expected);
-  EXPECT_STREQ(cache_version_string(), "1.1.0");
+  EXPECT_STREQ(cache_version_string(), "1.2.0");
   EXPECT_EQ(cache_version_string(), cache_version_string()) << "a static string";
 }
 
@@ -231,9 +238,10 @@ TEST(Open, NullOptionsMeanDefaults) {
   for (int i = 0; i < 20000; ++i) ASSERT_EQ(Set(c, "n" + std::to_string(i), "x"), CACHE_OK);
   EXPECT_EQ(Stats(c).entries, 20001u);
   EXPECT_EQ(Stats(c).evictions, 0u);
-  // 64 MiB, split across the shards.
+  // 64 MiB in all: more than a shard's share fits (borrowed), the whole does not.
   const uint64_t max_bytes = uint64_t{64} << 20;
-  EXPECT_EQ(Set(c, "big", std::string(max_bytes / shards + 1, 'b')), CACHE_E_TOO_LARGE);
+  EXPECT_EQ(Set(c, "big", std::string(max_bytes / shards + 1, 'b')), CACHE_OK);
+  EXPECT_EQ(Set(c, "big", std::string(max_bytes, 'b')), CACHE_E_TOO_LARGE);
   const std::string mib(1 << 20, 'm');
   for (int i = 0; i < 96; ++i) {
     ASSERT_EQ(Set(c, "m" + std::to_string(i), mib), CACHE_OK);
@@ -422,6 +430,29 @@ TEST_F(CapiTest, DeleteCountsOnlySuccesses) {
   EXPECT_LT(s.bytes, bytes_before) << "the entry's charge is returned";
 }
 
+TEST_F(CapiTest, TakeRemovesAndHandsOverTheValue) {
+  const std::string value("taken\0bytes", 11);
+  ASSERT_EQ(Set(c(), "k", value), CACHE_OK);
+  ASSERT_EQ(Set(c(), "other", "w"), CACHE_OK);
+  const uint64_t bytes_before = Stats(c()).bytes;
+  cache_value_t *v = nullptr;
+  ASSERT_EQ(cache_take(c(), "k", 1, &v), CACHE_OK);
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(Get(c(), "k"), std::nullopt) << "taken means gone";
+  ASSERT_EQ(Set(c(), "k", "new"), CACHE_OK);  // a later write does not touch the taken value
+  ASSERT_EQ(cache_value_size(v), value.size());
+  EXPECT_EQ(std::memcmp(cache_value_data(v), value.data(), value.size()), 0);
+  cache_value_release(v);
+  cache_value_t *miss = reinterpret_cast<cache_value_t *>(&v);  // garbage to be overwritten
+  EXPECT_EQ(cache_take(c(), "absent", 6, &miss), CACHE_NOT_FOUND);
+  EXPECT_EQ(miss, nullptr);
+  const cache_stats_t s = Stats(c());
+  EXPECT_EQ(s.deletes, 1u) << "a take counts as a delete";
+  EXPECT_EQ(s.entries, 2u);
+  EXPECT_GT(s.bytes, 0u);
+  EXPECT_LE(s.bytes, bytes_before + 64);
+}
+
 TEST_F(CapiTest, GetValuePinsTheValue) {
   const std::string value("pinned\0bytes", 12);
   ASSERT_EQ(Set(c(), "k", value), CACHE_OK);
@@ -583,14 +614,14 @@ TEST_F(CapiTest, KeySizeLimit) {
   EXPECT_EQ(Get(c(), longest), "v");
 }
 
-TEST(TooLarge, ValueLargerThanAShardKeepsThePreviousValue) {
-  // 1 MiB over 4 shards: no entry above 256 KiB fits.
+TEST(TooLarge, ValueLargerThanTheCacheKeepsThePreviousValue) {
+  // 1 MiB over 4 shards: an entry may borrow the other shards' limits, but
+  // nothing of 1 MiB or more (plus its header and the shards' arrays) fits.
   CachePtr cache = OpenCache({uint64_t{1} << 20, 0, 4});
   cache_t *c = cache.get();
   ASSERT_EQ(Set(c, "k", "old"), CACHE_OK);
   const cache_stats_t before = Stats(c);
-  for (size_t size :
-       {size_t{256} << 10, (size_t{256} << 10) + 1, size_t{1} << 20, size_t{8} << 20}) {
+  for (size_t size : {size_t{1} << 20, (size_t{1} << 20) + 1, size_t{8} << 20}) {
     const std::string big(size, 'B');
     EXPECT_EQ(Set(c, "k", big), CACHE_E_TOO_LARGE) << size;
     EXPECT_EQ(Replace(c, "k", big), CACHE_E_TOO_LARGE) << size;
@@ -601,10 +632,73 @@ TEST(TooLarge, ValueLargerThanAShardKeepsThePreviousValue) {
   after.hits = before.hits;  // the Get() calls above
   EXPECT_TRUE(SameStats(after, before)) << "a refused write changes nothing";
   EXPECT_EQ(Get(c, "new"), std::nullopt);
-  // Well below a shard's share (allowing for allocator rounding) fits.
+  ExpectInvariants(c);
+// Well below a shard's share (allowing for allocator rounding) fits.
   const std::string fits(size_t{120} << 10, 'F');
   ASSERT_EQ(Set(c, "k", fits), CACHE_OK);
   EXPECT_EQ(Get(c, "k"), fits);
+}
+
+// The rule: with any shard count, an entry of up to 1/8 of max_bytes is
+// accepted (a shard lends it the others' limits); larger ones up to the whole
+// bound minus the shards' arrays are too, at the price of evicting that much.
+TEST(LargeEntries, AnEighthOfMaxBytesFitsWhateverTheShardCount) {
+  for (const Config &cfg : {Config{uint64_t{64} << 20, 0, 0}, Config{uint64_t{16} << 20, 0, 0},
+                            Config{uint64_t{16} << 20, 0, 64}, Config{uint64_t{4} << 20, 0, 16},
+                            Config{uint64_t{1} << 20, 0, 1}}) {
+    CachePtr cache = OpenCache(cfg);
+    cache_t *c = cache.get();
+    const uint64_t max_bytes = cfg.max_bytes;
+    // Fill with small entries first, so the large ones must evict to fit.
+    for (int i = 0; Stats(c).evictions == 0; ++i) {
+      ASSERT_EQ(Set(c, "small" + std::to_string(i), std::string(100, 's')), CACHE_OK);
+    }
+    for (uint64_t size : {max_bytes / 8, max_bytes / 4, max_bytes / 2}) {
+      const std::string big(size, 'L');
+      const std::string key = "big" + std::to_string(size);
+      ASSERT_EQ(Set(c, key, big), CACHE_OK)
+          << size << " bytes, max_bytes " << max_bytes << ", " << cache_shard_count(c) << " shards";
+      EXPECT_EQ(Get(c, key), big);
+      EXPECT_LE(Stats(c).bytes, max_bytes);
+      ExpectInvariants(c);
+    }
+    EXPECT_EQ(Set(c, "whole", std::string(max_bytes, 'W')), CACHE_E_TOO_LARGE);
+    // Small writes afterwards still use the whole bound.
+    for (int i = 0; i < 200000 && Stats(c).bytes < max_bytes / 10 * 9; ++i) {
+      ASSERT_EQ(Set(c, "after" + std::to_string(i), std::string(1000, 'a')), CACHE_OK);
+    }
+    EXPECT_GE(Stats(c).bytes, max_bytes / 10 * 9) << cache_shard_count(c) << " shards";
+    EXPECT_LE(Stats(c).bytes, max_bytes);
+    ExpectInvariants(c);
+  }
+}
+
+// Borrowing under threads: writers of large and small entries race; the
+// bound holds at every sample and the limits still add up.
+TEST(LargeEntries, BorrowingRacesKeepTheBound) {
+  CachePtr cache = OpenCache({uint64_t{8} << 20, 0, 16});
+  cache_t *c = cache.get();
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 3000; ++i) {
+        const size_t size = (i % 17 == 0) ? (size_t{1} << 20) + t : 200 + i % 700;
+        const std::string key = "t" + std::to_string(t) + "-" + std::to_string(i % 500);
+        EXPECT_EQ(Set(c, key, std::string(size, 'x')), CACHE_OK);
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    // The checker tests the bound (and the limits' sum) on every pass that no
+    // borrow overlapped; a plain stats sample could straddle one.
+    while (!stop.load()) ExpectInvariants(c);
+  });
+  for (int t = 0; t < 3; ++t) threads[t].join();
+  stop.store(true);
+  threads.back().join();
+  ExpectInvariants(c);
+  EXPECT_LE(Stats(c).bytes, uint64_t{8} << 20);
 }
 
 // ---- Invalid arguments -------------------------------------------------------
@@ -677,6 +771,11 @@ TEST_F(InvalidArgTest, Reads) {
 }
 
 TEST_F(InvalidArgTest, OtherCalls) {
+  cache_value_t *v = reinterpret_cast<cache_value_t *>(&v);
+  EXPECT_EQ(cache_take(nullptr, "key", 3, &v), CACHE_E_INVALID);
+  EXPECT_EQ(v, nullptr) << "out is cleared even on a refused call";
+  EXPECT_EQ(cache_take(c(), nullptr, 3, &v), CACHE_E_INVALID);
+  EXPECT_EQ(cache_take(c(), "key", 3, nullptr), CACHE_E_INVALID);
   EXPECT_EQ(cache_delete(nullptr, "key", 3), CACHE_E_INVALID);
   EXPECT_EQ(cache_delete(c(), nullptr, 3), CACHE_E_INVALID);
   EXPECT_EQ(cache_touch(nullptr, "key", 3, 100), CACHE_E_INVALID);

@@ -110,6 +110,24 @@ TEST_F(TtlTest, ExpiredButNotReclaimedStillCountsAsAnEntry) {
   EXPECT_EQ(Stats(c()).expirations, 1u);
 }
 
+// A fake clock near 2^64: now + ttl saturates instead of wrapping into the
+// past (which would expire the entry at once).
+TEST(TtlClock, DeadlinesSaturateNearTheEndOfTime) {
+  FakeClock clock;
+  clock.now = UINT64_MAX - 10;
+  CachePtr cache = OpenWithClock(&clock, Config{});
+  ASSERT_EQ(Set(cache.get(), "k", "v", 100), CACHE_OK);
+  ASSERT_EQ(Set(cache.get(), "t", "v", CACHE_TTL_NONE), CACHE_OK);
+  ASSERT_EQ(cache_touch(cache.get(), "t", 1, 1000), CACHE_OK);
+  EXPECT_EQ(Get(cache.get(), "k"), "v");
+  EXPECT_EQ(Get(cache.get(), "t"), "v");
+  EXPECT_EQ(Ttl(cache.get(), "k"), 10) << "what is left before the clock's end";
+  clock.Advance(9);
+  EXPECT_EQ(Get(cache.get(), "k"), "v");
+  EXPECT_EQ(Get(cache.get(), "t"), "v");
+  EXPECT_EQ(Stats(cache.get()).expirations, 0u);
+}
+
 TEST(TtlClock, WorksFromTimeZero) {
   FakeClock clock;
   clock.now = 0;
@@ -122,7 +140,7 @@ TEST(TtlClock, WorksFromTimeZero) {
 }
 
 // Every call that meets an expired entry treats it as absent and reclaims it.
-enum class Op { kGet, kGetValue, kTtl, kTouch, kDelete, kReplace, kAdd, kSet };
+enum class Op { kGet, kGetValue, kTtl, kTouch, kDelete, kTake, kReplace, kAdd, kSet };
 
 const char *OpName(Op op) {
   switch (op) {
@@ -136,6 +154,8 @@ const char *OpName(Op op) {
       return "Touch";
     case Op::kDelete:
       return "Delete";
+    case Op::kTake:
+      return "Take";
     case Op::kReplace:
       return "Replace";
     case Op::kAdd:
@@ -182,6 +202,13 @@ TEST_P(ExpiredEntryTest, IsNeverReturnedAndIsReclaimed) {
       EXPECT_EQ(cache_delete(c(), "k", 1), CACHE_NOT_FOUND);
       EXPECT_EQ(Stats(c()).deletes, 0u);
       break;
+    case Op::kTake: {
+      cache_value_t *v = nullptr;
+      EXPECT_EQ(cache_take(c(), "k", 1, &v), CACHE_NOT_FOUND);
+      EXPECT_EQ(v, nullptr);
+      EXPECT_EQ(Stats(c()).deletes, 0u);
+      break;
+    }
     case Op::kReplace:
       EXPECT_EQ(cache_replace(c(), "k", 1, "new", 3, CACHE_TTL_NONE), CACHE_NOT_FOUND);
       EXPECT_EQ(Stats(c()).sets, before.sets);
@@ -213,7 +240,7 @@ TEST_P(ExpiredEntryTest, IsNeverReturnedAndIsReclaimed) {
 
 INSTANTIATE_TEST_SUITE_P(AllCalls, ExpiredEntryTest,
                          ::testing::Values(Op::kGet, Op::kGetValue, Op::kTtl, Op::kTouch,
-                                           Op::kDelete, Op::kReplace, Op::kAdd, Op::kSet),
+                                           Op::kDelete, Op::kTake, Op::kReplace, Op::kAdd, Op::kSet),
                          [](const ::testing::TestParamInfo<Op> &info) {
                            return std::string(OpName(info.param));
                          });

@@ -125,7 +125,7 @@ def test_value_too_large_raises_and_keeps_the_previous_value() -> None:
         big = b"x" * (64 << 10)
         e = assert_unchanged(c, lambda: c.set("k", big), ValueTooLarge)
         msg = str(e.value)
-        assert "max_bytes" in msg and "shards" in msg  # says what to change
+        assert "max_bytes" in msg and "raise" in msg  # says what to change
         assert c["k"] == b"previous"
         assert_unchanged(c, lambda: c.replace("k", big), ValueTooLarge)
         assert_unchanged(c, lambda: c.add("new", big), ValueTooLarge)
@@ -134,14 +134,18 @@ def test_value_too_large_raises_and_keeps_the_previous_value() -> None:
         assert "new" not in c
 
 
-def test_value_too_large_is_per_shard() -> None:
-    # Bounds are split across shards: 1 MiB over 4 shards holds no 300 KiB entry,
-    # the same bound over 1 shard does.
+@pytest.mark.parametrize("shards", [None, 1, 4, 64])
+def test_an_eighth_of_max_bytes_always_fits(shards: Optional[int]) -> None:
+    # A shard lends an entry the other shards' limits: 1/8 of max_bytes fits
+    # whatever the shard count (and 300 KiB of 1 MiB over 4 shards, above one
+    # shard's share, too).
+    with Cache(max_bytes=16 << 20, shards=shards) as c:
+        for i in range(2000):
+            c.set(f"small{i}", b"s" * 1000)
+        c.set("k", b"x" * (2 << 20))
+        assert len(c["k"]) == 2 << 20
+        assert c.stats().bytes <= 16 << 20
     with Cache(max_bytes=1 << 20, shards=4) as c:
-        with pytest.raises(ValueTooLarge):
-            c.set("k", b"x" * (300 << 10))
-        assert "k" not in c
-    with Cache(max_bytes=1 << 20, shards=1) as c:
         c.set("k", b"x" * (300 << 10))
         assert len(c["k"]) == 300 << 10
 

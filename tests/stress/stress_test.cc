@@ -231,6 +231,7 @@ class Stress {
   void Worker(int index);
   void Ticker();
   void Monitor();
+  void CheckInvariants(const char *when);
   void FinalChecks();
 
   // One random operation; the op helpers return nothing and report failures.
@@ -368,6 +369,21 @@ void Stress::DoOp(int index, std::mt19937_64 &rng, Tally *t, std::vector<Pinned>
   if (dice < 64000) return DoWrite(index, id, 0, rng, t);
   if (dice < 70000) return DoWrite(index, id, 1, rng, t);
   if (dice < 76000) return DoWrite(index, id, 2, rng, t);
+  if (dice < 79000) {
+    // A take is a delete that hands over the value: it must be intact, and
+    // gone from the cache.
+    const uint64_t t0 = clock_.Peek();
+    cache_value_t *v = nullptr;
+    const int rc = cache_take(cache_, keys_[id].data(), keys_[id].size(), &v);
+    if (rc == CACHE_OK) {
+      ++t->deletes_ok;
+      VerifyRead(id, cache_value_data(v), cache_value_size(v), t0, "cache_take");
+      cache_value_release(v);
+    } else if (rc != CACHE_NOT_FOUND || v != nullptr) {
+      failures_.Add("cache_take: %d", rc);
+    }
+    return;
+  }
   if (dice < 82000) {
     const int rc = cache_delete(cache_, keys_[id].data(), keys_[id].size());
     if (rc == CACHE_OK) ++t->deletes_ok;
@@ -632,12 +648,23 @@ void Stress::Monitor() {
       if (now[i] < before[i]) failures_.Add("stats counter %zu went back", i);
     }
     prev = s;
+    // The engine's own invariant checker (table and ring agree, bytes are the
+    // sum of charges, limits hold), racing with every operation.
+    if ((monitor_samples_.load(std::memory_order_relaxed) & 15) == 0) CheckInvariants("monitor");
     monitor_samples_.fetch_add(1, std::memory_order_relaxed);
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
 }
 
+void Stress::CheckInvariants(const char *when) {
+  const char *what = nullptr;
+  if (cache_check_invariants(cache_, &what) != CACHE_OK) {
+    failures_.Add("invariant broken (%s): %s", when, what != nullptr ? what : "?");
+  }
+}
+
 void Stress::FinalChecks() {
+  CheckInvariants("at the end");
   cache_stats_t s;
   ASSERT_EQ(cache_stats(cache_, &s, sizeof s), CACHE_OK);
   EXPECT_EQ(s.hits + s.misses, total_.reads);

@@ -494,13 +494,12 @@ int Write(PyObject *self, PyObject *key, PyObject *value, PyObject *ttl, int mod
     return rc;
   }
   if (rc == CACHE_E_TOO_LARGE) {
-    const uint64_t per_shard = core->max_bytes / (core->shards ? core->shards : 1);
     SetStatusError(rc, "an entry of " + std::to_string(k.size) + " key bytes and " +
                            std::to_string(e.size + 1) +
-                           " value bytes cannot fit: one shard holds at most " +
-                           std::to_string(per_shard) +
-                           " bytes (max_bytes / shards) including the engine's overhead; raise "
-                           "max_bytes or lower shards");
+                           " value bytes cannot fit: one entry may take at most max_bytes (" +
+                           std::to_string(core->max_bytes) +
+                           " bytes) less the engine's overhead and its shards' arrays (entries "
+                           "up to max_bytes / 8 always fit); raise max_bytes");
   } else {
     SetStatusError(rc, "write failed");
   }

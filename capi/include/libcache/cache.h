@@ -57,7 +57,7 @@ extern "C" {
 /* ---- Version --------------------------------------------------------------- */
 
 #define CACHE_VERSION_MAJOR 1
-#define CACHE_VERSION_MINOR 1
+#define CACHE_VERSION_MINOR 2
 #define CACHE_VERSION_PATCH 0
 #define CACHE_VERSION_NUMBER \
   (CACHE_VERSION_MAJOR * 10000 + CACHE_VERSION_MINOR * 100 + CACHE_VERSION_PATCH)
@@ -224,6 +224,13 @@ CACHE_API void cache_value_release(cache_value_t *value);
 
 /* Removes the entry for key. CACHE_OK, CACHE_NOT_FOUND or CACHE_E_INVALID. */
 CACHE_API int cache_delete(cache_t *cache, const void *key, size_t klen);
+/* Removes the live entry for key and hands its value to the caller, pinned, in
+ * *out, as one operation: no write of the key by another thread can land
+ * between the read and the removal (a "pop"). Release the handle with
+ * cache_value_release. Counted as a delete, not as a hit.
+ * Returns CACHE_OK; CACHE_NOT_FOUND (absent or expired; *out is NULL);
+ * CACHE_E_INVALID (NULL cache or out). Since 1.2. */
+CACHE_API int cache_take(cache_t *cache, const void *key, size_t klen, cache_value_t **out);
 /* Resets the TTL of a live entry to ttl_ms from now (CACHE_TTL_DEFAULT and
  * CACHE_TTL_NONE as for writes); used for sliding sessions.
  * CACHE_OK, CACHE_NOT_FOUND or CACHE_E_INVALID. */

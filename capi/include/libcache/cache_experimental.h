@@ -27,6 +27,15 @@ CACHE_API uint32_t cache_shard_count(const cache_t *cache);
 /* The allocator that holds entries: "mimalloc" or "libc". */
 CACHE_API const char *cache_allocator_name(void);
 
+/* Debug: checks the engine's invariants (core/src/shard.h: every entry indexed
+ * in its shard's table exactly when it is in the shard's CLOCK ring, bytes
+ * equal to the sum of the entries' charges, every shard within its limits,
+ * the shards' byte limits adding up to max_bytes). O(entries); takes each
+ * shard's lock in turn, so it may run concurrently with any call.
+ * CACHE_OK; CACHE_E_INTERNAL with *what (if what is not NULL) set to a static
+ * description of the first broken invariant; CACHE_E_INVALID on NULL cache. */
+CACHE_API int cache_check_invariants(const cache_t *cache, const char **what);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
