@@ -234,13 +234,18 @@ class Cache(_core.Cache):
         return self._settings[2]
 
     def pop(self, key: Union[str, bytes], default: Any = _MISSING) -> Any:
-        """Removes key and returns its value; default (or KeyError) if absent."""
-        value = self.get(key, _MISSING)
+        """Removes key and returns its value; default (or KeyError) if absent.
+
+        The removal is one engine operation: a write of key by another thread
+        lands before the pop (and is what it returns) or after it (and stays),
+        never in between. A value that cannot be decoded (CodecError) raises
+        and stays in the cache.
+        """
+        value = self._take(key, _MISSING)
         if value is _MISSING:
             if default is _MISSING:
                 raise KeyError(key)
             return default
-        self.delete(key)
         return value
 
     def stats(self) -> CacheStats:
