@@ -500,6 +500,9 @@ def test_waiting_in_get_or_set_is_interrupted_by_ctrl_c() -> None:
     assert proc.returncode == 0
 
 
+@pytest.mark.skipif(
+    sys.version_info < (3, 10), reason="CPython runs signal handlers only after calls and on backward jumps from 3.10"
+)
 def test_interrupts_anywhere_in_get_or_set_never_leave_a_flight_behind() -> None:
     # SIGALRM at random tiny intervals raises (KeyboardInterrupt or an Exception)
     # wherever the main thread happens to be: in the loader, between registering

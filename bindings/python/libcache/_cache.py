@@ -261,7 +261,8 @@ class Cache(_core.Cache):
         waiter gets it and nothing is cached; if the loading thread is stopped
         by KeyboardInterrupt (or another BaseException), that thread gets it
         and one of the waiters loads instead. Waiting releases the GIL and can
-        be interrupted (Ctrl-C); an interrupt anywhere leaves no load behind.
+        be interrupted (Ctrl-C); on CPython 3.10+ an interrupt (or an exception
+        from a signal handler) anywhere in the call leaves no load behind.
 
         A value too large for the cache (ValueTooLarge) is returned without
         being stored, and counted in stats().not_cached; a value the cache
