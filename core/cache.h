@@ -134,9 +134,11 @@ class Cache {
   uint64_t Hash(std::string_view key) const;
   // Resolves kTtlDefault; returns false for an invalid ttl.
   bool ResolveTtl(int64_t ttl_ms, uint64_t *out) const;
-  // Moves up to `need` bytes of limit from the other shards (richest first)
-  // to `to`. Returns the bytes moved. Locks one shard at a time.
-  uint64_t Borrow(detail::Shard &to, uint64_t need, bool only_surplus);
+  // Moves `want` bytes of limit (or at least `need`, when the others cannot
+  // spare `want`) from the other shards, spread evenly, richest first, to
+  // `to`; only_surplus takes only what they hold above their fair share.
+  // Returns the bytes moved. Locks one shard at a time.
+  uint64_t Borrow(detail::Shard &to, uint64_t need, uint64_t want, bool only_surplus);
   // Inserts, borrowing limit from other shards when e is larger than what its
   // shard can hold alone.
   Status InsertBorrowing(detail::Shard &shard, detail::Entry *e, uint64_t hash, WriteMode mode,

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake ninja-build pkg-config
           libxxhash-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev
-          valgrind python3 python3-venv python3-dev
+          valgrind clang python3 python3-venv python3-dev
           librocksdb-dev libleveldb-dev zlib1g-dev)
 
 missing=()

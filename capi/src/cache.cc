@@ -74,12 +74,7 @@ extern "C" {
 
 unsigned cache_version_number(void) { return CACHE_VERSION_NUMBER; }
 
-const char *cache_version_string(void) {
-#define LIBCACHE_STR2(x) #x
-#define LIBCACHE_STR(x) LIBCACHE_STR2(x)
-  return LIBCACHE_STR(CACHE_VERSION_MAJOR) "." LIBCACHE_STR(CACHE_VERSION_MINOR) "." LIBCACHE_STR(
-      CACHE_VERSION_PATCH);
-}
+const char *cache_version_string(void) { return CACHE_VERSION_STRING; }
 
 const char *cache_strerror(int status) {
   switch (status) {

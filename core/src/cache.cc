@@ -207,7 +207,8 @@ Status Cache::InsertBorrowing(Shard &shard, Entry *e, uint64_t hash, WriteMode m
     // A shard that lent most of its limit takes it back from shards holding
     // more than their share, so that limits drift back to even.
     if (shard.limit_hint() < fair_share_ / 2) {
-      Borrow(shard, fair_share_ - shard.limit_hint(), /*only_surplus=*/true);
+      const uint64_t need = fair_share_ - shard.limit_hint();
+      Borrow(shard, need, need, /*only_surplus=*/true);
     }
     return st;
   }
@@ -215,15 +216,16 @@ Status Cache::InsertBorrowing(Shard &shard, Entry *e, uint64_t hash, WriteMode m
   // rounds, in case writes to this shard grew its arrays in between.
   for (int round = 0; round < 2 && st == Status::kTooLarge; ++round) {
     const uint64_t need = shard.Shortfall(shard.Charge(e));
-    if (need == 0 || Borrow(shard, need, /*only_surplus=*/false) == 0) {
-      if (need != 0) break;
-    }
+    // Ask for a fair share on top, so that the shard keeps room for its small
+    // entries (otherwise its next write would evict the large one, the only
+    // entry left); settle for what the entry needs if the others are short.
+    if (need != 0 && Borrow(shard, need, need + fair_share_, /*only_surplus=*/false) == 0) break;
     st = shard.Insert(e, hash, mode, ttl);
   }
   return st;
 }
 
-uint64_t Cache::Borrow(Shard &to, uint64_t need, bool only_surplus) {
+uint64_t Cache::Borrow(Shard &to, uint64_t need, uint64_t want, bool only_surplus) {
   Shard *shards = shards_.get();
   const uint32_t n = shard_mask_ + 1;
   // What the others could give, richest first (hints, read without locks).
@@ -243,15 +245,22 @@ uint64_t Cache::Borrow(Shard &to, uint64_t need, bool only_surplus) {
     available += limit - floor;
   }
   if (available < (only_surplus ? 1 : need)) return 0;
+  if (available >= want) need = want;
   std::sort(order.get(), order.get() + count, std::greater<>());
   borrows_in_flight_.fetch_add(1);
   borrow_gen_.fetch_add(1);
+  // Spread the loan: each lender gives an equal part of what is still needed
+  // (the richest first, the later ones making up any shortfall), so that one
+  // large entry leaves no shard starved (a starved shard would take the limit
+  // back at once and evict the entry); a second pass takes what is left.
   uint64_t got = 0;
-  for (uint32_t k = 0; k < count && got < need; ++k) {
-    const auto [limit, i] = order[k];
-    uint64_t want = need - got;
-    if (only_surplus) want = std::min(want, limit > fair_share_ ? limit - fair_share_ : 0);
-    got += shards[i].GiveBytes(want);
+  for (int pass = 0; pass < 2 && got < need; ++pass) {
+    for (uint32_t k = 0; k < count && got < need; ++k) {
+      const auto [limit, i] = order[k];
+      uint64_t want = pass == 0 ? (need - got + (count - k - 1)) / (count - k) : need - got;
+      if (only_surplus) want = std::min(want, limit > fair_share_ ? limit - fair_share_ : 0);
+      got += shards[i].GiveBytes(want);
+    }
   }
   if (got != 0) to.AddBytes(got);  // always: the limits must keep adding up
   borrow_gen_.fetch_add(1);

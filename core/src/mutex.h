@@ -17,15 +17,17 @@
 #include <atomic>
 #include <cstdint>
 
+#include "core/src/thread_annotations.h"
+
 namespace libcache::detail {
 
-class Mutex {
+class CAPABILITY("mutex") Mutex {
  public:
   Mutex() = default;
   Mutex(const Mutex &) = delete;
   Mutex &operator=(const Mutex &) = delete;
 
-  void lock() {
+  void lock() ACQUIRE() {
     uint32_t expected = kFree;
     // acquire: the critical section must not start before we own the lock.
     if (__builtin_expect(
@@ -37,7 +39,7 @@ class Mutex {
     LockSlow();
   }
 
-  void unlock() {
+  void unlock() RELEASE() {
     // release: the critical section's writes are visible to the next owner.
     if (__builtin_expect(state_.exchange(kFree, std::memory_order_release) == kContended, 0)) {
       WakeOne();
@@ -53,6 +55,20 @@ class Mutex {
   void WakeOne();
 
   std::atomic<uint32_t> state_{kFree};
+};
+
+// Holds a lock (Mutex, StripeLock) for its scope, as std::lock_guard does, in a
+// form the thread-safety analysis understands (libstdc++'s is not annotated).
+template <class Lock>
+class SCOPED_CAPABILITY LockGuard {
+ public:
+  explicit LockGuard(Lock &lock) ACQUIRE(lock) : lock_(lock) { lock_.lock(); }
+  ~LockGuard() RELEASE() { lock_.unlock(); }
+  LockGuard(const LockGuard &) = delete;
+  LockGuard &operator=(const LockGuard &) = delete;
+
+ private:
+  Lock &lock_;
 };
 
 }  // namespace libcache::detail

@@ -11,7 +11,7 @@
 // max_entries is split evenly across the shards, fixed. max_bytes starts split
 // evenly too, but each shard's byte limit (byte_limit_) can move: a write whose
 // entry does not fit its shard even with every other entry evicted borrows
-// limit from the other shards, richest first (Cache::Borrow: each lender, under
+// limit from the other shards, spread evenly (Cache::Borrow: each lender, under
 // its own lock, lowers its limit and evicts what no longer fits, then the
 // borrower's limit rises by what was given; never two shard locks at once).
 // A shard whose limit fell below half its fair share takes limit back from
@@ -162,6 +162,7 @@
 #include "core/src/entry.h"
 #include "core/src/stripe_lock.h"
 #include "core/src/table.h"
+#include "core/src/thread_annotations.h"
 
 namespace libcache::detail {
 
@@ -184,8 +185,9 @@ class alignas(64) Shard {
   Shard &operator=(const Shard &) = delete;
 
   // stripes: reader stripes of the shard lock (see core/src/stripe_lock.h).
+  // Not analysed: it fills the members before the shard is shared, unlocked.
   bool Init(const Allocator *alloc, const Clock &clock, uint64_t seed, const ShardLimits &limits,
-            uint32_t stripes);
+            uint32_t stripes) NO_THREAD_SAFETY_ANALYSIS;
 
   // The bytes an entry is charged: the allocator's size class for its size,
   // which holds at least its block (core/src/alloc.h) and depends on the
@@ -195,7 +197,8 @@ class alignas(64) Shard {
   }
 
   // The hot path, inline (see "Hot path" above).
-  Status Get(std::string_view key, uint64_t hash, void *buf, size_t cap, size_t *vlen) {
+  Status Get(std::string_view key, uint64_t hash, void *buf, size_t cap, size_t *vlen)
+      EXCLUDES(lock_) {
     Status st = Status::kOk;
     const Status found = Visit(key, hash, [&](const Entry *e) {
       const uint32_t n = e->vlen;
@@ -208,50 +211,56 @@ class alignas(64) Shard {
     });
     return found == Status::kOk ? st : found;
   }
-  Status Read(std::string_view key, uint64_t hash, ReadFn fn, void *ctx) {
+  Status Read(std::string_view key, uint64_t hash, ReadFn fn, void *ctx) EXCLUDES(lock_) {
     return Visit(key, hash, [&](const Entry *e) {
       if (fn != nullptr) fn(ctx, e->value_data(), e->vlen);
     });
   }
-  Status Pin(std::string_view key, uint64_t hash, const Entry **out);
+  Status Pin(std::string_view key, uint64_t hash, const Entry **out) EXCLUDES(lock_);
   // Indexes e with a deadline ttl_ms from now (0 = never expires).
   // On kOk the shard owns e; otherwise the caller still does.
-  Status Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms);
+  Status Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms) EXCLUDES(lock_);
   // ---- The byte limit, moved between shards (see "Bounds" above) ----
   // This shard's current byte limit. relaxed: read without the lock only to
   // choose which shard to borrow from; exact under the lock.
   uint64_t limit_hint() const { return byte_limit_.load(std::memory_order_relaxed); }
   // Lowers the limit by up to `want` bytes, never below the shard's arrays plus
   // kShardReserveBytes, evicting what no longer fits. Returns the bytes given.
-  uint64_t GiveBytes(uint64_t want);
+  uint64_t GiveBytes(uint64_t want) EXCLUDES(lock_);
   // Raises the limit by n bytes (given up by other shards).
-  void AddBytes(uint64_t n);
+  void AddBytes(uint64_t n) EXCLUDES(lock_);
   // The limit an entry charged `charge` lacks to fit this shard with every
   // other entry evicted: 0 if it fits now.
-  uint64_t Shortfall(uint64_t charge);
+  uint64_t Shortfall(uint64_t charge) EXCLUDES(lock_);
   // Debug: checks the invariants listed in "Invariants" above, under the lock.
   // nullptr when they hold, else a description of the first broken one.
   // Stores the limit in *limit_out and adds the bytes held to *bytes_out.
-  const char *CheckInvariants(uint64_t *limit_out, uint64_t *bytes_out);
-  Status Delete(std::string_view key, uint64_t hash);
+  const char *CheckInvariants(uint64_t *limit_out, uint64_t *bytes_out) EXCLUDES(lock_);
+  Status Delete(std::string_view key, uint64_t hash) EXCLUDES(lock_);
   // Unlinks the live entry and gives the table's reference to *out.
-  Status Take(std::string_view key, uint64_t hash, const Entry **out);
+  Status Take(std::string_view key, uint64_t hash, const Entry **out) EXCLUDES(lock_);
   // ttl_ms: 0 = never expires.
-  Status Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms);
-  Status Ttl(std::string_view key, uint64_t hash, int64_t *remaining_ms);
-  void Clear();
-  uint64_t PurgeExpired();
-  void AddStats(Stats *out);
+  Status Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms) EXCLUDES(lock_);
+  Status Ttl(std::string_view key, uint64_t hash, int64_t *remaining_ms) EXCLUDES(lock_);
+  void Clear() EXCLUDES(lock_);
+  uint64_t PurgeExpired() EXCLUDES(lock_);
+  void AddStats(Stats *out) EXCLUDES(lock_);
 
-  // The whole shard lock; also used by the fork handlers.
-  void Lock() { lock_.lock(); }
-  void Unlock() { lock_.unlock(); }
+  // The whole shard lock, for the fork handlers (core/src/fork.cc), which hold
+  // every shard's from one handler to the next. Neither annotated nor analysed:
+  // the analysis cannot follow locks taken in a loop over the shards and held
+  // past the function that took them.
+  void Lock() NO_THREAD_SAFETY_ANALYSIS { lock_.lock(); }
+  void Unlock() NO_THREAD_SAFETY_ANALYSIS { lock_.unlock(); }
 
  private:
   // Calls f(entry) for the live entry with this thread's reader stripe held:
   // kOk if it did, kNotFound otherwise.
+  // Not analysed (nor is FindLiveShared): the stripe is released on one of two
+  // paths inside FindLiveShared, which the analysis cannot follow.
   template <class F>
-  Status Visit(std::string_view key, uint64_t hash, F &&f) {
+  Status Visit(std::string_view key, uint64_t hash, F &&f)
+      EXCLUDES(lock_) NO_THREAD_SAFETY_ANALYSIS {
     table_.PrefetchHome(hash);
     ReadStripe *stripe = lock_.LockShared();
     Entry *e = FindLiveShared(key, hash, stripe);
@@ -265,7 +274,8 @@ class alignas(64) Shard {
   // The live entry for key, counted as a hit (with stripe still locked), or
   // nullptr, counted as a miss (with stripe unlocked; an expired entry met
   // here is then reclaimed under the whole lock).
-  Entry *FindLiveShared(std::string_view key, uint64_t hash, ReadStripe *stripe) {
+  Entry *FindLiveShared(std::string_view key, uint64_t hash,
+                        ReadStripe *stripe) NO_THREAD_SAFETY_ANALYSIS {
     const size_t i = table_.Find(key, hash);
     Entry *e = i == HashTable::kNone ? nullptr : table_.At(i);
     const bool expired =
@@ -284,12 +294,15 @@ class alignas(64) Shard {
     }
     return e;
   }
-  void ReclaimExpired(std::string_view key, uint64_t hash);
+  void ReclaimExpired(std::string_view key, uint64_t hash) EXCLUDES(lock_);
+  // table_.PrefetchHome, before the lock is taken. Not analysed: it reads only
+  // the table's atomic prefetch hints, which need no lock.
+  void PrefetchHome(uint64_t hash) const NO_THREAD_SAFETY_ANALYSIS { table_.PrefetchHome(hash); }
 
   // All REQUIRES the whole lock (lock_) held.
   // Finds the live entry for key and its slot (slot may be null); an expired
   // one is reclaimed.
-  Entry *LookupLocked(std::string_view key, uint64_t hash, size_t *slot) {
+  Entry *LookupLocked(std::string_view key, uint64_t hash, size_t *slot) REQUIRES(lock_) {
     const size_t i = table_.Find(key, hash);
     if (i == HashTable::kNone) return nullptr;
     Entry *e = table_.At(i);
@@ -297,14 +310,18 @@ class alignas(64) Shard {
     if (slot != nullptr) *slot = i;
     return e;
   }
-  bool ReclaimIfExpiredLocked(size_t slot, Entry *e);
+  bool ReclaimIfExpiredLocked(size_t slot, Entry *e) REQUIRES(lock_);
   // Removes the entry in slot from table and ring and drops the table's ref.
-  void UnlinkLocked(size_t slot, Entry *e);
-  void UnlinkEntryLocked(Entry *e);  // same, finding the slot by rehashing
-  uint64_t BytesLocked() const { return entry_bytes_ + table_.bytes() + ring_.bytes(); }
-  uint64_t ArrayBytesLocked() const { return table_.bytes() + ring_.bytes(); }
-  uint64_t LimitLocked() const { return byte_limit_.load(std::memory_order_relaxed); }
-  bool OverLocked(uint64_t extra_bytes, uint64_t extra_entries) const {
+  void UnlinkLocked(size_t slot, Entry *e) REQUIRES(lock_);
+  void UnlinkEntryLocked(Entry *e) REQUIRES(lock_);  // same, finding the slot by rehashing
+  uint64_t BytesLocked() const REQUIRES(lock_) {
+    return entry_bytes_ + table_.bytes() + ring_.bytes();
+  }
+  uint64_t ArrayBytesLocked() const REQUIRES(lock_) { return table_.bytes() + ring_.bytes(); }
+  uint64_t LimitLocked() const REQUIRES(lock_) {
+    return byte_limit_.load(std::memory_order_relaxed);
+  }
+  bool OverLocked(uint64_t extra_bytes, uint64_t extra_entries) const REQUIRES(lock_) {
     return table_.size() + extra_entries > limits_.max_entries ||
            BytesLocked() + extra_bytes > LimitLocked();
   }
@@ -317,26 +334,31 @@ class alignas(64) Shard {
   }
   // Evicts (or reclaims, if expired) the entry chosen by the CLOCK hand,
   // never `keep`. False when nothing else is left.
-  bool EvictOneLocked(const Entry *keep);
-  Status InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms);
+  bool EvictOneLocked(const Entry *keep) REQUIRES(lock_);
+  Status InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms) REQUIRES(lock_);
   // Makes room for, then indexes, an entry whose key is absent.
-  Status LinkNewLocked(Entry *e, uint64_t hash, uint64_t charge);
+  Status LinkNewLocked(Entry *e, uint64_t hash, uint64_t charge) REQUIRES(lock_);
   // Evicts (never `keep`) until the extra bytes and entries would fit.
-  void EvictWhileOverLocked(uint64_t extra_bytes, uint64_t extra_entries, const Entry *keep);
+  void EvictWhileOverLocked(uint64_t extra_bytes, uint64_t extra_entries, const Entry *keep)
+      REQUIRES(lock_);
 
   // The first cache line holds what a get reads: the lock's stripe array and
   // the table header. Readers write only their own stripe's line.
   StripeLock lock_;
-  HashTable table_;           // GUARDED_BY(lock_): readers hold a stripe, writers all
-  ClockRing ring_;            // GUARDED_BY(lock_), written only with the whole lock
-  uint64_t entry_bytes_ = 0;  // GUARDED_BY(lock_): sum of Charge() of indexed entries
-  uint64_t sets_ = 0, deletes_ = 0, evictions_ = 0, expirations_ = 0;  // GUARDED_BY(lock_)
-  const Allocator *alloc_ = nullptr;                                   // immutable after Init
-  Clock clock_;                                                        // immutable after Init
-  uint64_t seed_ = 0;                                                  // immutable after Init
+  HashTable table_ GUARDED_BY(lock_);           // readers hold a stripe (shared), writers all
+  ClockRing ring_ GUARDED_BY(lock_);            // written only with the whole lock
+  uint64_t entry_bytes_ GUARDED_BY(lock_) = 0;  // sum of Charge() of indexed entries
+  uint64_t sets_ GUARDED_BY(lock_) = 0;
+  uint64_t deletes_ GUARDED_BY(lock_) = 0;
+  uint64_t evictions_ GUARDED_BY(lock_) = 0;
+  uint64_t expirations_ GUARDED_BY(lock_) = 0;
+  const Allocator *alloc_ = nullptr;  // immutable after Init
+  Clock clock_;                       // immutable after Init
+  uint64_t seed_ = 0;                 // immutable after Init
   ShardLimits limits_{};  // immutable after Init; limits_.max_bytes is the initial byte_limit_
   // The byte bound: written only with the whole lock held (relaxed: the lock
-  // orders it; lock-free readers use it only as a hint).
+  // orders it; lock-free readers use it only as a hint). Not GUARDED_BY: read
+  // without the lock by limit_hint(); LimitLocked() is the exact read.
   std::atomic<uint64_t> byte_limit_{0};
 };
 

@@ -11,6 +11,15 @@
 //
 // Each stripe also holds its readers' hit and miss counters, so that counting
 // does not bring the sharing back.
+//
+// For the thread-safety analysis (core/src/thread_annotations.h) the whole
+// StripeLock is one capability: lock()/unlock() take and drop it exclusively,
+// LockShared()/UnlockShared() shared, which is what holding one stripe means
+// (every writer takes every stripe, so a reader's stripe excludes them all,
+// and readers exclude only the readers of their own stripe, which the shard's
+// data needs no protection from). The analysis cannot name "the stripe of this
+// thread" or "every stripe of the array", so the bodies of these functions are
+// not checked; callers are.
 
 #ifndef LIBCACHE_CORE_SRC_STRIPE_LOCK_H_
 #define LIBCACHE_CORE_SRC_STRIPE_LOCK_H_
@@ -19,16 +28,17 @@
 #include <cstdint>
 
 #include "core/src/mutex.h"
+#include "core/src/thread_annotations.h"
 
 namespace libcache::detail {
 
 struct alignas(64) ReadStripe {
   Mutex mu;
-  uint64_t hits = 0;    // GUARDED_BY(mu)
-  uint64_t misses = 0;  // GUARDED_BY(mu)
+  uint64_t hits GUARDED_BY(mu) = 0;
+  uint64_t misses GUARDED_BY(mu) = 0;
 };
 
-class StripeLock {
+class CAPABILITY("mutex") StripeLock {
  public:
   static constexpr uint32_t kMaxStripes = 8;
 
@@ -40,23 +50,29 @@ class StripeLock {
   // stripes: a power of two in [1, kMaxStripes]. False when out of memory.
   bool Init(uint32_t stripes);
 
-  // The calling thread's stripe, locked for reading. Unlock it with
-  // stripe->mu.unlock().
-  ReadStripe *LockShared() {
+  // The calling thread's stripe, locked for reading: the lock held shared.
+  // Unlock it with UnlockShared(stripe) (or stripe->mu.unlock()).
+  // Not analysed: holding the stripe's mutex is holding this lock shared.
+  ReadStripe *LockShared() ACQUIRE_SHARED() NO_THREAD_SAFETY_ANALYSIS {
     ReadStripe *s = &stripes_[ThreadIndex() & mask_];
     s->mu.lock();
     return s;
   }
+  // REQUIRES: stripe is what this thread's LockShared() returned.
+  void UnlockShared(ReadStripe *stripe) RELEASE_SHARED() NO_THREAD_SAFETY_ANALYSIS {
+    stripe->mu.unlock();
+  }
   // The whole lock, for writers: every stripe, in index order. Named for
-  // std::lock_guard.
-  void lock() {
+  // LockGuard (core/src/mutex.h). Not analysed: a loop over the stripes.
+  void lock() ACQUIRE() NO_THREAD_SAFETY_ANALYSIS {
     for (uint32_t i = 0; i <= mask_; ++i) stripes_[i].mu.lock();
   }
-  void unlock() {
+  void unlock() RELEASE() NO_THREAD_SAFETY_ANALYSIS {
     for (uint32_t i = mask_ + 1; i-- > 0;) stripes_[i].mu.unlock();
   }
-  // REQUIRES: the whole lock held.
-  void SumCounters(uint64_t *hits, uint64_t *misses) const {
+  // Not analysed: holding the whole lock is holding every stripe's mutex.
+  void SumCounters(uint64_t *hits, uint64_t *misses) const
+      REQUIRES(this) NO_THREAD_SAFETY_ANALYSIS {
     for (uint32_t i = 0; i <= mask_; ++i) {
       *hits += stripes_[i].hits;
       *misses += stripes_[i].misses;

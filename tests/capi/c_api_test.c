@@ -64,10 +64,19 @@ static cache_t *open_cache(uint64_t max_bytes, uint64_t max_entries, uint32_t sh
 
 static void test_version_and_status(void) {
   char want[32];
+  unsigned major = 0, minor = 0, patch = 0;
+  char end = 0;
   sprintf(want, "%d.%d.%d", CACHE_VERSION_MAJOR, CACHE_VERSION_MINOR, CACHE_VERSION_PATCH);
+  /* The header's string, its numbers and the loaded library all agree. */
+  CHECK(strcmp(CACHE_VERSION_STRING, want) == 0);
+  CHECK(sscanf(CACHE_VERSION_STRING, "%u.%u.%u%c", &major, &minor, &patch, &end) == 3);
+  CHECK(major * 10000 + minor * 100 + patch == CACHE_VERSION_NUMBER);
   CHECK(cache_version_number() == CACHE_VERSION_NUMBER);
-  CHECK(CACHE_VERSION_NUMBER == 10200);
-  CHECK(strcmp(cache_version_string(), want) == 0);
+  CHECK(strcmp(cache_version_string(), CACHE_VERSION_STRING) == 0);
+#if defined(LIBCACHE_TEST_PROJECT_VERSION)
+  /* ... and with project(VERSION) in CMakeLists.txt (libcache.pc, the config file). */
+  CHECK(strcmp(CACHE_VERSION_STRING, LIBCACHE_TEST_PROJECT_VERSION) == 0);
+#endif
   CHECK(strcmp(cache_strerror(CACHE_OK), "ok") == 0);
   CHECK(strcmp(cache_strerror(CACHE_E_INVALID), cache_strerror(CACHE_E_NOMEM)) != 0);
   CHECK(strcmp(cache_strerror(12345), "unknown libcache status") == 0);
@@ -155,6 +164,21 @@ static void test_reads_and_writes(void) {
   CHECK(s.sets == 5 && s.deletes == 2 && s.entries == 2 && s.evictions == 0);
   CHECK_RC(cache_clear(c), CACHE_OK);
   CHECK(stats_of(c).entries == 0);
+  cache_close(c);
+}
+
+static void test_value_handles(void) {
+  cache_t *c = open_cache(1u << 20, 0, 1, 0);
+  cache_value_t *v = NULL;
+  /* A NULL handle: no bytes, no length, release is a no-op. */
+  CHECK(cache_value_data(NULL) == NULL);
+  CHECK(cache_value_size(NULL) == 0);
+  cache_value_release(NULL);
+  /* An empty value still has a non-NULL data pointer. */
+  CHECK_RC(cache_set(c, "empty", 5, NULL, 0, CACHE_TTL_NONE), CACHE_OK);
+  CHECK_RC(cache_get_value(c, "empty", 5, &v), CACHE_OK);
+  CHECK(v != NULL && cache_value_data(v) != NULL && cache_value_size(v) == 0);
+  cache_value_release(v);
   cache_close(c);
 }
 
@@ -260,6 +284,7 @@ int main(void) {
   test_version_and_status();
   test_options_and_open();
   test_reads_and_writes();
+  test_value_handles();
   test_invalid_arguments();
   test_ttl();
   test_stats_short_copy();

@@ -138,3 +138,28 @@ def run_forked(report: Callable[[], Dict[str, Any]], timeout: float, hang_messag
         os.close(r)
     _, status = os.waitpid(pid, 0)
     return b"".join(chunks), status
+
+
+def call_with_deadline(fn: Callable[[], Any], timeout: float = WAIT) -> Any:
+    """fn()'s result (or its exception, raised here), run in a daemon thread.
+
+    Fails the test if fn() has not returned within timeout seconds (a hang),
+    instead of hanging the run; the stuck thread is left behind.
+    """
+    result: List[Any] = []
+    error: List[BaseException] = []
+
+    def body() -> None:
+        try:
+            result.append(fn())
+        except BaseException as e:  # raised in the caller's thread
+            error.append(e)
+
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        pytest.fail(f"the call did not return within {timeout} s (it hangs)")
+    if error:
+        raise error[0]
+    return result[0]

@@ -7,7 +7,9 @@ test_bounds.py, codecs in test_codecs.py.
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import struct
+import threading
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
@@ -15,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import libcache
+from helpers import WAIT
 from libcache import Cache, CacheStats
 
 
@@ -262,6 +265,60 @@ def test_pop(cache: Cache) -> None:
     cache.set("n", None)
     assert cache.pop("n", "dflt") is None  # a stored None is a value, not a miss
     assert "n" not in cache
+
+class _HookCodec:
+    """pickle, with a hook run once by the next loads(): code that runs while a
+    read is turning the stored bytes into the value."""
+
+    def __init__(self) -> None:
+        self.hook: Any = None
+
+    def dumps(self, value: Any) -> bytes:
+        return pickle.dumps(value)
+
+    def loads(self, data: bytes) -> Any:
+        hook, self.hook = self.hook, None
+        if hook is not None:
+            hook()
+        return pickle.loads(data)
+
+
+def test_pop_never_loses_a_write_that_lands_while_it_runs() -> None:
+    # pop must read and remove as one engine operation. Another thread's set
+    # of the key is made to land at the worst moment: while pop is decoding
+    # the value it read (a get then a delete deleted that new value and
+    # returned the old one: the write was lost). The write must then be either
+    # what pop returns (it landed before the pop) or still there (after it).
+    codec = _HookCodec()
+    c = Cache(max_entries=100, codec=codec)
+    c.set("k", ["old"])
+
+    def another_thread_writes() -> None:
+        t = threading.Thread(target=c.set, args=("k", ["new"]))
+        t.start()
+        t.join(WAIT)
+        assert not t.is_alive()
+
+    codec.hook = another_thread_writes
+    got = c.pop("k")
+    assert codec.hook is None  # the write did land during the pop
+    left = c.get("k")
+    assert (got, left) in ((["new"], None), (["old"], ["new"])), f"pop returned {got!r} and left {left!r}"
+
+
+def test_pop_of_a_value_that_cannot_be_decoded_raises_and_leaves_it() -> None:
+    codec = _HookCodec()
+    c = Cache(max_entries=10, codec=codec)
+    c.set("k", ["x"])
+
+    def fail() -> None:
+        raise libcache.CodecError("cannot decode")
+
+    codec.hook = fail
+    with pytest.raises(libcache.CodecError):
+        c.pop("k")
+    assert c.pop("k") == ["x"]  # still there, and pop works once it decodes
+    assert "k" not in c
 
 
 def test_clear(cache: Cache) -> None:

@@ -11,14 +11,55 @@ from typing import Any, Callable
 
 import pytest
 
-from helpers import WAIT, Crowd, blocked_in, wait_until
-from libcache import Cache, CacheInfo, UnsupportedValue, cached
+from helpers import WAIT, Crowd, blocked_in, call_with_deadline, wait_until
+from libcache import Cache, CacheInfo, ReentrantLoad, UnsupportedValue, cached
 
 
 @dataclasses.dataclass(frozen=True)
 class Point:  # module level, so that pickle can find it
     x: int
     y: int
+
+
+CALLS: list[str] = []
+
+
+class Shapes:  # module level: a classmethod's key pickles the class by reference
+    sides = 4
+
+    @cached
+    @classmethod
+    def over_classmethod(cls, n: int) -> str:
+        CALLS.append(f"over {cls.__name__} {n}")
+        return f"{cls.__name__}:{cls.sides * n}"
+
+    @classmethod
+    @cached(ttl=0)
+    def under_classmethod(cls, n: int) -> str:
+        CALLS.append(f"under {cls.__name__} {n}")
+        return f"{cls.__name__}:{cls.sides * n}"
+
+    @cached()
+    @staticmethod
+    def over_staticmethod(n: int) -> int:
+        CALLS.append(f"static over {n}")
+        return n * 10
+
+    @staticmethod
+    @cached
+    def under_staticmethod(n: int) -> int:
+        CALLS.append(f"static under {n}")
+        return n * 100
+
+    @cached
+    @classmethod
+    async def async_classmethod(cls, n: int) -> str:
+        CALLS.append(f"async {cls.__name__} {n}")
+        return f"{cls.__name__}:{n}"
+
+
+class Triangles(Shapes):
+    sides = 3
 
 
 # --- sync and async functions ------------------------------------------------------
@@ -625,6 +666,160 @@ def test_cache_argument_must_be_a_cache() -> None:
         cached(cache=42)  # type: ignore[call-overload]
     with pytest.raises(TypeError):
         cached(cache="not a cache")  # type: ignore[call-overload]
+
+# --- in classes, generators -----------------------------------------------------------
+
+
+def test_classmethod_in_either_order_is_cached_per_class() -> None:
+    CALLS.clear()
+    for _ in range(2):
+        assert Shapes.over_classmethod(2) == "Shapes:8"
+        assert Triangles.over_classmethod(2) == "Triangles:6"
+        assert Shapes().under_classmethod(2) == "Shapes:8"
+        assert Triangles.under_classmethod(2) == "Triangles:6"
+    assert CALLS == ["over Shapes 2", "over Triangles 2", "under Shapes 2", "under Triangles 2"]
+    assert isinstance(Shapes.__dict__["over_classmethod"], classmethod)
+    assert Shapes.over_classmethod.cache_info().hits == 2  # type: ignore[attr-defined]
+    assert Shapes.under_classmethod.cache_info().misses == 2  # type: ignore[attr-defined]
+
+
+def test_staticmethod_in_either_order_is_cached() -> None:
+    CALLS.clear()
+    for _ in range(2):
+        assert Shapes.over_staticmethod(1) == 10
+        assert Shapes().over_staticmethod(1) == 10
+        assert Shapes.under_staticmethod(1) == 100
+    assert CALLS == ["static over 1", "static under 1"]
+    assert isinstance(Shapes.__dict__["over_staticmethod"], staticmethod)
+
+
+def test_async_classmethod_is_cached() -> None:
+    CALLS.clear()
+
+    async def main() -> None:
+        for _ in range(2):
+            assert await Shapes.async_classmethod(5) == "Shapes:5"
+            assert await Triangles.async_classmethod(5) == "Triangles:5"
+
+    asyncio.run(main())
+    assert CALLS == ["async Shapes 5", "async Triangles 5"]
+
+
+def test_method_without_key_is_refused_at_decoration_time() -> None:
+    with pytest.raises(TypeError, match=r"method .*report would put self, pickled, into every key.*Pass key="):
+
+        class Account:
+            @cached
+            def report(self, day: str) -> str:
+                return day
+
+    with pytest.raises(TypeError, match="Pass key="):
+        cached(cache=Cache(max_entries=10))(lambda self: self)
+
+
+def test_method_with_key_hits_although_the_object_changes() -> None:
+    class Account:
+        def __init__(self, ident: int) -> None:
+            self.ident = ident
+            self.reports = 0  # changes on every miss: a key of the pickled self never repeats
+
+        @cached(key=lambda self, day: f"{self.ident}:{day}")
+        def report(self, day: str) -> str:
+            self.reports += 1
+            return f"{self.ident}/{day}"
+
+    a, b = Account(1), Account(2)
+    assert [a.report("mon"), a.report("mon"), b.report("mon"), a.report("tue")] == ["1/mon", "1/mon", "2/mon", "1/tue"]
+    assert (a.reports, b.reports) == (2, 1)
+    assert Account.report.cache_info().hits == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("order", ["over", "under"])
+def test_generator_functions_are_refused_at_decoration_time(order: str) -> None:
+    def gen(n: int) -> Any:
+        yield from range(n)
+
+    async def agen(n: int) -> Any:
+        yield n
+
+    with pytest.raises(TypeError, match=r"cannot cache the generator function .*gen.*return list"):
+        cached(gen)
+    with pytest.raises(TypeError, match=r"cannot cache the async generator function .*agen.*returns a list"):
+        cached(ttl=5)(agen)
+    with pytest.raises(TypeError, match="generator function"):
+        if order == "over":
+            cached(staticmethod(gen))
+        else:
+            staticmethod(cached(gen))
+    with pytest.raises(TypeError, match="async generator function"):
+        cached(classmethod(agen))
+
+
+def test_property_is_refused_with_a_pointer_to_cached_property() -> None:
+    with pytest.raises(TypeError, match="cached_property"):
+
+        class Thing:
+            @cached  # type: ignore[type-var]
+            @property
+            def value(self) -> int:
+                return 1
+
+
+# --- re-entry and values too large ------------------------------------------------------
+
+
+def test_recursion_with_other_arguments_works() -> None:
+    @cached
+    def fib(n: int) -> int:
+        return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+    assert fib(60) == 1548008755920
+    assert fib.cache_info().misses == 61  # type: ignore[attr-defined]
+
+
+def test_calling_itself_with_the_same_arguments_raises_reentrant_load() -> None:
+    @cached
+    def loop(n: int) -> int:
+        return loop(n)
+
+    @cached
+    async def aloop(n: int) -> int:
+        return await aloop(n)
+
+    with pytest.raises(ReentrantLoad, match="re-entered get_or_set for its own key"):
+        call_with_deadline(lambda: loop(1))
+
+    async def main() -> None:
+        with pytest.raises(ReentrantLoad, match="re-entered get_or_set_async for its own key"):
+            await asyncio.wait_for(aloop(1), WAIT)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_result_too_large_to_cache_is_returned_and_counted(kind: str) -> None:
+    shared = Cache(max_bytes=1 << 20, shards=1)
+    big = b"x" * (2 << 20)
+    calls: list[int] = []
+
+    @cached(cache=shared)
+    def load(n: int) -> bytes:
+        calls.append(n)
+        return big
+
+    @cached(cache=shared)
+    async def aload(n: int) -> bytes:
+        calls.append(n)
+        return big
+
+    def call(n: int) -> bytes:
+        return load(n) if kind == "sync" else asyncio.run(aload(n))
+
+    assert call(1) is big
+    assert call(1) is big  # not stored: loaded again
+    assert calls == [1, 1]
+    assert shared.stats().not_cached == 2
+    assert len(shared) == 0
 
 
 # --- metadata -------------------------------------------------------------------------

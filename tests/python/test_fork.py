@@ -191,13 +191,13 @@ def test_child_get_or_set_with_threads_of_its_own(cache: Cache) -> None:
 
 
 def test_child_is_not_blocked_by_a_lock_held_in_the_parent(cache: Cache) -> None:
-    # A thread inside get_or_set's critical section at fork time holds the
-    # single-flight lock; in the child that thread does not exist.
+    # A thread counting a value too large to cache holds the cache's counter
+    # lock at fork time; in the child that thread does not exist.
     holding = threading.Event()
     release = threading.Event()
 
     def hold() -> None:
-        with cache._flights_lock:
+        with cache._not_cached_lock:
             holding.set()
             release.wait(30)
 
@@ -207,13 +207,14 @@ def test_child_is_not_blocked_by_a_lock_held_in_the_parent(cache: Cache) -> None
         assert holding.wait(10)
 
         def child() -> Dict[str, Any]:
-            return {"value": cache.get_or_set("any", lambda: "ok")}
+            big = "x" * (cache.max_bytes or 0)  # can never fit: returned, not stored
+            return {"value": len(cache.get_or_set("any", lambda: big)), "not_cached": cache.stats().not_cached}
 
         report = fork_and_report(child)
     finally:
         release.set()
         t.join(10)
-    assert report == {"value": "ok"}
+    assert report == {"value": cache.max_bytes, "not_cached": 1}
 
 
 def test_child_can_close_its_copy_without_touching_the_parent(cache: Cache) -> None:

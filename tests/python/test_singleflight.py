@@ -12,6 +12,7 @@ and the call count would show it. Nothing asserts on speed.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -22,8 +23,8 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from helpers import WAIT, Crowd, blocked_in, wait_until
-from libcache import Cache
+from helpers import WAIT, Crowd, blocked_in, call_with_deadline, wait_until
+from libcache import Cache, KeyTooLarge, ReentrantLoad, UnsupportedValue
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -227,6 +228,148 @@ def test_get_or_set_retry_after_loader_error_runs_a_new_load() -> None:
     assert crowd.results[1:] == ["ok"] * 4, crowd.results[1:]
     assert c.get("k") == "ok"
 
+def test_get_or_set_loader_asking_for_its_own_key_raises_instead_of_deadlocking() -> None:
+    c = Cache(max_entries=100)
+    calls = []
+
+    def loader() -> str:
+        calls.append(1)
+        return "inner " + c.get_or_set("k", lambda: "never")
+
+    with pytest.raises(ReentrantLoad, match=r"get_or_set\('k'\): the loader re-entered get_or_set for its own key"):
+        call_with_deadline(lambda: c.get_or_set("k", loader))
+    assert calls == [1]
+    assert "k" not in c and c._flights == {}
+    assert c.get_or_set("k", lambda: "then") == "then"  # nothing left behind
+
+
+def test_get_or_set_reentry_through_another_keys_loader_raises() -> None:
+    c = Cache(max_entries=100)
+
+    def load_a() -> str:
+        return c.get_or_set("b", lambda: c.get_or_set("a", lambda: "never"))
+
+    with pytest.raises(ReentrantLoad, match="'a'"):
+        call_with_deadline(lambda: c.get_or_set("a", load_a))
+    assert c._flights == {}
+
+
+def test_get_or_set_loader_may_catch_reentrant_load_and_return_a_value() -> None:
+    c = Cache(max_entries=100)
+
+    def loader() -> str:
+        try:
+            return c.get_or_set("k", lambda: "never")
+        except ReentrantLoad:
+            return "fallback"
+
+    assert call_with_deadline(lambda: c.get_or_set("k", loader)) == "fallback"
+    assert c.get("k") == "fallback"
+
+
+def test_get_or_set_reentry_releases_the_other_callers_of_the_key() -> None:
+    c = Cache(max_entries=100)
+    calls: list[int] = []
+
+    def loader() -> str:
+        calls.append(1)
+        assert wait_until(lambda: blocked_in(crowd.others(), "get_or_set"))
+        return c.get_or_set("k", lambda: "never")
+
+    crowd = Crowd(4, lambda i: c.get_or_set("k", loader))
+    crowd.run()  # fails if a thread is still blocked
+    assert len(calls) == 1
+    for e in crowd.errors:
+        assert isinstance(e, ReentrantLoad), repr(e)
+    assert c._flights == {}
+
+
+def test_get_or_set_in_another_thread_of_the_loader_is_not_reentry() -> None:
+    # Only the loader's own thread would wait for itself; another thread asking
+    # for the key waits for the load as usual.
+    c = Cache(max_entries=100)
+    seen: list[Any] = []
+
+    def loader() -> str:
+        t = threading.Thread(target=lambda: seen.append(c.get_or_set("k", lambda: "other")))
+        t.start()
+        assert wait_until(lambda: blocked_in([t.ident or 0], "get_or_set"))
+        return "value"
+
+    assert c.get_or_set("k", loader) == "value"
+    assert wait_until(lambda: seen == ["value"])
+
+
+def test_get_or_set_different_keys_nested_in_one_thread_still_work() -> None:
+    c = Cache(max_entries=100)
+    assert c.get_or_set("a", lambda: c.get_or_set("b", lambda: "b") + "a") == "ba"
+    assert c.get("b") == "b" and c.get("a") == "ba"
+
+
+def test_get_or_set_leader_interrupted_by_keyboard_interrupt_lets_a_waiter_load() -> None:
+    # KeyboardInterrupt is the leader's own (it lands in one thread): the
+    # waiters do not get it; one of them loads, and all get its value.
+    c = Cache(max_entries=100)
+    loading = threading.Event()
+    reloads: list[int] = []
+
+    def interrupted() -> str:
+        loading.set()
+        assert wait_until(lambda: len(crowd.idents) == 5 and blocked_in(crowd.idents_except(0), "get_or_set"))
+        raise KeyboardInterrupt
+
+    def reload() -> str:
+        reloads.append(1)
+        return "reloaded"
+
+    def call(i: int) -> Any:
+        if i == 0:
+            return c.get_or_set("k", interrupted)
+        loading.wait(WAIT)
+        return c.get_or_set("k", reload)
+
+    crowd = Crowd(5, call)
+    crowd.run()
+    assert isinstance(crowd.errors[0], KeyboardInterrupt)
+    assert crowd.errors[1:] == [None] * 4, crowd.errors
+    assert crowd.results[1:] == ["reloaded"] * 4
+    assert len(reloads) == 1
+    assert c._flights == {}
+
+def test_get_or_set_returns_a_value_too_large_to_cache_and_counts_it() -> None:
+    c = Cache(max_bytes=1 << 20, shards=1)
+    big = b"x" * (2 << 20)
+    calls: list[int] = []
+
+    def loader() -> bytes:
+        calls.append(1)
+        assert wait_until(lambda: blocked_in(crowd.others(), "get_or_set"))
+        return big
+
+    crowd = Crowd(4, lambda i: c.get_or_set("big", loader))
+    crowd.run()
+    assert crowd.errors == [None] * 4
+    assert all(r is big for r in crowd.results)  # every caller got the loaded value
+    assert len(calls) == 1
+    assert "big" not in c
+    assert c.stats().not_cached == 1
+    assert c.get_or_set("big", lambda: big) is big  # not cached: loads again
+    assert c.stats().not_cached == 2
+
+
+def test_get_or_set_still_raises_for_a_value_it_cannot_store_at_all() -> None:
+    # A value without a codec is a programming error, not a cache limit.
+    c = Cache(max_entries=100)
+    with pytest.raises(UnsupportedValue):
+        c.get_or_set("k", lambda: {"a": 1})
+    assert c.stats().not_cached == 0
+
+
+def test_get_or_set_refuses_a_key_too_long_before_running_the_loader() -> None:
+    c = Cache(max_entries=100)
+    with pytest.raises(KeyTooLarge, match="65536 bytes"):
+        c.get_or_set("k" * 65536, lambda: pytest.fail("loader ran for a key that can never be stored"))
+
 
 def test_get_or_set_ttl_is_honoured() -> None:
     c = Cache(max_entries=100)
@@ -355,6 +498,79 @@ def test_waiting_in_get_or_set_is_interrupted_by_ctrl_c() -> None:
     )
     assert proc.stdout.strip() == "KeyboardInterrupt", (proc.stdout, proc.stderr)
     assert proc.returncode == 0
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 10), reason="CPython runs signal handlers only after calls and on backward jumps from 3.10"
+)
+def test_interrupts_anywhere_in_get_or_set_never_leave_a_flight_behind() -> None:
+    # SIGALRM at random tiny intervals raises (KeyboardInterrupt or an Exception)
+    # wherever the main thread happens to be: in the loader, between registering
+    # the flight and protecting it, inside the cleanup. Afterwards no flight may
+    # be left registered, and a new get_or_set of every key must complete (in a
+    # thread, so that a stuck flight fails the run instead of hanging it).
+    proc = _run_python(
+        """
+        import json, random, signal, threading
+        import libcache
+
+        c = libcache.Cache(max_entries=100_000)
+        keys = [f"k{i}" for i in range(300)]
+        rng = random.Random(8)
+
+        def on_alarm(signum, frame):
+            raise KeyboardInterrupt if rng.random() < 0.5 else RuntimeError("alarm")
+
+        def loader_for(i):
+            if i % 7 == 0:
+                def failing():
+                    raise ValueError("loader failed")
+                return failing
+            return lambda: i
+
+        signal.signal(signal.SIGALRM, on_alarm)
+        interrupted = 0
+        stuck = set()  # keys whose flight outlived its get_or_set call
+        for round in range(40):
+            for i, k in enumerate(keys):
+                # One thread: between two calls, no flight may be registered.
+                # (A call of a stuck key would wait for ever, and an alarm that
+                # lands just before the wait starts cannot interrupt it.)
+                stuck.update(f.decode() for f in c._flights)
+                if k in stuck:
+                    continue
+                try:
+                    signal.setitimer(signal.ITIMER_REAL, rng.uniform(1e-6, 40e-6))
+                    try:
+                        c.get_or_set(k, loader_for(i))
+                    except ValueError:
+                        pass
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                except (KeyboardInterrupt, RuntimeError):
+                    interrupted += 1
+            c.clear()  # so that every key loads again next round
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+
+        stuck.update(f.decode() for f in c._flights)
+        left = sorted(stuck)
+        done = []
+        def ask_all():
+            for k in keys:
+                c.get_or_set(k, lambda: "after")
+                done.append(k)
+        t = threading.Thread(target=ask_all, daemon=True)
+        t.start()
+        t.join(10)
+        print(json.dumps({"interrupted": interrupted, "left": left, "done": len(done)}), flush=True)
+        """,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["interrupted"] > 1000, report  # the interrupts did land
+    assert report["left"] == [], f"{len(report['left'])} of 300 keys left a flight registered: {report['left'][:10]}"
+    assert report["done"] == 300, f"get_or_set hung on key k{report['done']} after the interrupts"
 
 
 # --- get_or_set_async (tasks) --------------------------------------------------
@@ -554,6 +770,114 @@ def test_get_or_set_async_rejects_a_sync_loader() -> None:
 
         # The failed call left no flight behind.
         assert await c.get_or_set_async("k", good) == "ok"
+
+    asyncio.run(main())
+
+def test_get_or_set_async_loader_asking_for_its_own_key_raises_instead_of_deadlocking() -> None:
+    async def main() -> None:
+        c = Cache(max_entries=100)
+
+        async def never() -> str:
+            return "never"
+
+        async def loader() -> str:
+            return await c.get_or_set_async("k", never)
+
+        with pytest.raises(ReentrantLoad, match=r"get_or_set_async\('k'\): the loader re-entered"):
+            await asyncio.wait_for(c.get_or_set_async("k", loader), WAIT)
+        assert "k" not in c
+        assert await c.get_or_set_async("k", never) == "never"
+
+    asyncio.run(main())
+
+
+def test_get_or_set_async_reentry_through_a_task_or_another_key_raises() -> None:
+    async def main() -> None:
+        c = Cache(max_entries=100)
+
+        async def never() -> str:
+            return "never"
+
+        async def via_task() -> str:
+            # A task started by the loader inherits its chain of loads.
+            return await asyncio.create_task(c.get_or_set_async("t", never))
+
+        async def load_b() -> str:
+            return await c.get_or_set_async("a", never)
+
+        async def load_a() -> str:
+            return await c.get_or_set_async("b", load_b)
+
+        with pytest.raises(ReentrantLoad):
+            await asyncio.wait_for(c.get_or_set_async("t", via_task), WAIT)
+        with pytest.raises(ReentrantLoad, match="'a'"):
+            await asyncio.wait_for(c.get_or_set_async("a", load_a), WAIT)
+        # Other callers of the key got the error too, and nothing is left.
+        assert not any(c._async_flights.values())
+
+    asyncio.run(main())
+
+
+def test_get_or_set_async_reentry_releases_the_other_callers_of_the_key() -> None:
+    async def main() -> None:
+        c = Cache(max_entries=100)
+        release = asyncio.Event()
+
+        async def never() -> str:
+            return "never"
+
+        async def loader() -> str:
+            await release.wait()
+            return await c.get_or_set_async("k", never)
+
+        callers = [asyncio.create_task(c.get_or_set_async("k", loader)) for _ in range(10)]
+        await asyncio.sleep(0)
+        release.set()
+        results = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), WAIT)
+        assert all(isinstance(r, ReentrantLoad) for r in results), results
+
+    asyncio.run(main())
+
+
+def test_get_or_set_async_skips_a_finished_load_left_in_its_table() -> None:
+    # An interrupt inside the load task's cleanup could leave its finished task
+    # registered: a later call must load again, not return that old result.
+    async def main() -> None:
+        c = Cache(max_entries=100)
+
+        async def old() -> str:
+            raise ValueError("old failure")
+
+        stale = asyncio.create_task(old())
+        with pytest.raises(ValueError):
+            await stale
+        c._async_flights.setdefault(asyncio.get_running_loop(), {})[b"k"] = stale
+
+        async def fresh() -> str:
+            return "fresh"
+
+        assert await asyncio.wait_for(c.get_or_set_async("k", fresh), WAIT) == "fresh"
+
+    asyncio.run(main())
+
+def test_get_or_set_async_returns_a_value_too_large_to_cache_and_counts_it() -> None:
+    async def main() -> None:
+        c = Cache(max_bytes=1 << 20, shards=1)
+        big = "x" * (2 << 20)
+
+        async def loader() -> str:
+            return big
+
+        got = await asyncio.gather(*(c.get_or_set_async("big", loader) for _ in range(3)))
+        assert all(g is big for g in got)
+        assert "big" not in c
+        assert c.stats().not_cached == 1
+
+        async def never() -> str:
+            raise AssertionError("loader ran for a key that can never be stored")
+
+        with pytest.raises(KeyTooLarge):
+            await c.get_or_set_async(b"k" * 65536, never)
 
     asyncio.run(main())
 

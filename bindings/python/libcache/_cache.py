@@ -13,6 +13,7 @@ F False, N None, c the codec's bytes.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import os
 import threading
@@ -21,12 +22,13 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Optional, TypeVar, Union
 
 from . import _codecs, _core
-from ._errors import Error
+from ._errors import Error, KeyTooLarge, ReentrantLoad, ValueTooLarge
 
 T = TypeVar("T")
 _C = TypeVar("_C", bound="Cache")
 
 _MISSING: Any = object()
+_RETRY: Any = object()  # _Flight.wait(): the leader was interrupted; ask again
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class CacheStats:
     expirations: int
     entries: int
     bytes: int
+    # Values get_or_set, get_or_set_async or @cached loaded and returned
+    # without storing, because they are too large for the cache (ValueTooLarge).
+    not_cached: int = 0
 
     @property
     def hit_ratio(self) -> float:
@@ -52,9 +57,11 @@ class CacheStats:
 class _Flight:
     """One loader call that concurrent callers of get_or_set wait for.
 
-    A lock held from creation until finish() is the whole signal: creating
-    one costs about 0.1 µs, a threading.Event (a Condition around a lock)
-    about 2 µs, which every miss would pay.
+    A lock held from creation until the leader releases it is the whole
+    signal: creating one costs about 0.1 µs, a threading.Event (a Condition
+    around a lock) about 2 µs, which every miss would pay. The leader sets
+    _value or _error with plain attribute stores, then releases _done (see
+    Cache.get_or_set for why it calls no method before that release).
     """
 
     __slots__ = ("_done", "_value", "_error")
@@ -65,18 +72,39 @@ class _Flight:
         self._value: Any = None
         self._error: Optional[BaseException] = None
 
-    def finish(self, value: Any, error: Optional[BaseException]) -> None:
-        self._value, self._error = value, error
-        self._done.release()
-
     def wait(self) -> Any:
-        # Blocks until finish(); acquiring releases the GIL, and a signal
-        # (Ctrl-C) interrupts it. Released at once for the next waiter.
+        """The leader's value; raises its Exception; _RETRY if it was interrupted.
+
+        Blocks until the leader is done; acquiring releases the GIL, and a
+        signal (Ctrl-C) interrupts it. Released at once for the next waiter.
+        A leader stopped by a BaseException that is not an Exception
+        (KeyboardInterrupt, SystemExit) loaded nothing, and that exception is
+        its thread's own: the waiters try again instead of raising it.
+        """
         with self._done:
             pass
-        if self._error is not None:
-            raise self._error
-        return self._value
+        error = self._error
+        if error is None:
+            return self._value
+        if isinstance(error, Exception):
+            raise error
+        return _RETRY
+
+
+# The flights (sync) and load tasks (async) that the current thread or task is
+# leading, innermost last: a loader that asks for its own key finds its own
+# flight here and raises instead of waiting for itself. Thread contexts start
+# empty; a task starts with a copy of the context that created it, so a load
+# task inherits its creator's chain.
+_leading: "contextvars.ContextVar[tuple[object, ...]]" = contextvars.ContextVar("libcache_leading", default=())
+
+
+def _reentered(key: Union[str, bytes], how: str) -> ReentrantLoad:
+    return ReentrantLoad(
+        f"{how}({key!r}): the loader re-entered {how} for its own key, which would wait for its own "
+        "load forever; a loader must not ask for the key it is loading (directly, through a @cached "
+        "function called with the same arguments, or through another key's loader)"
+    )
 
 
 def _bound(name: str, value: Optional[int]) -> int:
@@ -124,6 +152,12 @@ def _flight_key(key: Union[str, bytes]) -> bytes:
     return key.encode() if isinstance(key, str) else bytes(key)
 
 
+def _check_key(fkey: bytes) -> None:
+    # Before the loader runs: its value could never be stored under this key.
+    if len(fkey) > _core.MAX_KEY_SIZE:
+        raise KeyTooLarge(f"a key of {len(fkey)} bytes is longer than the limit of {_core.MAX_KEY_SIZE} bytes")
+
+
 # Every live cache, so that a forked child can drop the parent's in-flight
 # loads (their threads do not exist in the child).
 _live: "weakref.WeakSet[Cache]" = weakref.WeakSet()
@@ -157,7 +191,7 @@ class Cache(_core.Cache):
     any thread; after close() every call raises CacheClosed.
     """
 
-    __slots__ = ("_flights", "_flights_lock", "_async_flights", "_settings")
+    __slots__ = ("_flights", "_async_flights", "_settings", "_not_cached", "_not_cached_lock")
 
     def __init__(
         self,
@@ -174,12 +208,15 @@ class Cache(_core.Cache):
             raise ValueError("a cache needs a bound: set max_bytes, max_entries or both")
         super().__init__(mb, me, _default_ttl_ms(default_ttl), _shards(shards), _codecs.resolve(codec))
         self._settings = (max_bytes, max_entries, default_ttl)
+        self._not_cached = 0
         self._reset_flights()
         _live.add(self)
 
     def _reset_flights(self) -> None:
+        # Registered with setdefault and removed by the leader, each one step
+        # under the GIL (bytes keys run no Python code): no lock to leak.
         self._flights: dict[bytes, _Flight] = {}
-        self._flights_lock = threading.Lock()
+        self._not_cached_lock = threading.Lock()  # a fork may have copied it held
         self._async_flights: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bytes, asyncio.Task[Any]]]" = (
             weakref.WeakKeyDictionary()
         )
@@ -197,61 +234,111 @@ class Cache(_core.Cache):
         return self._settings[2]
 
     def pop(self, key: Union[str, bytes], default: Any = _MISSING) -> Any:
-        """Removes key and returns its value; default (or KeyError) if absent."""
-        value = self.get(key, _MISSING)
+        """Removes key and returns its value; default (or KeyError) if absent.
+
+        The removal is one engine operation: a write of key by another thread
+        lands before the pop (and is what it returns) or after it (and stays),
+        never in between. A value that cannot be decoded (CodecError) raises
+        and stays in the cache.
+        """
+        value = self._take(key, _MISSING)
         if value is _MISSING:
             if default is _MISSING:
                 raise KeyError(key)
             return default
-        self.delete(key)
         return value
 
     def stats(self) -> CacheStats:
         """A snapshot of the counters (summed shard by shard, so approximate under writes)."""
-        return CacheStats(*self._counters())
+        return CacheStats(*self._counters(), not_cached=self._not_cached)
 
     def get_or_set(self, key: Union[str, bytes], loader: Callable[[], T], ttl: Optional[float] = None) -> T:
         """The cached value for key, or loader()'s result, stored with ttl.
 
         Single-flight across threads: while one thread runs loader() for a
         key, the others asking for that key wait for its result instead of
-        calling loader() themselves. If loader() raises, every waiter gets the
-        exception and nothing is cached. Waiting releases the GIL and can be
-        interrupted (Ctrl-C).
+        calling loader() themselves. If loader() raises an Exception, every
+        waiter gets it and nothing is cached; if the loading thread is stopped
+        by KeyboardInterrupt (or another BaseException), that thread gets it
+        and one of the waiters loads instead. Waiting releases the GIL and can
+        be interrupted (Ctrl-C); on CPython 3.10+ an interrupt (or an exception
+        from a signal handler) anywhere in the call leaves no load behind.
+
+        A value too large for the cache (ValueTooLarge) is returned without
+        being stored, and counted in stats().not_cached; a value the cache
+        cannot store at all (UnsupportedValue, a codec error) raises. A key
+        over the engine's limit raises KeyTooLarge before loader() runs.
+
+        Raises ReentrantLoad if loader() itself asks get_or_set for key in
+        the same thread (directly or through other loads), where waiting would
+        wait for itself forever.
         """
         value = self.get(key, _MISSING)
         if value is not _MISSING:
             return value  # type: ignore[no-any-return]
         fkey = _flight_key(key)
-        with self._flights_lock:
-            flight = self._flights.get(fkey)
-            leader = flight is None
-            if flight is None:
-                # A leader may have stored the value since our miss.
-                if self._has(key):
-                    value = self.get(key, _MISSING)
-                    if value is not _MISSING:
-                        return value  # type: ignore[no-any-return]
-                flight = self._flights[fkey] = _Flight()
-        if not leader:
-            return flight.wait()  # type: ignore[no-any-return]
-        # The flight leaves the table before it is finished, so that a caller
-        # coming after the result (or the error) starts a new load.
+        _check_key(fkey)
+        flights = self._flights
+        while True:
+            # No window for an exception (KeyboardInterrupt, or anything a
+            # signal handler raises) to leave a flight registered: CPython
+            # (3.10+) runs signal handlers only after a call returns, at a
+            # backward jump or on entering a function. The registration is a
+            # call inside the try, so an exception right after it is handled
+            # below; from the last call of the try (or of the handler) to the
+            # release of the waiters there are only attribute stores, dict
+            # subscripts and forward jumps.
+            new = _Flight()
+            try:
+                flight = flights.setdefault(fkey, new)
+                if flight is new:
+                    value = self._lead(key, loader, ttl, new)
+            except BaseException as e:
+                if fkey in flights and flights[fkey] is new:
+                    del flights[fkey]
+                    new._error = e
+                    new._done.release()
+                raise
+            if flight is new:
+                # The flight leaves the table before it is finished, so that a
+                # caller coming after the result starts a new load.
+                if fkey in flights and flights[fkey] is new:
+                    del flights[fkey]
+                new._value = value
+                new._done.release()
+                return value  # type: ignore[no-any-return]
+            if flight in _leading.get():
+                raise _reentered(key, "get_or_set")
+            value = flight.wait()
+            if value is not _RETRY:
+                return value  # type: ignore[no-any-return]
+            value = self.get(key, _MISSING)
+            if value is not _MISSING:
+                return value  # type: ignore[no-any-return]
+
+    def _lead(self, key: Union[str, bytes], loader: Callable[[], T], ttl: Optional[float], flight: _Flight) -> T:
+        # A leader may have stored the value since our miss and left the table
+        # before we registered: the value is then there.
+        if self._has(key):
+            value = self.get(key, _MISSING)
+            if value is not _MISSING:
+                return value  # type: ignore[no-any-return]
+        outer = _leading.get()
         try:
+            _leading.set(outer + (flight,))
             value = loader()
-            self.set(key, value, ttl)
-        except BaseException as e:
-            self._end_flight(fkey, flight)
-            flight.finish(None, e)
-            raise
-        self._end_flight(fkey, flight)
-        flight.finish(value, None)
+        finally:
+            _leading.set(outer)
+        self._store(key, value, ttl)
         return value
 
-    def _end_flight(self, fkey: bytes, flight: _Flight) -> None:
-        with self._flights_lock:
-            if self._flights.get(fkey) is flight:
-                del self._flights[fkey]
+    def _store(self, key: Union[str, bytes], value: Any, ttl: Optional[float]) -> None:
+        # A loaded value too large to cache is still the caller's answer.
+        try:
+            self.set(key, value, ttl)
+        except ValueTooLarge:
+            with self._not_cached_lock:
+                self._not_cached += 1
 
     async def get_or_set_async(
         self, key: Union[str, bytes], loader: Callable[[], Awaitable[T]], ttl: Optional[float] = None
@@ -261,21 +348,28 @@ class Cache(_core.Cache):
         loader is called with no arguments and must return an awaitable. The
         load runs in a task of its own, so a caller that is cancelled does not
         cancel it for the others; if it raises, every waiter gets the exception
-        and nothing is cached.
+        and nothing is cached. Values too large to cache, long keys and
+        ReentrantLoad (the loader, or a task it starts, asking for the key it
+        is loading) as for get_or_set.
         """
         value = self.get(key, _MISSING)
         if value is not _MISSING:
             return value  # type: ignore[no-any-return]
+        fkey = _flight_key(key)
+        _check_key(fkey)
         loop = asyncio.get_running_loop()
         flights = self._async_flights.setdefault(loop, {})
-        fkey = _flight_key(key)
         task = flights.get(fkey)
+        if task is not None and task.done():
+            task = None  # its load was interrupted before it left the table: never wait on it
         if task is None:
             if self._has(key):
                 value = self.get(key, _MISSING)
                 if value is not _MISSING:
                     return value  # type: ignore[no-any-return]
             task = flights[fkey] = loop.create_task(self._load_async(key, fkey, loader, ttl, flights))
+        elif task in _leading.get():
+            raise _reentered(key, "get_or_set_async")
         return await asyncio.shield(task)
 
     async def _load_async(
@@ -286,7 +380,9 @@ class Cache(_core.Cache):
         ttl: Optional[float],
         flights: dict[bytes, "asyncio.Task[Any]"],
     ) -> Any:
+        me = asyncio.current_task()
         try:
+            _leading.set(_leading.get() + (me,))  # this task's own context
             pending = loader()
             if not inspect.isawaitable(pending):
                 raise TypeError(
@@ -294,10 +390,11 @@ class Cache(_core.Cache):
                     f"got {type(pending).__name__}; use get_or_set for plain functions"
                 )
             value = await pending
-            self.set(key, value, ttl)
+            self._store(key, value, ttl)
             return value
         finally:
-            flights.pop(fkey, None)
+            if flights.get(fkey) is me:
+                del flights[fkey]
 
     def __enter__(self: _C) -> _C:
         return self

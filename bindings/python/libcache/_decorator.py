@@ -8,11 +8,13 @@ import inspect
 import itertools
 import pickle
 import threading
-from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union, overload
+from typing import Any, Callable, NamedTuple, Optional, Protocol, TypeVar, Union, overload
 
 from ._cache import Cache
 
 F = TypeVar("F", bound=Callable[..., Any])
+# @cached above @classmethod / @staticmethod returns the same kind of object.
+D = TypeVar("D", bound=Union["classmethod[Any, Any, Any]", "staticmethod[Any, Any]"])
 
 # Keys longer than this are replaced by a 128-bit digest (the engine limit is
 # 65535 bytes; long keys also cost memory in every entry).
@@ -45,6 +47,56 @@ def _default_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
         ) from e
 
 
+def _refuse(fn: Any, key_given: bool) -> None:
+    """Raises TypeError, at decoration time, for what @cached cannot cache right."""
+    if isinstance(fn, property):
+        raise TypeError(
+            "@cached cannot wrap a property: use functools.cached_property for a value computed once "
+            "per object, or put @property above @cached(key=...)"
+        )
+    if not callable(fn):
+        raise TypeError(f"@cached needs a function, not {type(fn).__name__}")
+    name = getattr(fn, "__qualname__", repr(fn))
+    if inspect.isasyncgenfunction(fn):
+        raise TypeError(
+            f"@cached cannot cache the async generator function {name}: its result is an async "
+            "generator, which runs once and cannot be stored; cache an async function that returns "
+            "a list instead (e.g. return [x async for x in ...])"
+        )
+    if inspect.isgeneratorfunction(fn):
+        raise TypeError(
+            f"@cached cannot cache the generator function {name}: its result is a generator, which "
+            "runs once and cannot be stored; cache a function that returns a list instead "
+            "(e.g. return list(...))"
+        )
+    if key_given:
+        return
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # no signature (some builtins): nothing to refuse
+        return
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if params and params[0].name == "self" and params[0].kind in positional:
+        raise TypeError(
+            f"@cached on the method {name} would put self, pickled, into every key: a method of an "
+            "object that changes would never hit, and objects that cannot be pickled would fail. "
+            "Pass key=, a function of the same arguments (self included) that returns the key from "
+            "what the result depends on, e.g. @cached(key=lambda self, day: f\"{self.id}:{day}\"); "
+            "or use functools.cached_property for a value of the object alone"
+        )
+
+
+class _Decorator(Protocol):
+    @overload
+    def __call__(self, fn: D) -> D: ...  # type: ignore[overload-overlap]  # D first: staticmethod is callable
+    @overload
+    def __call__(self, fn: F) -> F: ...
+
+
+@overload
+def cached(cache: D) -> D: ...  # type: ignore[overload-overlap]
+
+
 @overload
 def cached(cache: F) -> F: ...
 
@@ -54,7 +106,7 @@ def cached(
     cache: Optional[Cache] = None,
     ttl: Optional[float] = None,
     key: Optional[Callable[..., Union[str, bytes]]] = None,
-) -> Callable[[F], F]: ...
+) -> _Decorator: ...
 
 
 def cached(
@@ -67,7 +119,17 @@ def cached(
     Works on plain and async functions. Concurrent calls with the same
     arguments run the function once (single-flight: threads for plain
     functions, tasks for async ones); if it raises, every waiting caller gets
-    the exception and nothing is cached.
+    the exception and nothing is cached. A result too large for the cache is
+    returned without being stored (counted in .cache.stats().not_cached). A
+    function that calls itself with the same arguments raises ReentrantLoad
+    (it would wait for its own result forever); with other arguments it works.
+
+    In a class: over or under @classmethod and @staticmethod, in either order
+    (a classmethod's key includes the class, pickled by reference). A method
+    (first parameter self) needs key=: by default self would be pickled into
+    the key, so the decorator refuses it. Generator and async generator
+    functions are refused (a generator runs once and cannot be stored), and
+    so are properties. Each refusal is a TypeError at decoration time.
 
     Args:
         cache: the Cache to use. Without one, the function gets a private cache
@@ -81,12 +143,16 @@ def cached(
     The wrapper has cache_clear() (forgets this function's results), cache_info()
     and .cache (the Cache it uses).
     """
-    if callable(cache) and not isinstance(cache, Cache):
-        return cached()(cache)  # used as @cached, without parentheses
+    if isinstance(cache, (classmethod, staticmethod, property)) or (callable(cache) and not isinstance(cache, Cache)):
+        return cached()(cache)  # type: ignore[type-var]  # used as @cached, without parentheses
     if cache is not None and not isinstance(cache, Cache):
         raise TypeError(f"cache must be a libcache.Cache or None, not {type(cache).__name__}")
 
-    def decorate(fn: F) -> F:
+    def decorate(fn: Any) -> Any:
+        if isinstance(fn, (classmethod, staticmethod)):
+            # @cached above @classmethod/@staticmethod: cache the function, wrap it again.
+            return type(fn)(decorate(fn.__func__))
+        _refuse(fn, key is not None)
         store = cache if cache is not None else Cache(codec="pickle")
         name = f"{fn.__module__}.{fn.__qualname__}"
         if "<" in name:
@@ -165,6 +231,6 @@ def cached(
         wrapper.cache_clear = cache_clear
         wrapper.cache_info = cache_info
         wrapper.cache = store
-        return wrapper  # type: ignore[no-any-return]
+        return wrapper
 
     return decorate

@@ -68,3 +68,7 @@ STATUS_ERRORS: dict[int, type[Error]] = {
     -8: CacheClosed,  # CACHE_E_CLOSED
     -9: InternalError,  # CACHE_E_INTERNAL
 }
+
+
+class ReentrantLoad(Error, RuntimeError):
+    """A get_or_set loader (or @cached function) asked for the key it is loading, in its own thread or task."""

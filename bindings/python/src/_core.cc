@@ -33,6 +33,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -658,6 +659,15 @@ void Check(int rc, const std::string &what) {
   }
 }
 
+// The object stored in a pinned value, as a read would return it.
+py::object DecodeValue(const Core *core, const cache_value_t *v) {
+  Decoded d;
+  DecodeInPlace(&d, cache_value_data(v), cache_value_size(v));
+  PyObject *value = Finish(core, &d);
+  if (value == nullptr) ThrowSet();
+  return py::reinterpret_steal<py::object>(value);
+}
+
 void CheckSimpleLayout(py::handle cls) {
   auto *tinfo = py::detail::get_type_info(reinterpret_cast<PyTypeObject *>(cls.ptr()));
   if (tinfo == nullptr || !tinfo->simple_type || tinfo->holder_size_in_ptrs != 1) {
@@ -761,6 +771,36 @@ PYBIND11_MODULE(_core, m) {
     const int rc = cache_ttl(c, k.data, static_cast<size_t>(k.size), &remaining);
     Check(rc, "lookup failed");
     return rc == CACHE_OK;
+  });
+  // pop: removes key's live entry and returns its value; dflt if there is
+  // none. The removal is one engine operation (cache_take), so a write of key
+  // by another thread lands before it (and is what pop returns) or after it
+  // (and stays), never between a read and a delete. The value is decoded
+  // before the removal, from a pinned copy, so that one that cannot be
+  // decoded raises and stays; if a write replaced it meanwhile, the bytes
+  // taken differ and are decoded instead (a failure then is after the removal).
+  cls.def("_take", [](py::handle self, py::handle key, py::handle dflt) -> py::object {
+    Core *core = CoreOfChecked(self);
+    Require(core);
+    const Key k = RequireKey(key);
+    cache_value_t *seen = nullptr;
+    int rc = cache_get_value(Require(core), k.data, static_cast<size_t>(k.size), &seen);
+    if (rc == CACHE_NOT_FOUND) return py::reinterpret_borrow<py::object>(dflt);
+    Check(rc, "pop failed");
+    std::unique_ptr<cache_value_t, void (*)(cache_value_t *)> seen_pin(seen, cache_value_release);
+    py::object value = DecodeValue(core, seen);  // may run the codec, which may close the cache
+    cache_value_t *taken = nullptr;
+    rc = cache_take(Require(core), k.data, static_cast<size_t>(k.size), &taken);
+    // Deleted (or expired) meanwhile: the pop comes after that, and finds nothing.
+    if (rc == CACHE_NOT_FOUND) return py::reinterpret_borrow<py::object>(dflt);
+    Check(rc, "pop failed");
+    std::unique_ptr<cache_value_t, void (*)(cache_value_t *)> taken_pin(taken, cache_value_release);
+    const size_t n = cache_value_size(taken);
+    if (taken == seen || (n == cache_value_size(seen) &&
+                          std::memcmp(cache_value_data(taken), cache_value_data(seen), n) == 0)) {
+      return value;
+    }
+    return DecodeValue(core, taken);
   });
   cls.def("clear", [](py::handle self) {
     Core *core = CoreOfChecked(self);

@@ -61,11 +61,15 @@ extern "C" {
 #define CACHE_VERSION_PATCH 0
 #define CACHE_VERSION_NUMBER \
   (CACHE_VERSION_MAJOR * 10000 + CACHE_VERSION_MINOR * 100 + CACHE_VERSION_PATCH)
+/* "MAJOR.MINOR.PATCH" of this header, as a string literal. */
+#define CACHE_VERSION_STRING "1.2.0"
 
 /* The version of the library actually loaded, as CACHE_VERSION_NUMBER computes
  * it. Compare with the macro to check that header and library agree. */
 CACHE_API unsigned cache_version_number(void);
-/* The same as a static string, "1.0.0". Never free it. */
+/* The version of the library actually loaded as a static string, the
+ * CACHE_VERSION_STRING it was built with (for example "1.2.0"). Never free
+ * it. */
 CACHE_API const char *cache_version_string(void);
 
 /* ---- Status codes (values pinned forever) ---------------------------------- */
@@ -197,9 +201,14 @@ typedef void (*cache_read_fn)(void *ctx, const void *val, size_t vlen);
 /* Calls fn(ctx, value, vlen) with the live value for key, in place, while the
  * entry's shard is read-locked, so the caller copies it once, straight into
  * its own object (the Python binding builds its bytes object here). fn must be
- * short and must not call any cache_* function on this cache (the shard lock
- * is held: that deadlocks) nor unwind (longjmp, C++ exception). fn may be NULL
- * to test presence. Counts a hit or a miss like cache_get.
+ * short, must not unwind (longjmp, C++ exception), and must not call any
+ * cache_* function, on this cache or any other, since each can deadlock: on
+ * this cache a write waits forever for the lock fn runs under; two threads
+ * whose callbacks use each other's caches wait for each other; and a callback
+ * that uses another cache (or opens or closes one) while a thread forks waits
+ * for the fork handler, which holds every shard lock of the caches before it
+ * and waits for the one fn runs under. fn may be NULL to test presence.
+ * Counts a hit or a miss like cache_get.
  * Returns CACHE_OK (fn was called), CACHE_NOT_FOUND or CACHE_E_INVALID.
  * Since 1.1. */
 CACHE_API int cache_read(cache_t *cache, const void *key, size_t klen, cache_read_fn fn, void *ctx);
@@ -213,7 +222,10 @@ typedef struct cache_value_s cache_value_t;
  * Returns CACHE_OK, CACHE_NOT_FOUND or CACHE_E_INVALID. Release every handle
  * exactly once. */
 CACHE_API int cache_get_value(cache_t *cache, const void *key, size_t klen, cache_value_t **out);
-/* The value's bytes (not NUL-terminated) and length. Valid until release. */
+/* The value's bytes (not NUL-terminated) and length. The bytes are valid until
+ * release. cache_value_data() never returns NULL for a handle, not even for an
+ * empty value (a pointer that must not be read); cache_value_data(NULL)
+ * returns NULL and cache_value_size(NULL) returns 0. */
 CACHE_API const void *cache_value_data(const cache_value_t *value);
 CACHE_API size_t cache_value_size(const cache_value_t *value);
 /* Drops the pin; the memory is freed when no cache or handle refers to it.
