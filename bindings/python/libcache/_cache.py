@@ -222,6 +222,7 @@ class Cache(_core.Cache):
         value = self.get(key, _MISSING)
         if value is not _MISSING:
             return value  # type: ignore[no-any-return]
+        _core._ttl_ms(ttl)  # a bad ttl fails before the loader runs, not after
         fkey = _flight_key(key)
         with self._flights_lock:
             flight = self._flights.get(fkey)
@@ -266,6 +267,7 @@ class Cache(_core.Cache):
         value = self.get(key, _MISSING)
         if value is not _MISSING:
             return value  # type: ignore[no-any-return]
+        _core._ttl_ms(ttl)  # a bad ttl fails before the loader runs, not after
         loop = asyncio.get_running_loop()
         flights = self._async_flights.setdefault(loop, {})
         fkey = _flight_key(key)

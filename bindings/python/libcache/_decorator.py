@@ -10,6 +10,7 @@ import pickle
 import threading
 from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union, overload
 
+from . import _core
 from ._cache import Cache
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -85,6 +86,7 @@ def cached(
         return cached()(cache)  # used as @cached, without parentheses
     if cache is not None and not isinstance(cache, Cache):
         raise TypeError(f"cache must be a libcache.Cache or None, not {type(cache).__name__}")
+    _core._ttl_ms(ttl)  # the TTL rule of every write: a bad ttl fails here, not at the first call
 
     def decorate(fn: F) -> F:
         store = cache if cache is not None else Cache(codec="pickle")
