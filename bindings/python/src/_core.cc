@@ -1,7 +1,8 @@
 // libcache._core: the Python binding's compiled half, over the C ABI.
 //
 // One class, _core.Cache, which libcache.Cache (bindings/python/libcache/
-// _cache.py) subclasses. pybind11 builds the class and binds the methods whose
+// _cache.py) subclasses; for tests, _core.FakeClock, a clock the engine reads
+// (Cache(_clock=...)); and _core._ttl_ms, the TTL rule for Python callers. pybind11 builds the class and binds the methods whose
 // cost does not matter (construction, close, stats, ttl, touch, delete,
 // clear). The hot methods, get/set/add/replace and the mapping slots
 // (c[k], c[k] = v, del c[k], k in c, len(c)), are plain CPython C-API entries
