@@ -133,6 +133,8 @@ Status Cache::Open(const Options &opts, std::unique_ptr<Cache> *out) {
   cache->default_ttl_ms_ = opts.default_ttl_ms;
   cache->max_bytes_ = opts.max_bytes == 0 ? kUnbounded : opts.max_bytes;
   cache->fair_share_ = opts.max_bytes / n;
+  cache->can_borrow_ = opts.max_bytes != 0 && n > 1;
+  cache->starved_below_ = cache->can_borrow_ ? cache->fair_share_ / 2 : 0;
   cache->alloc_ = opts.allocator != nullptr ? opts.allocator : &detail::GetAllocator();
   cache->shards_.reset(new (std::nothrow) Shard[n]);
   if (cache->shards_ == nullptr) return Status::kNoMem;
@@ -194,26 +196,26 @@ Status Cache::Write(std::string_view key, const std::string_view *parts, size_t 
     e->Unref(*alloc_);
     return Status::kNoMem;
   }
-  const Status st = InsertBorrowing(shard, e, h, mode, ttl);
+  Status st = shard.Insert(e, h, mode, ttl);
+  if (__builtin_expect(st == Status::kOk, 1)) {
+    // A shard that lent most of its limit takes it back from shards holding
+    // more than their share, so that limits drift back to even.
+    if (__builtin_expect(shard.limit_hint() < starved_below_, 0)) {
+      const uint64_t need = fair_share_ - shard.limit_hint();
+      Borrow(shard, need, need, /*only_surplus=*/true);
+    }
+    return st;
+  }
+  if (st == Status::kTooLarge && can_borrow_) st = InsertBorrowing(shard, e, h, mode, ttl);
   if (st != Status::kOk) e->Unref(*alloc_);
   return st;
 }
 
 Status Cache::InsertBorrowing(Shard &shard, Entry *e, uint64_t hash, WriteMode mode,
                               uint64_t ttl) {
-  Status st = shard.Insert(e, hash, mode, ttl);
-  if (max_bytes_ == kUnbounded || shard_mask_ == 0) return st;
-  if (st == Status::kOk) {
-    // A shard that lent most of its limit takes it back from shards holding
-    // more than their share, so that limits drift back to even.
-    if (shard.limit_hint() < fair_share_ / 2) {
-      const uint64_t need = fair_share_ - shard.limit_hint();
-      Borrow(shard, need, need, /*only_surplus=*/true);
-    }
-    return st;
-  }
   // Larger than this shard can hold alone: borrow limit from the others. Two
   // rounds, in case writes to this shard grew its arrays in between.
+  Status st = Status::kTooLarge;
   for (int round = 0; round < 2 && st == Status::kTooLarge; ++round) {
     const uint64_t need = shard.Shortfall(shard.Charge(e));
     // Ask for a fair share on top, so that the shard keeps room for its small
