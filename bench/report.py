@@ -13,6 +13,7 @@ with matplotlib's Agg backend; each names its workload and the machine.
 """
 import argparse
 import datetime
+import glob
 import json
 import math
 import os
@@ -699,6 +700,30 @@ def write_page(args, cells, ctx, mem, traces, ref, python, run, mach, out):
             "(\"fitted\"); the other engines' memory does not depend on the capacity.")
     else:
         add("No memory results (peer_memory did not run).")
+
+    # -- RSS when value sizes shift (bench/rss_shift.cc)
+    rss_tables = sorted(glob.glob(os.path.join(args.results, "rss_shift_*.md")))
+    if rss_tables:
+        add("")
+        add("## RSS when value sizes shift")
+        add("")
+        add("`bench/rss_shift.cc` (command: `build-bench/bench/rss_shift --threads N`): a 64 MiB "
+            "cache through the C ABI, four phases of 40 B, 2 KB, 30 KB and 100 B values under "
+            "new keys, get-then-set-on-miss over Zipf 0.99 keys, each phase setting 4x "
+            "max_bytes; threads stay alive (idle) through clear and close. RSS delta is RSS "
+            "minus the RSS before cache_open; ratio is RSS delta / max_bytes; peak ratio is the "
+            "highest RSS sampled during the phase.")
+        for path in rss_tables:
+            add("")
+            with open(path) as f:
+                for line in f.read().splitlines():
+                    add(line[2:] if line.startswith("# ") else line)
+        notes_path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                  "rss_shift_notes.md")
+        if os.path.exists(notes_path):
+            add("")
+            with open(notes_path) as f:
+                L.extend(f.read().rstrip("\n").splitlines())
 
     # -- Hit ratio
     add("")

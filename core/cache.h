@@ -181,8 +181,12 @@ class Cache {
   // `to`; only_surplus takes only what they hold above their fair share.
   // Returns the bytes moved. Locks one shard at a time.
   uint64_t Borrow(detail::Shard &to, uint64_t need, uint64_t want, bool only_surplus);
-  // Inserts, borrowing limit from other shards when e is larger than what its
-  // shard can hold alone.
+  // Inserts e, which its shard refused as too large, borrowing limit from the
+  // other shards.
+  // Inserts e into shard; on success rebalances a starved shard's limit, and
+  // on kTooLarge borrows (InsertBorrowing).
+  Status InsertAndBalance(detail::Shard &shard, detail::Entry *e, uint64_t hash, WriteMode mode,
+                          uint64_t ttl, detail::WriteHook *hook);
   Status InsertBorrowing(detail::Shard &shard, detail::Entry *e, uint64_t hash, WriteMode mode,
                          uint64_t ttl, detail::WriteHook *hook);
 
@@ -193,6 +197,8 @@ class Cache {
   uint64_t default_ttl_ms_ = 0;
   uint64_t max_bytes_ = 0;  // kUnbounded (UINT64_MAX) when unbounded in bytes
   uint64_t fair_share_ = 0;  // max_bytes_ / shards: what a shard's limit returns to
+  uint64_t starved_below_ = 0;  // fair_share_ / 2, or 0 when limits never move
+  bool can_borrow_ = false;     // bounded in bytes, with more than one shard
   const detail::Allocator *alloc_ = nullptr;
   bool registered_ = false;  // with the fork handlers (core/src/fork.h)
   // Borrow() bumps borrow_gen_ when it starts and when it ends, and counts the

@@ -7,6 +7,7 @@
 #      LevelDB's LRU cache and a std::mutex + unordered_map + list LRU
 #   3. memory per entry: bench/peer_memory, one process per engine and
 #      repetition
+#   3b. RSS while value sizes shift: bench/rss_shift, 1 and 2 threads
 #   4. hit ratios: bench/trace_replay over the traces in ../shared/traces (or
 #      $LIBCACHE_TRACES), at the capacities its README lists
 #   5. Python: bench/python_bench.py, when it exists
@@ -54,14 +55,14 @@ fi
 START=$SECONDS
 phase() { echo "benchmarks: $* ($((SECONDS - START)) s)" >&2; }
 mkdir -p "$RESULTS"
-rm -f "$RESULTS"/*.json "$RESULTS"/*.jsonl
+rm -f "$RESULTS"/*.json "$RESULTS"/*.jsonl "$RESULTS"/rss_shift_*.md
 
 phase "building in $BUILD/"
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DLIBCACHE_BUILD_TESTS=OFF -DLIBCACHE_BUILD_EXAMPLES=OFF -DLIBCACHE_INSTALL=OFF >/dev/null
 fi
-cmake --build "$BUILD" --target peer_bench peer_memory trace_replay >/dev/null
+cmake --build "$BUILD" --target peer_bench peer_memory trace_replay rss_shift >/dev/null
 
 # Which sources were measured: the commit, plus a digest of uncommitted changes
 # to the library's and the benchmarks' sources.
@@ -103,6 +104,16 @@ for ((rep = 1; rep <= MEMORY_REPS; rep++)); do
 done
 T_MEMORY=$((SECONDS - T0))
 
+phase "RSS while value sizes shift (rss_shift, 1 and 2 threads)"
+T0=$SECONDS
+RSS_PASSES=4
+[ "$QUICK" = 1 ] && RSS_PASSES=2
+for threads in 1 2; do
+  "$BUILD/bench/rss_shift" --threads "$threads" --passes "$RSS_PASSES" --markdown \
+    >"$RESULTS/rss_shift_$threads.md"
+done
+T_RSS=$((SECONDS - T0))
+
 T0=$SECONDS
 if [ -f "$TRACES/README.md" ]; then
   phase "hit ratios (trace_replay over $TRACES)"
@@ -138,7 +149,7 @@ cat >"$RESULTS/run.json" <<EOF
 {"quick": $([ "$QUICK" = 1 ] && echo true || echo false), "min_time": $MIN_TIME,
  "memory_repetitions": $MEMORY_REPS, "source": "$SOURCE", "load_at_start": "$LOAD_AT_START",
  "python_error": $(printf '%s' "$PYTHON_ERROR" | "$PY" -c 'import json, sys; print(json.dumps(sys.stdin.read()))'),
- "seconds": {"throughput": $T_THROUGHPUT, "memory": $T_MEMORY, "traces": $T_TRACES,
+ "seconds": {"throughput": $T_THROUGHPUT, "memory": $T_MEMORY, "rss_shift": $T_RSS, "traces": $T_TRACES,
              "python": $T_PYTHON, "total_before_report": $((SECONDS - START))}}
 EOF
 PYTHON_JSON=()

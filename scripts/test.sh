@@ -18,6 +18,19 @@ run_suite() {  # name, build dir, extra cmake args...
 }
 
 run_suite "release" build -DCMAKE_BUILD_TYPE=Release
+# ---- valgrind (memcheck) on the Release build: a short suite ----------------
+# valgrind's malloc replaces mimalloc's too (Debian's libmimalloc exports
+# malloc as an alias of mi_malloc), so every entry is a block memcheck sees;
+# the C test runs once more with LIBCACHE_ALLOCATOR=libc. Any error, and any
+# leak, fails the leg. About a minute.
+echo "=== valgrind (release) ==="
+VALGRIND=(valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect)
+"${VALGRIND[@]}" build/tests/c_api_test >/dev/null
+LIBCACHE_ALLOCATOR=libc "${VALGRIND[@]}" build/tests/c_api_test >/dev/null
+"${VALGRIND[@]}" build/tests/alloc_test --gtest_brief=1
+"${VALGRIND[@]}" build/tests/capi_test --gtest_brief=1
+"${VALGRIND[@]}" build/tests/eviction_test --gtest_brief=1
+# ---- end of the valgrind leg -------------------------------------------------
 run_suite "asan+ubsan" build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DLIBCACHE_SANITIZE=address,undefined -DLIBCACHE_BUILD_BENCH=OFF -DLIBCACHE_BUILD_EXAMPLES=OFF
 run_suite "tsan" build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \

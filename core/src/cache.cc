@@ -135,6 +135,8 @@ Status Cache::Open(const Options &opts, std::unique_ptr<Cache> *out) {
   cache->default_ttl_ms_ = opts.default_ttl_ms;
   cache->max_bytes_ = opts.max_bytes == 0 ? kUnbounded : opts.max_bytes;
   cache->fair_share_ = opts.max_bytes / n;
+  cache->can_borrow_ = opts.max_bytes != 0 && n > 1;
+  cache->starved_below_ = cache->can_borrow_ ? cache->fair_share_ / 2 : 0;
   cache->alloc_ = opts.allocator != nullptr ? opts.allocator : &detail::GetAllocator();
   cache->shards_.reset(new (std::nothrow) Shard[n]);
   if (cache->shards_ == nullptr) return Status::kNoMem;
@@ -162,6 +164,8 @@ Cache::~Cache() {
     delete l;
   }
   if (registered_) detail::UnregisterForFork(this);
+  shards_.reset();  // frees the entries, then gives their memory back (alloc.h)
+  if (alloc_ != nullptr && alloc_->collect != nullptr) alloc_->collect();
 }
 
 Status Cache::AttachLink(const cache_store_s &store, const detail::LinkOptions &opts,
@@ -202,6 +206,22 @@ bool Cache::ResolveTtl(int64_t ttl_ms, uint64_t *out) const {
   return true;
 }
 
+inline Status Cache::InsertAndBalance(Shard &shard, Entry *e, uint64_t hash, WriteMode mode,
+                                     uint64_t ttl, detail::WriteHook *hook) {
+  Status st = shard.Insert(e, hash, mode, ttl, hook);
+  if (__builtin_expect(st == Status::kOk, 1)) {
+    // A shard that lent most of its limit takes it back from shards holding
+    // more than their share, so that limits drift back to even.
+    if (__builtin_expect(shard.limit_hint() < starved_below_, 0)) {
+      const uint64_t need = fair_share_ - shard.limit_hint();
+      Borrow(shard, need, need, /*only_surplus=*/true);
+    }
+    return st;
+  }
+  if (st == Status::kTooLarge && can_borrow_) st = InsertBorrowing(shard, e, hash, mode, ttl, hook);
+  return st;
+}
+
 Status Cache::Write(std::string_view key, const std::string_view *parts, size_t nparts,
                     int64_t ttl_ms, WriteMode mode) {
   uint64_t ttl;
@@ -229,7 +249,7 @@ Status Cache::Write(std::string_view key, const std::string_view *parts, size_t 
     e->Unref(*alloc_);
     return Status::kNoMem;
   }
-  const Status st = InsertBorrowing(shard, e, h, mode, ttl, nullptr);
+  const Status st = InsertAndBalance(shard, e, h, mode, ttl, nullptr);
   if (st != Status::kOk) e->Unref(*alloc_);
   return st;
 }
@@ -251,7 +271,7 @@ Status Cache::WriteLinked(detail::Link *link, std::string_view key, const std::s
     return Status::kNoMem;
   }
   detail::WriteHook hook{link, detail::OpKind::kPut, e, charge};
-  const Status st = InsertBorrowing(ShardFor(hash), e, hash, mode, ttl, &hook);
+  const Status st = InsertAndBalance(ShardFor(hash), e, hash, mode, ttl, &hook);
   if (st != Status::kOk) {
     e->Unref(*alloc_);
     e->Unref(*alloc_);
@@ -262,19 +282,9 @@ Status Cache::WriteLinked(detail::Link *link, std::string_view key, const std::s
 
 Status Cache::InsertBorrowing(Shard &shard, Entry *e, uint64_t hash, WriteMode mode,
                               uint64_t ttl, detail::WriteHook *hook) {
-  Status st = shard.Insert(e, hash, mode, ttl, hook);
-  if (max_bytes_ == kUnbounded || shard_mask_ == 0) return st;
-  if (st == Status::kOk) {
-    // A shard that lent most of its limit takes it back from shards holding
-    // more than their share, so that limits drift back to even.
-    if (shard.limit_hint() < fair_share_ / 2) {
-      const uint64_t need = fair_share_ - shard.limit_hint();
-      Borrow(shard, need, need, /*only_surplus=*/true);
-    }
-    return st;
-  }
   // Larger than this shard can hold alone: borrow limit from the others. Two
   // rounds, in case writes to this shard grew its arrays in between.
+  Status st = Status::kTooLarge;
   for (int round = 0; round < 2 && st == Status::kTooLarge; ++round) {
     const uint64_t need = shard.Shortfall(shard.Charge(e));
     // Ask for a fair share on top, so that the shard keeps room for its small
@@ -496,6 +506,7 @@ Status Cache::Ttl(std::string_view key, int64_t *remaining_ms) {
 
 void Cache::Clear() {
   for (uint32_t i = 0; i <= shard_mask_; ++i) shards_.get()[i].Clear();
+  if (alloc_->collect != nullptr) alloc_->collect();  // gives the memory back (alloc.h)
 }
 
 uint64_t Cache::PurgeExpired() {

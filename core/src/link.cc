@@ -700,6 +700,7 @@ Status Link::Close(int64_t timeout_ms, uint64_t *unflushed) {
     if (state_.load() != kOpen) return Status::kClosed;
     state_.store(kClosing);  // seq_cst: see Reserve
     room_cv_.NotifyAll();    // blocked writers give up the link
+    done_cv_.NotifyAll();    // so do sync writes waiting for their key (and their room)
   }
   cache_->DetachLink(this);
   // Not analysed from here: mu_ is released while waiting for writers.

@@ -190,9 +190,11 @@ class alignas(64) Shard {
   bool Init(const Allocator *alloc, const Clock &clock, uint64_t seed, const ShardLimits &limits,
             uint32_t stripes) NO_THREAD_SAFETY_ANALYSIS;
 
-  // The bytes an entry is charged: its usable allocation size.
+  // The bytes an entry is charged: the allocator's size class for its size,
+  // which holds at least its block (core/src/alloc.h) and depends on the
+  // entry alone, so it is the same when the entry is linked and unlinked.
   uint64_t Charge(const Entry *e) const {
-    return alloc_->usable_size(e, Entry::SizeFor(e->klen, e->vlen));
+    return alloc_->size_class(Entry::SizeFor(e->klen, e->vlen));
   }
 
   // The hot path, inline (see "Hot path" above).

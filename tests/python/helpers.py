@@ -6,6 +6,7 @@ pytest puts this folder on sys.path (pythonpath in pyproject.toml's
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -41,7 +42,16 @@ def blocked_in(idents: List[int], func_name: str) -> bool:
     The innermost Python frame is then either in threading.py or libcache's
     _Flight.wait, which blocks in a C lock acquire.
     """
-    frames = sys._current_frames()
+    # A garbage collection inside sys._current_frames() can deadlock CPython
+    # before 3.11.9 / 3.12.3 (gh-106883: the GC frees a threading.local, which
+    # takes the lock _current_frames holds), so it runs with the collector off.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        frames = sys._current_frames()
+    finally:
+        if enabled:
+            gc.enable()
     for ident in idents:
         frame = frames.get(ident)
         if frame is None or not _waiting(frame):

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import fractions
+import json
+import pickle
+import sys
 from typing import Any, Iterator, List
 
 import pytest
@@ -227,10 +231,11 @@ def test_custom_codec_dumps_returning_non_bytes_raises_codec_error(bad: Any) -> 
         assert "new" not in c
 
 
-def test_custom_codec_dumps_exception_propagates_unchanged() -> None:
-    class Boom(Exception):
-        pass
+class Boom(Exception):
+    pass
 
+
+def test_custom_codec_dumps_failure_raises_codec_error_chaining_it() -> None:
     class Raising:
         def dumps(self, value: Any) -> bytes:
             raise Boom("cannot encode")
@@ -241,20 +246,21 @@ def test_custom_codec_dumps_exception_propagates_unchanged() -> None:
     with Cache(max_bytes=1 << 20, codec=Raising()) as c:
         c.set("k", 1)
         before = c.stats()
-        with pytest.raises(Boom, match="cannot encode"):
-            c.set("k", [1])
-        with pytest.raises(Boom):
-            c.replace("k", [1])
-        with pytest.raises(Boom):
-            c["k"] = [1]
-        assert c.stats() == before
-        assert c["k"] == 1
+        writes = [
+            lambda: c.set("k", [1]),
+            lambda: c.replace("k", [1]),
+            lambda: c.add("new", [1]),
+            lambda: c.__setitem__("k", [1]),
+        ]
+        for write in writes:
+            with pytest.raises(CodecError, match="dumps.*list.*Boom: cannot encode") as e:
+                write()
+            assert type(e.value.__cause__) is Boom and e.value.__suppress_context__
+        assert c.stats() == before  # nothing written, nothing counted
+        assert c["k"] == 1 and "new" not in c
 
 
-def test_custom_codec_loads_exception_propagates_from_every_read() -> None:
-    class Boom(Exception):
-        pass
-
+def test_custom_codec_loads_failure_raises_codec_error_from_every_read() -> None:
     class Raising:
         def dumps(self, value: Any) -> bytes:
             return b"payload"
@@ -264,16 +270,185 @@ def test_custom_codec_loads_exception_propagates_from_every_read() -> None:
 
     with Cache(max_bytes=1 << 20, codec=Raising()) as c:
         c.set("k", [1])
-        with pytest.raises(Boom):
-            c.get("k")
-        with pytest.raises(Boom):
-            c.get("k", "default")  # not swallowed into the default
-        with pytest.raises(Boom):
-            c["k"]
-        with pytest.raises(Boom):
-            c.pop("k")
+        reads = [
+            lambda: c.get("k"),
+            lambda: c.get("k", "default"),  # not swallowed into the default
+            lambda: c["k"],
+            lambda: c.get_or_set("k", lambda: "loaded"),
+        ]
+        for read in reads:
+            with pytest.raises(CodecError, match="loads.*Boom: cannot decode") as e:
+                read()
+            assert type(e.value.__cause__) is Boom
         assert "k" in c  # presence needs no decoding; the entry is still there
         assert c.delete("k") is True
+
+
+class Gone:  # pickled, then removed from the module: loads() raises AttributeError
+    pass
+
+
+def _deeply_nested() -> Any:
+    v: Any = []
+    for _ in range(100_000):
+        v = [v]
+    return v
+
+
+class _StrCodec:
+    """dumps() returns the value itself (a str): UTF-8 encoding happens in the binding."""
+
+    def dumps(self, value: Any) -> str:
+        return str(value[0])
+
+    def loads(self, data: bytes) -> Any:
+        return data
+
+
+class _NotJson(JsonCodec):
+    """Writes bytes its own loads() (json) cannot read."""
+
+    def dumps(self, value: Any) -> bytes:
+        return b"{not json"
+
+
+# What each codec failure used to surface as, raw: (codec, value, the original exception).
+ENCODE_FAILURES = [
+    pytest.param("json", _deeply_nested(), RecursionError, id="RuntimeError-json-recursion"),
+    pytest.param("json", ["\udc80"], UnicodeEncodeError, id="UnicodeEncodeError-json"),
+    pytest.param(_StrCodec(), ["\udc80"], UnicodeEncodeError, id="UnicodeEncodeError-str-from-dumps"),
+    pytest.param("json", {1, 2}, TypeError, id="TypeError-json-set"),
+    pytest.param("pickle", lambda: None, (AttributeError, pickle.PicklingError), id="pickle-lambda"),
+]
+
+
+@pytest.mark.parametrize("codec, value, original", ENCODE_FAILURES)
+def test_encode_failures_raise_codec_error_and_leave_the_cache_unchanged(
+    codec: Any, value: Any, original: Any
+) -> None:
+    with Cache(max_bytes=1 << 20, codec=codec) as c:
+        c.set("k", "previous")
+        before = c.stats()
+        for write in (lambda: c.set("k", value), lambda: c.add("new", value), lambda: c.replace("k", value)):
+            with pytest.raises(CodecError) as e:
+                write()
+            assert isinstance(e.value.__cause__, original), repr(e.value.__cause__)
+            assert isinstance(e.value, libcache.Error)
+            assert type(e.value.__cause__).__name__ in str(e.value)
+        assert c.stats() == before
+        assert c["k"] == "previous" and "new" not in c
+
+
+def test_json_decode_failure_raises_codec_error() -> None:
+    with Cache(max_bytes=1 << 20, codec=_NotJson()) as c:
+        c.set("k", [1])
+        with pytest.raises(CodecError) as e:
+            c.get("k")
+        assert isinstance(e.value.__cause__, json.JSONDecodeError)
+        assert isinstance(e.value, ValueError)  # what JSONDecodeError was: old handlers still catch it
+
+
+def test_pickle_of_a_class_that_is_gone_raises_codec_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    with Cache(max_bytes=1 << 20, codec="pickle") as c:
+        c.set("k", Gone())
+        monkeypatch.delattr(sys.modules[__name__], "Gone")
+        with pytest.raises(CodecError, match="AttributeError") as e:
+            c.get("k")
+        assert isinstance(e.value.__cause__, AttributeError)
+
+
+def test_codec_error_is_value_error_and_type_error() -> None:
+    # json and pickle raise either for data they cannot handle: a caller that
+    # caught one of them keeps catching the CodecError.
+    assert issubclass(CodecError, ValueError) and issubclass(CodecError, TypeError)
+    with Cache(max_bytes=1 << 20, codec="json") as c:
+        with pytest.raises(TypeError):
+            c.set("k", {1, 2})
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit, MemoryError, CodecError])
+def test_codec_exceptions_that_are_not_codec_failures_pass_unchanged(exc: type) -> None:
+    class Raising:
+        def dumps(self, value: Any) -> bytes:
+            raise exc("from dumps")
+
+        def loads(self, data: bytes) -> Any:
+            raise exc("from loads")
+
+    with Cache(max_bytes=1 << 20, codec=Raising()) as c:
+        with pytest.raises(exc, match="from dumps") as e:
+            c.set("k", [1])
+        assert type(e.value) is exc
+        assert "k" not in c
+
+
+# ---- Subclasses of the native types, numpy scalars ----------------------------------
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+class Mode(str, enum.Enum):
+    FAST = "fast"
+
+
+class Meters(float):
+    pass
+
+
+class Name(str):
+    pass
+
+
+class Blob(bytes):
+    pass
+
+
+SUBCLASSED = [
+    pytest.param(Color.RED, "int", id="IntEnum"),
+    pytest.param(Mode.FAST, "str", id="str-Enum"),
+    pytest.param(Meters(1.5), "float", id="float-subclass"),
+    pytest.param(Name("x"), "str", id="str-subclass"),
+    pytest.param(Blob(b"x"), "bytes", id="bytes-subclass"),
+]
+
+
+@pytest.mark.parametrize("value, base", SUBCLASSED)
+def test_subclasses_of_native_types_are_refused_saying_why(value: Any, base: str) -> None:
+    # Stored as their base type they would come back as a plain int/str/...:
+    # refused, with a message naming the base type and the conversion.
+    with Cache(max_bytes=1 << 20) as c:
+        c.set("k", "previous")
+        before = c.stats()
+        with pytest.raises(UnsupportedValue) as e:
+            c.set("k", value)
+        msg = str(e.value)
+        assert f"is a subclass of {base}" in msg, msg
+        assert f"{base}(x)" in msg and "exact types" in msg, msg
+        assert type(value).__name__ in msg and 'codec="pickle"' in msg
+        assert c.stats() == before and c["k"] == "previous"
+
+
+@pytest.mark.parametrize("value, base", SUBCLASSED)
+def test_subclasses_go_through_a_codec(value: Any, base: str) -> None:
+    with Cache(max_bytes=1 << 20, codec="pickle") as c:
+        c.set("k", value)
+        got = c["k"]
+        assert type(got) is type(value) and got == value
+
+
+def test_numpy_scalars_are_refused_saying_why() -> None:
+    np = pytest.importorskip("numpy")
+    with Cache(max_bytes=1 << 20) as c:
+        with pytest.raises(UnsupportedValue, match="subclass of float.*float\\(x\\)"):
+            c.set("k", np.float64(1.5))
+        for value in (np.bool_(True), np.int64(3), np.float32(1.5)):
+            with pytest.raises(UnsupportedValue, match="numpy scalar.*x\\.item\\(\\)"):
+                c.set("k", value)
+        assert "k" not in c
+        c.set("k", np.bool_(True).item())  # what the message says to do
+        assert c["k"] is True
 
 
 # ---- The codec argument -------------------------------------------------------------

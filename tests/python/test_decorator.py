@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 import pytest
 
+from libcache._core import FakeClock
+
 from helpers import WAIT, Crowd, blocked_in, call_with_deadline, wait_until
 from libcache import Cache, CacheInfo, ReentrantLoad, UnsupportedValue, cached
 
@@ -320,31 +322,35 @@ def test_different_arguments_load_concurrently() -> None:
 
 def test_ttl_is_honoured() -> None:
     calls: list[int] = []
+    clock = FakeClock()
 
-    @cached(ttl=0.3)
+    @cached(cache=Cache(max_entries=100, _clock=clock), ttl=0.3)
     def f(x: int) -> int:
         calls.append(x)
         return len(calls)
 
     assert f(1) == 1
+    clock.advance(0.299)
     assert f(1) == 1
-    time.sleep(0.6)
+    clock.advance(0.001)
     assert f(1) == 2
     assert f(1) == 2
 
 
 def test_ttl_is_honoured_for_async_functions() -> None:
     calls: list[int] = []
+    clock = FakeClock()
 
-    @cached(ttl=0.3)
+    @cached(cache=Cache(max_entries=100, _clock=clock), ttl=0.3)
     async def f(x: int) -> int:
         calls.append(x)
         return len(calls)
 
     async def main() -> None:
         assert await f(1) == 1
+        clock.advance(0.299)
         assert await f(1) == 1
-        await asyncio.sleep(0.6)
+        clock.advance(0.001)
         assert await f(1) == 2
         assert await f(1) == 2
 
@@ -352,7 +358,8 @@ def test_ttl_is_honoured_for_async_functions() -> None:
 
 
 def test_ttl_none_uses_the_shared_caches_default_ttl() -> None:
-    shared = Cache(max_entries=100, default_ttl=0.2)
+    clock = FakeClock()
+    shared = Cache(max_entries=100, default_ttl=0.2, _clock=clock)
     calls: list[int] = []
 
     @cached(cache=shared)
@@ -361,7 +368,9 @@ def test_ttl_none_uses_the_shared_caches_default_ttl() -> None:
         return len(calls)
 
     assert f(1) == 1 and f(1) == 1
-    time.sleep(0.5)
+    clock.advance(0.199)
+    assert f(1) == 1
+    clock.advance(0.001)
     assert f(1) == 2
 
 

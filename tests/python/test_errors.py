@@ -87,6 +87,7 @@ def test_status_table() -> None:
         (ValueTooLarge, ValueError),
         (UnsupportedValue, TypeError),
         (CodecError, ValueError),
+        (CodecError, TypeError),  # json and pickle raise either for data they cannot handle
         (OutOfMemory, MemoryError),
         (BackendError, OSError),
         (Timeout, TimeoutError),
@@ -298,6 +299,22 @@ def test_numeric_ttl_types_are_accepted(cache: Cache) -> None:
     cache.set("k", 1, ttl=decimal.Decimal("60"))
     assert cache.touch("k", 30) is True
     assert cache["k"] == 1
+    # The same rule for default_ttl (tests/python/test_ttl.py checks every entry point).
+    with Cache(max_bytes=1 << 20, default_ttl=decimal.Decimal(1)) as c:
+        assert c.default_ttl == decimal.Decimal(1)
+
+
+class _IntOnly:
+    """A number with __int__ alone: float() refuses it."""
+
+    def __int__(self) -> int:
+        return 5
+
+
+def test_ttl_that_float_refuses_is_a_type_error_naming_ttl(cache: Cache) -> None:
+    for call in (lambda: cache.set("k", 1, ttl=_IntOnly()), lambda: Cache(default_ttl=_IntOnly())):  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="ttl must be a number of seconds"):
+            call()
 
 
 # ---- Bad constructor arguments ------------------------------------------------------------

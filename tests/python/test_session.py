@@ -1,25 +1,28 @@
 """SessionStore: ids, sliding idle timeout, absolute timeout, rotation, codecs.
 
-Idle timeouts run on the engine's clock, so those tests use small real TTLs
-with wide margins (the engine's clock has a resolution of a few ms). Absolute
-timeouts are checked against the store's clock, which the tests replace with a
-fake wall clock so that they are deterministic.
+Idle timeouts run on the engine's clock, absolute timeouts on the store's: the
+tests give both the same FakeClock (Cache(_clock=...), SessionStore(clock=...)),
+so that time moves only when a test advances it, to the millisecond.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import decimal
+import fractions
+import json
 import random
 import re
 import secrets
 import threading
-import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import pytest
 
-from libcache import Cache, SessionStore
+from helpers import WAIT, wait_until
+from libcache import Cache, CodecError, SessionStore, _session
+from libcache._core import FakeClock
 
 PREFIX = "session:"
 URLSAFE = re.compile(r"[A-Za-z0-9_-]+")
@@ -31,22 +34,11 @@ class Profile:  # module level, so that pickle can find it
     tags: frozenset[str]
 
 
-class FakeClock:
-    """Wall-clock seconds that only move when told to."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def _store(**kwargs: Any) -> tuple[Cache, SessionStore]:
-    cache = Cache(max_entries=10_000)
-    return cache, SessionStore(cache, **kwargs)
+def _store(clock: Optional[FakeClock] = None, **kwargs: Any) -> tuple[Cache, SessionStore]:
+    """A store whose cache and store share clock (a new FakeClock if None)."""
+    clock = clock if clock is not None else FakeClock()
+    cache = Cache(max_entries=10_000, _clock=clock)
+    return cache, SessionStore(cache, clock=clock, **kwargs)
 
 
 def _assert_gone(store: SessionStore, cache: Cache, sid: str) -> None:
@@ -168,6 +160,172 @@ def test_concurrent_rotations_of_one_id_have_exactly_one_winner() -> None:
         assert len(cache) == 1
 
 
+# --- rotate() against save() ----------------------------------------------------------------
+# A rotation reads the record and moves it to a new id; a save() that returned
+# must not be lost in between (the new id carrying the old data). The tests
+# pause one thread at a chosen point, through a Cache subclass or an observed
+# lock, and let the other run into that window.
+
+
+class PausingCache(Cache):
+    """A Cache whose get() or delete() of `key` in the thread named `thread` pauses once.
+
+    get() pauses after reading, delete() before deleting, until resume is set.
+    """
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(max_entries=100, _clock=clock)
+        self.pause_at: tuple[str, str, str] = ("", "", "")  # (method, thread name, key)
+        self.paused = threading.Event()
+        self.resume = threading.Event()
+
+    def _maybe_pause(self, method: str, key: Any) -> None:
+        if self.pause_at == (method, threading.current_thread().name, key):
+            self.pause_at = ("", "", "")
+            self.paused.set()
+            assert self.resume.wait(WAIT), "never resumed"
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        value = super().get(key, default)
+        self._maybe_pause("get", key)
+        return value
+
+    def delete(self, key: Any) -> bool:
+        self._maybe_pause("delete", key)
+        return super().delete(key)
+
+
+class ObservedLock:
+    """A lock that tells when a second thread waits for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.waiting = threading.Event()
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            self.waiting.set()
+            self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def _in_thread(name: str, fn: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    out: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            out["result"] = fn()
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            out["error"] = e
+
+    t = threading.Thread(target=body, name=name, daemon=True)
+    t.start()
+    return t, out
+
+
+def _rig() -> tuple[PausingCache, SessionStore, str]:
+    clock = FakeClock()
+    cache = PausingCache(clock)
+    store = SessionStore(cache, clock=clock)
+    return cache, store, store.create({"v": 0})
+
+
+def test_a_save_between_the_rotations_read_and_its_move_moves_with_it() -> None:
+    cache, store, sid = _rig()
+    cache.pause_at = ("get", "rotator", PREFIX + sid)  # rotate() has read the record
+    t, rotated = _in_thread("rotator", lambda: store.rotate(sid))
+    assert cache.paused.wait(WAIT)
+    store.save(sid, {"v": 1})  # returns: it landed before the rotation took the record
+    cache.resume.set()
+    t.join(WAIT)
+    assert "error" not in rotated, rotated
+    assert store.get(rotated["result"]) == {"v": 1}, "the save was lost"
+    assert store.get(sid) is None and len(cache) == 1
+
+
+def test_a_save_waiting_on_a_rotation_in_progress_fails() -> None:
+    cache, store, sid = _rig()
+    lock = ObservedLock()
+    cache.pause_at = ("delete", "rotator", PREFIX + sid)  # the rotation is taking the record
+    saved: dict[str, Any] = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_session, "_lock_for", lambda cache, key: lock, raising=False)
+        t, rotated = _in_thread("rotator", lambda: store.rotate(sid))
+        assert cache.paused.wait(WAIT)
+        s, saved = _in_thread("saver", lambda: store.save(sid, {"v": 1}))
+        # The save either waits for the rotation (fixed) or runs through it.
+        assert wait_until(lambda: lock.waiting.is_set() or not s.is_alive())
+        cache.resume.set()
+        t.join(WAIT)
+        s.join(WAIT)
+    assert "error" not in rotated, rotated
+    new = rotated["result"]
+    if "error" in saved:  # the save came after the rotation: refused, and nothing lost
+        assert isinstance(saved["error"], KeyError)
+        assert store.get(new) == {"v": 0}
+    else:
+        assert store.get(new) == {"v": 1}, "save() returned, and its data was lost"
+    assert store.get(sid) is None and len(cache) == 1
+
+
+def test_a_rotation_during_a_save_makes_the_save_fail() -> None:
+    cache, store, sid = _rig()
+    cache.pause_at = ("get", "saver", PREFIX + sid)  # save() has loaded the session
+    s, saved = _in_thread("saver", lambda: store.save(sid, {"v": 1}))
+    assert cache.paused.wait(WAIT)
+    new = store.rotate(sid)
+    cache.resume.set()
+    s.join(WAIT)
+    assert isinstance(saved.get("error"), KeyError), saved
+    assert store.get(new) == {"v": 0}
+    assert store.get(sid) is None and len(cache) == 1  # the old id did not come back
+
+
+def test_saves_racing_rotations_are_never_lost() -> None:
+    for round in range(100):
+        _, store = _store()
+        sid = store.create({"v": 0})
+        barrier = threading.Barrier(2)
+        out: dict[str, Any] = {}
+
+        def save() -> None:
+            barrier.wait(WAIT)
+            try:
+                store.save(sid, {"v": 1})
+                out["saved"] = True
+            except KeyError:
+                out["saved"] = False
+
+        def rotate() -> None:
+            barrier.wait(WAIT)
+            out["new"] = store.rotate(sid)
+
+        threads = [threading.Thread(target=f, daemon=True) for f in (save, rotate)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(WAIT)
+        expected = {"v": 1} if out["saved"] else {"v": 0}
+        assert store.get(out["new"]) == expected, (round, out)
+
+
+def test_rotate_and_save_locks_are_fresh_in_a_forked_child(run_in_child: Callable[..., Any]) -> None:
+    # A stripe lock held by a parent thread at fork() must not stay held in the child.
+    cache, store = _store()
+    sid = store.create({"v": 0})
+    key = PREFIX + sid
+
+    def child() -> Any:
+        store.save(sid, {"v": 1})
+        return store.get(store.rotate(sid))
+
+    with _session._lock_for(cache, key):
+        out = run_in_child(child)
+    assert out == {"ok": "{'v': 1}"}, out
+
+
 # --- ids the store did not issue ----------------------------------------------------------
 
 
@@ -251,41 +409,90 @@ def test_other_entries_under_the_prefix_are_not_sessions() -> None:
             store.rotate(sid)
 
 
+# --- stored records whose deadline never comes -----------------------------------------------
+
+
+def _deadlines(clock: FakeClock) -> list[Any]:
+    now = clock()
+    return [
+        pytest.param(float("nan"), id="nan"),
+        pytest.param(float("inf"), id="inf"),
+        pytest.param(float("-inf"), id="-inf"),
+        pytest.param("2100-01-01", id="str"),
+        pytest.param(None, id="None"),
+        pytest.param(True, id="True"),
+        pytest.param([now + 5], id="list"),
+        pytest.param(1e300, id="1e300"),
+        pytest.param(10**400, id="int-10**400"),
+        # An hour past what the store gives (absolute_ttl, plus its allowance for clock skew).
+        pytest.param(now + 86400 + 3600, id="past-absolute_ttl"),
+    ]
+
+
+@pytest.mark.parametrize("deadline", _deadlines(FakeClock()))
+@pytest.mark.parametrize("operation", ["get", "save", "rotate"])
+def test_a_record_whose_deadline_never_comes_is_rejected_and_deleted(deadline: Any, operation: str) -> None:
+    cache, store = _store(FakeClock())  # the same start as the clock _deadlines() read
+    sid = secrets.token_urlsafe(32)
+    cache.set(PREFIX + sid, json.dumps({"data": {"user": "x"}, "deadline": deadline}).encode(), ttl=60)
+    if operation == "get":
+        assert store.get(sid) is None
+    else:
+        with pytest.raises(KeyError):
+            store.save(sid, {"user": "y"}) if operation == "save" else store.rotate(sid)
+    assert PREFIX + sid not in cache  # deleted, not left to live forever
+    assert len(cache) == 0
+
+
+def test_a_record_written_by_hand_with_a_plausible_deadline_is_accepted() -> None:
+    clock = FakeClock()
+    cache, store = _store(clock)
+    sid = secrets.token_urlsafe(32)
+    for deadline in (clock() + 5, int(clock()) + 5):
+        cache.set(PREFIX + sid, json.dumps({"data": {"user": "x"}, "deadline": deadline}).encode(), ttl=60)
+        assert store.get(sid) == {"user": "x"}
+    clock.advance(5)
+    assert store.get(sid) is None and len(cache) == 0
+
+
 # --- idle timeout (engine clock) --------------------------------------------------------------
 
 
 def test_idle_session_expires() -> None:
-    cache, store = _store(idle_ttl=0.1, absolute_ttl=60)
+    clock = FakeClock()
+    cache, store = _store(clock, idle_ttl=10, absolute_ttl=600)
     sid = store.create({"user": 1})
-    assert store.get(sid) == {"user": 1}
-    time.sleep(0.4)
+    assert store.get(sid) == {"user": 1}  # refreshes: 10 s from now
+    clock.advance(9.999)
+    assert PREFIX + sid in cache  # looked at without refreshing it
+    clock.advance(0.001)
     _assert_gone(store, cache, sid)
 
 
 def test_get_and_save_keep_a_session_alive_past_idle_ttl() -> None:
-    cache, store = _store(idle_ttl=0.3, absolute_ttl=60)
+    clock = FakeClock()
+    cache, store = _store(clock, idle_ttl=10, absolute_ttl=600)
     sid = store.create({"n": 0})
-    start = time.monotonic()
-    i = 0
-    while time.monotonic() - start < 0.9:  # three idle periods
-        time.sleep(0.03)
-        i += 1
+    for i in range(1, 31):  # 90 s: nine idle periods, each step within one
+        clock.advance(3)
         if i % 2:  # save alone refreshes the idle timeout...
             store.save(sid, {"n": i})
         else:  # ...and so does get alone
-            assert store.get(sid) == {"n": i - 1}, f"expired after {time.monotonic() - start:.3f}s"
-    time.sleep(0.7)
+            assert store.get(sid) == {"n": i - 1}, i
+    clock.advance(9.999)
+    assert PREFIX + sid in cache
+    clock.advance(0.001)
     _assert_gone(store, cache, sid)
 
 
 def test_get_alone_slides_the_idle_timeout() -> None:
-    cache, store = _store(idle_ttl=0.3, absolute_ttl=60)
+    clock = FakeClock()
+    cache, store = _store(clock, idle_ttl=10, absolute_ttl=600)
     sid = store.create({"user": 1})
-    start = time.monotonic()
-    while time.monotonic() - start < 0.9:
-        time.sleep(0.03)
-        assert store.get(sid) == {"user": 1}, f"expired after {time.monotonic() - start:.3f}s"
-    time.sleep(0.7)
+    for _ in range(30):
+        clock.advance(9.999)  # just short of the idle timeout, every time
+        assert store.get(sid) == {"user": 1}
+    clock.advance(10)
     _assert_gone(store, cache, sid)
 
 
@@ -294,7 +501,7 @@ def test_get_alone_slides_the_idle_timeout() -> None:
 
 def test_absolute_timeout_ends_even_an_active_session() -> None:
     clock = FakeClock()
-    cache, store = _store(idle_ttl=100, absolute_ttl=10, clock=clock)
+    cache, store = _store(clock, idle_ttl=100, absolute_ttl=10)
     sid = store.create({"user": 1})
     for _ in range(9):
         clock.advance(1.0)
@@ -321,7 +528,7 @@ def test_save_and_rotate_keep_the_absolute_deadline(
     step: Callable[[SessionStore, str], str], expected: dict[str, int]
 ) -> None:
     clock = FakeClock()
-    cache, store = _store(idle_ttl=100, absolute_ttl=10, clock=clock)
+    cache, store = _store(clock, idle_ttl=100, absolute_ttl=10)
     sid = store.create({"v": 1})
     clock.advance(6)
     sid = step(store, sid)  # rotate moves the session to a new id
@@ -334,8 +541,7 @@ def test_save_and_rotate_keep_the_absolute_deadline(
 
 def test_entry_ttl_never_extends_past_the_absolute_deadline() -> None:
     clock = FakeClock()
-    cache, store = _store(idle_ttl=100, absolute_ttl=10, clock=clock)
-    slack = 0.005  # TTLs are kept in whole milliseconds, rounded up
+    cache, store = _store(clock, idle_ttl=100, absolute_ttl=10)
 
     def remaining(sid: str) -> float:
         left = cache.ttl(PREFIX + sid)
@@ -343,27 +549,30 @@ def test_entry_ttl_never_extends_past_the_absolute_deadline() -> None:
         return float(left)
 
     sid = store.create({"v": 1})
-    assert remaining(sid) <= 10 + slack
+    assert remaining(sid) == 10
     clock.advance(7)
     assert store.get(sid) == {"v": 1}
-    assert remaining(sid) <= 3 + slack
+    assert remaining(sid) == 3
     store.save(sid, {"v": 2})
-    assert remaining(sid) <= 3 + slack
+    assert remaining(sid) == 3
     clock.advance(1)
     new = store.rotate(sid)
-    assert remaining(new) <= 2 + slack
+    assert remaining(new) == 2
 
 
 def test_entry_itself_expires_at_the_absolute_deadline() -> None:
-    # With the real clock: a touch by get() must not keep the entry in the
-    # cache (for idle_ttl) after the absolute deadline has passed.
-    cache, store = _store(idle_ttl=60, absolute_ttl=0.3)
+    # A touch by get() or a save() must not keep the entry in the cache (for
+    # idle_ttl) after the absolute deadline: the engine drops it by itself.
+    clock = FakeClock()
+    cache, store = _store(clock, idle_ttl=60, absolute_ttl=10)
     sid = store.create({"v": 1})
     other = store.create({"v": 2})
-    time.sleep(0.1)
+    clock.advance(3)
     assert store.get(sid) == {"v": 1}
     store.save(sid, {"v": 3})
-    time.sleep(0.6)
+    clock.advance(6.999)
+    assert PREFIX + sid in cache and PREFIX + other in cache
+    clock.advance(0.001)
     assert PREFIX + sid not in cache
     assert PREFIX + other not in cache
     assert len(cache) == 0
@@ -379,11 +588,13 @@ def test_entry_itself_expires_at_the_absolute_deadline() -> None:
 )
 def test_json_codec_refuses_non_json_data(data: Any) -> None:
     cache, store = _store()
-    with pytest.raises(TypeError):
+    with pytest.raises(CodecError) as e:
         store.create(data)
+    assert isinstance(e.value, TypeError)  # what json raised, still caught by old handlers
+    assert isinstance(e.value.__cause__, (TypeError, ValueError)), repr(e.value.__cause__)
     assert len(cache) == 0
     sid = store.create({"ok": True})
-    with pytest.raises(TypeError):
+    with pytest.raises(CodecError):
         store.save(sid, data)
     assert store.get(sid) == {"ok": True}  # the old data is untouched
     assert len(cache) == 1
@@ -423,6 +634,39 @@ def test_custom_codec_object() -> None:
     assert store.get(sid) == {"a": [1, 2]}
 
 
+@pytest.mark.parametrize("bad", [5, None, ["b"]], ids=lambda v: type(v).__name__)
+def test_codec_dumps_returning_non_bytes_raises_codec_error(bad: Any) -> None:
+    class Bad:
+        def dumps(self, value: Any) -> Any:
+            return bad
+
+        def loads(self, data: bytes) -> Any:
+            return json.loads(data)
+
+    cache = Cache(max_entries=100)
+    store = SessionStore(cache, codec=Bad())
+    with pytest.raises(CodecError, match="dumps\\(\\) returned"):
+        store.create({"x": 1})
+    assert len(cache) == 0
+
+
+def test_codec_dumps_failure_is_chained() -> None:
+    class Boom(Exception):
+        pass
+
+    class Raising:
+        def dumps(self, value: Any) -> bytes:
+            raise Boom("no")
+
+        def loads(self, data: bytes) -> Any:
+            return data
+
+    store = SessionStore(Cache(max_entries=100), codec=Raising())
+    with pytest.raises(CodecError, match="Boom: no") as e:
+        store.create({})
+    assert type(e.value.__cause__) is Boom
+
+
 # --- arguments ------------------------------------------------------------------------------------
 
 
@@ -433,6 +677,12 @@ def test_custom_codec_object() -> None:
         ({"idle_ttl": -1}, ValueError),
         ({"absolute_ttl": 0}, ValueError),
         ({"idle_ttl": float("nan")}, ValueError),
+        ({"idle_ttl": float("inf")}, ValueError),
+        ({"absolute_ttl": float("inf")}, ValueError),
+        ({"absolute_ttl": decimal.Decimal("NaN")}, ValueError),
+        ({"idle_ttl": decimal.Decimal("-1")}, ValueError),
+        ({"idle_ttl": 1e300}, ValueError),
+        ({"idle_ttl": 1j}, TypeError),
         ({"idle_ttl": "10"}, TypeError),
         ({"absolute_ttl": None}, TypeError),
         ({"idle_ttl": True}, TypeError),
@@ -442,8 +692,27 @@ def test_custom_codec_object() -> None:
     ],
 )
 def test_bad_arguments_are_refused(kwargs: dict[str, Any], error: type[Exception]) -> None:
-    with pytest.raises(error):
+    with pytest.raises(error) as e:
         SessionStore(Cache(max_entries=10), **kwargs)
+    name = next(iter(kwargs))
+    if name != "codec":
+        assert name in str(e.value), str(e.value)
+
+
+def test_timeouts_follow_the_ttl_rule_of_the_cache() -> None:
+    # Any real number, as for ttl= and default_ttl: Decimal, Fraction.
+    clock = FakeClock()
+    cache = Cache(max_entries=10, _clock=clock)
+    store = SessionStore(cache, idle_ttl=decimal.Decimal("1.5"), absolute_ttl=fractions.Fraction(7, 2), clock=clock)
+    assert store.idle_ttl == 1.5 and store.absolute_ttl == 3.5
+    assert type(store.idle_ttl) is float
+    sid = store.create({})
+    clock.advance(1.499)
+    assert store.get(sid) == {}
+    clock.advance(1.499)
+    assert store.get(sid) == {}
+    clock.advance(0.502)  # 3.5 s after create
+    assert store.get(sid) is None
 
 
 def test_cache_must_be_a_cache() -> None:

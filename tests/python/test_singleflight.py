@@ -23,6 +23,8 @@ from typing import Any, Callable, Optional
 
 import pytest
 
+from libcache._core import FakeClock
+
 from helpers import WAIT, Crowd, blocked_in, call_with_deadline, wait_until
 from libcache import Cache, KeyTooLarge, ReentrantLoad, UnsupportedValue
 
@@ -372,7 +374,8 @@ def test_get_or_set_refuses_a_key_too_long_before_running_the_loader() -> None:
 
 
 def test_get_or_set_ttl_is_honoured() -> None:
-    c = Cache(max_entries=100)
+    clock = FakeClock()
+    c = Cache(max_entries=100, _clock=clock)
     calls = []
 
     def loader() -> str:
@@ -380,18 +383,22 @@ def test_get_or_set_ttl_is_honoured() -> None:
         return "value"
 
     assert c.get_or_set("k", loader, ttl=0.3) == "value"
+    clock.advance(0.299)
     assert c.get_or_set("k", loader, ttl=0.3) == "value"
     assert len(calls) == 1
-    time.sleep(0.6)
+    clock.advance(0.001)
     assert "k" not in c
     assert c.get_or_set("k", loader, ttl=0.3) == "value"
     assert len(calls) == 2
 
 
 def test_get_or_set_ttl_none_uses_default_ttl() -> None:
-    c = Cache(max_entries=100, default_ttl=0.2)
+    clock = FakeClock()
+    c = Cache(max_entries=100, default_ttl=0.2, _clock=clock)
     assert c.get_or_set("k", lambda: 1) == 1
-    time.sleep(0.5)
+    clock.advance(0.199)
+    assert "k" in c
+    clock.advance(0.001)
     assert "k" not in c
     assert c.get_or_set("k", lambda: 2) == 2
 
@@ -681,7 +688,8 @@ def test_get_or_set_async_loads_different_keys_concurrently() -> None:
 
 def test_get_or_set_async_ttl_is_honoured() -> None:
     async def main() -> None:
-        c = Cache(max_entries=100)
+        clock = FakeClock()
+        c = Cache(max_entries=100, _clock=clock)
         calls = []
 
         async def loader() -> int:
@@ -689,8 +697,9 @@ def test_get_or_set_async_ttl_is_honoured() -> None:
             return len(calls)
 
         assert await c.get_or_set_async("k", loader, ttl=0.3) == 1
+        clock.advance(0.299)
         assert await c.get_or_set_async("k", loader, ttl=0.3) == 1
-        await asyncio.sleep(0.6)
+        clock.advance(0.001)
         assert "k" not in c
         assert await c.get_or_set_async("k", loader, ttl=0.3) == 2
 

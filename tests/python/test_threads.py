@@ -1,5 +1,11 @@
 """Many Python threads on one cache: every operation, with eviction and
-expiry, values checked for integrity, bounds respected, no exception."""
+expiry, values checked for integrity, bounds respected, no exception.
+
+Nothing here depends on how fast the machine is: expiry runs on a FakeClock
+that the threads themselves advance, and a close "while threads work" waits
+until every thread has made progress, then each thread runs until it sees
+CacheClosed.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,9 @@ from typing import Any, Callable, Dict, Iterator, List
 import pytest
 
 import libcache
+from helpers import wait_until
 from libcache import Cache, CacheClosed
+from libcache._core import FakeClock
 
 RunInChild = Callable[..., Dict[str, Any]]
 
@@ -54,12 +62,15 @@ def _owner(value: Any) -> str:
     raise AssertionError(f"unexpected value type {type(value).__name__}: {value!r}")
 
 
-def _hammer(c: Cache, seed: int, ops: int, errors: List[BaseException], stop: threading.Event) -> None:
+def _hammer(
+    c: Cache, clock: FakeClock, seed: int, ops: int, errors: List[BaseException], stop: threading.Event
+) -> None:
     rng = random.Random(seed)
     try:
         for n in range(ops):
             if stop.is_set():
                 return
+            clock.advance(0.001)  # 8 threads: a 2 ms TTL lasts a few operations, 5 s most of the run
             key = f"k{rng.randrange(KEYS)}"
             ttl = rng.choice([None, 0, 0.002, 0.02, 5.0])
             op = rng.randrange(20)
@@ -132,10 +143,11 @@ def _run_threads(targets: List[Callable[[], None]], timeout: float = 60.0) -> No
 
 @pytest.mark.parametrize("shards", [1, 4])
 def test_threads_hammer_every_operation(shards: int) -> None:
-    with Cache(max_bytes=MAX_BYTES, max_entries=MAX_ENTRIES, shards=shards) as c:
+    clock = FakeClock()
+    with Cache(max_bytes=MAX_BYTES, max_entries=MAX_ENTRIES, shards=shards, _clock=clock) as c:
         errors: List[BaseException] = []
         stop = threading.Event()
-        _run_threads([lambda seed=seed: _hammer(c, seed, 4000, errors, stop) for seed in range(THREADS)])
+        _run_threads([lambda seed=seed: _hammer(c, clock, seed, 4000, errors, stop) for seed in range(THREADS)])
         assert not errors, f"{len(errors)} thread(s) failed; first: {errors[0]!r}"
         s = c.stats()
         assert len(c) <= MAX_ENTRIES and s.entries <= MAX_ENTRIES
@@ -197,12 +209,12 @@ def test_close_while_other_threads_work(run_in_child: RunInChild) -> None:
         c = Cache(max_bytes=MAX_BYTES, max_entries=MAX_ENTRIES, shards=2)
         unexpected: List[BaseException] = []
         closed_seen = [0]
-        started = threading.Barrier(THREADS + 1)
+        progress = [0] * THREADS  # operations each thread has done
 
         def work(seed: int) -> None:
             rng = random.Random(seed)
-            started.wait()
-            for n in range(100_000):
+            for n in range(10**8):  # until CacheClosed: the cap only turns a bug into a failure
+                progress[seed] = n
                 key = f"k{rng.randrange(KEYS)}"
                 try:
                     if n % 3 == 0:
@@ -222,8 +234,9 @@ def test_close_while_other_threads_work(run_in_child: RunInChild) -> None:
         threads = [threading.Thread(target=work, args=(s,)) for s in range(THREADS)]
         for t in threads:
             t.start()
-        started.wait()
-        time.sleep(0.05)
+        # Close while every thread is in the middle of its loop.
+        if not wait_until(lambda: min(progress) >= 100 or bool(unexpected)):
+            return "the threads made no progress"
         c.close()
         for t in threads:
             t.join(10)

@@ -120,21 +120,8 @@ def _bound(name: str, value: Optional[int]) -> int:
 
 
 def _default_ttl_ms(default_ttl: Optional[float]) -> int:
-    if default_ttl is None:
-        return 0
-    if isinstance(default_ttl, bool) or not isinstance(default_ttl, (int, float)):
-        raise TypeError(f"default_ttl must be seconds or None, not {type(default_ttl).__name__}")
-    if not default_ttl >= 0:  # also refuses NaN
-        raise ValueError(f"default_ttl must be >= 0 seconds (0 or None: never expires); got {default_ttl}")
-    if default_ttl == 0:
-        return 0
-    try:
-        ms = max(1, int(default_ttl * 1000))  # as for ttl=: down to whole ms, at least 1
-    except OverflowError:  # inf, or an int too large for a float
-        ms = 1 << 63
-    if ms > 1 << 62:
-        raise ValueError(f"default_ttl {default_ttl} is too large (use None for never expires)")
-    return ms
+    # The one TTL rule of the package (_core.cc's SecondsToMs): None or 0 = never.
+    return _core._ttl_ms(default_ttl, "default_ttl", "default")
 
 
 def _shards(shards: Optional[int]) -> int:
@@ -184,11 +171,22 @@ class Cache(_core.Cache):
         shards: a power of two up to 1024, or None to pick from the core count.
         codec: how values other than bytes, str, int, float, bool and None are
             stored: None (refuse them), "json", "pickle" (trusted data only) or
-            an object with dumps() and loads().
+            an object with dumps() and loads(). Only those exact types are
+            stored as they are: subclasses (an IntEnum, a str Enum,
+            numpy.float64) and numpy scalars go through the codec, and without
+            one are refused (UnsupportedValue says how to convert them). A
+            codec's failure raises CodecError, chaining the codec's exception.
+        _clock: private, for tests: a libcache._core.FakeClock that the engine
+            reads instead of its monotonic clock, so that TTLs expire when the
+            test advances it.
 
-    Keys are str (stored as UTF-8) or bytes. TTLs are seconds: None means the
-    cache's default_ttl, 0 means never expires. Every method may be called from
-    any thread; after close() every call raises CacheClosed.
+    Keys are str (stored as UTF-8) or bytes. TTLs (ttl=, touch, default_ttl)
+    are seconds: an int, a float or another real number such as Decimal or
+    Fraction (not bool); NaN, infinities and negative values are refused. None
+    means the cache's default_ttl (for default_ttl: never), 0 means never
+    expires; a TTL is kept in whole milliseconds, rounded down, at least 1.
+    Every method may be called from any thread; after close() every call
+    raises CacheClosed.
     """
 
     __slots__ = ("_flights", "_async_flights", "_settings", "_not_cached", "_not_cached_lock")
@@ -200,13 +198,15 @@ class Cache(_core.Cache):
         default_ttl: Optional[float] = None,
         shards: Optional[int] = None,
         codec: Union[None, str, _codecs.Codec] = None,
+        *,
+        _clock: Optional[_core.FakeClock] = None,
     ) -> None:
         if hasattr(self, "_settings"):
             raise Error("Cache.__init__() was already called on this cache")
         mb, me = _bound("max_bytes", max_bytes), _bound("max_entries", max_entries)
         if mb == 0 and me == 0:
             raise ValueError("a cache needs a bound: set max_bytes, max_entries or both")
-        super().__init__(mb, me, _default_ttl_ms(default_ttl), _shards(shards), _codecs.resolve(codec))
+        super().__init__(mb, me, _default_ttl_ms(default_ttl), _shards(shards), _codecs.resolve(codec), _clock)
         self._settings = (max_bytes, max_entries, default_ttl)
         self._not_cached = 0
         self._reset_flights()
@@ -276,6 +276,7 @@ class Cache(_core.Cache):
         value = self.get(key, _MISSING)
         if value is not _MISSING:
             return value  # type: ignore[no-any-return]
+        _core._ttl_ms(ttl)  # a bad ttl fails before the loader runs, not after
         fkey = _flight_key(key)
         _check_key(fkey)
         flights = self._flights
@@ -355,6 +356,7 @@ class Cache(_core.Cache):
         value = self.get(key, _MISSING)
         if value is not _MISSING:
             return value  # type: ignore[no-any-return]
+        _core._ttl_ms(ttl)  # a bad ttl fails before the loader runs, not after
         fkey = _flight_key(key)
         _check_key(fkey)
         loop = asyncio.get_running_loop()

@@ -1,10 +1,17 @@
 """Codecs turn values the engine cannot store natively into bytes and back.
 
 bytes, str, int, float, bool and None never go through a codec: they are
-stored with a type tag and come back with their type. Anything else needs the
-cache's codec. The default is no codec, which is the safe choice when stored
-bytes may come from outside the process (a shared Redis): nothing is ever
-unpickled unless the cache was opened with codec="pickle".
+stored with a type tag and come back with their type. Only those exact types:
+a subclass (an IntEnum, a str Enum, numpy.float64) or a numpy scalar is not
+stored as its base type, which would hand back a different type than was
+stored; without a codec it is refused with UnsupportedValue saying so, with a
+codec it goes through the codec like any other object. Anything else needs
+the cache's codec. The default is no codec, which is the safe choice when
+stored bytes may come from outside the process (a shared Redis): nothing is
+ever unpickled unless the cache was opened with codec="pickle".
+
+A codec's failure, in dumps() or loads(), raises libcache.CodecError with the
+codec's own exception as __cause__; a failed write leaves the cache unchanged.
 """
 
 from __future__ import annotations
@@ -55,6 +62,40 @@ class PickleCodec:
 
     def __repr__(self) -> str:
         return "PickleCodec()"
+
+
+_NATIVE = (bytes, str, int, float)  # bool cannot be subclassed
+_CODECS_HINT = (
+    'open the cache with codec="json" (JSON-compatible data), codec="pickle" (any picklable '
+    "object, for data only this program writes) or an object with dumps() and loads()"
+)
+
+
+def unsupported_message(value: object) -> str:
+    """The UnsupportedValue message for a value a cache without a codec refuses."""
+    cls = type(value)
+    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    base = next((t for t in _NATIVE if isinstance(value, t)), None)
+    if base is not None:
+        # An IntEnum, a str Enum, numpy.float64: stored as its base type it
+        # would come back as a plain int/str/float, so it is refused.
+        return (
+            f"cannot store a {name} without a codec: {name} is a subclass of {base.__name__}, and "
+            "libcache stores only the exact types bytes, str, int, float, bool and None as they "
+            f"are (a subclass would come back as a plain {base.__name__}): store "
+            f"{base.__name__}(x) (x.value for an enum), or {_CODECS_HINT}"
+        )
+    if cls.__module__ == "numpy" and callable(getattr(value, "item", None)):
+        # numpy.bool_, numpy.int64, ...: numpy scalars are not Python's types.
+        return (
+            f"cannot store a {name} without a codec: it is a numpy scalar, not one of the exact "
+            "types bytes, str, int, float, bool and None that libcache stores as they are: store "
+            f"x.item() (the matching Python bool, int or float), or {_CODECS_HINT}"
+        )
+    return (
+        f"cannot store a {name} without a codec: bytes, str, int, float, bool and None are "
+        f"stored as they are; for other values {_CODECS_HINT}"
+    )
 
 
 _NAMED: dict[str, Codec] = {"json": JsonCodec(), "pickle": PickleCodec()}

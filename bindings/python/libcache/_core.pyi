@@ -8,8 +8,25 @@ MAX_KEY_SIZE: int
 ENGINE_VERSION: str
 ALLOCATOR: str
 
+def _ttl_ms(seconds: object, name: str = "ttl", use: str = "ttl") -> int: ...
+
+class FakeClock:
+    def __init__(self, start: float = 1.7e9) -> None: ...
+    def advance(self, seconds: float) -> None: ...
+    def __call__(self) -> float: ...
+    @property
+    def ms(self) -> int: ...
+
 class Cache:
-    def __init__(self, max_bytes: int, max_entries: int, default_ttl_ms: int, shards: int, codec: Any) -> None: ...
+    def __init__(
+        self,
+        max_bytes: int,
+        max_entries: int,
+        default_ttl_ms: int,
+        shards: int,
+        codec: Any,
+        clock: Optional[FakeClock] = None,
+    ) -> None: ...
     @overload
     def get(self, key: _Key) -> Any: ...
     @overload

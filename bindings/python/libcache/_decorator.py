@@ -10,6 +10,7 @@ import pickle
 import threading
 from typing import Any, Callable, NamedTuple, Optional, Protocol, TypeVar, Union, overload
 
+from . import _core
 from ._cache import Cache
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -147,6 +148,7 @@ def cached(
         return cached()(cache)  # type: ignore[type-var]  # used as @cached, without parentheses
     if cache is not None and not isinstance(cache, Cache):
         raise TypeError(f"cache must be a libcache.Cache or None, not {type(cache).__name__}")
+    _core._ttl_ms(ttl)  # the TTL rule of every write: a bad ttl fails here, not at the first call
 
     def decorate(fn: Any) -> Any:
         if isinstance(fn, (classmethod, staticmethod)):

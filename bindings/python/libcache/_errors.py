@@ -28,8 +28,16 @@ class UnsupportedValue(Error, TypeError):
     """A value the cache cannot store without a codec (the message names one)."""
 
 
-class CodecError(Error, ValueError):
-    """Stored bytes that cannot be turned back into a value with this cache's codec."""
+class CodecError(Error, ValueError, TypeError):
+    """A value the codec could not encode, or stored bytes it could not decode.
+
+    Raised for every failure of a codec's dumps() or loads() (the codec's own
+    exception is chained as __cause__), for a dumps() that returns neither
+    bytes nor str, and for stored bytes that no libcache binding wrote. Also a
+    ValueError and a TypeError: json and pickle raise either for data they
+    cannot handle, so code that caught those keeps working. A failed write
+    leaves the cache unchanged.
+    """
 
 
 class CacheClosed(Error):

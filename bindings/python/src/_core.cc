@@ -1,7 +1,8 @@
 // libcache._core: the Python binding's compiled half, over the C ABI.
 //
 // One class, _core.Cache, which libcache.Cache (bindings/python/libcache/
-// _cache.py) subclasses. pybind11 builds the class and binds the methods whose
+// _cache.py) subclasses; for tests, _core.FakeClock, a clock the engine reads
+// (Cache(_clock=...)); and _core._ttl_ms, the TTL rule for Python callers. pybind11 builds the class and binds the methods whose
 // cost does not matter (construction, close, stats, ttl, touch, delete,
 // clear). The hot methods, get/set/add/replace and the mapping slots
 // (c[k], c[k] = v, del c[k], k in c, len(c)), are plain CPython C-API entries
@@ -30,6 +31,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -55,6 +57,7 @@ PyObject *g_closed = nullptr;         // libcache.CacheClosed
 PyObject *g_key_too_large = nullptr;  // libcache.KeyTooLarge
 PyObject *g_unsupported = nullptr;    // libcache.UnsupportedValue
 PyObject *g_codec_error = nullptr;    // libcache.CodecError
+PyObject *g_unsupported_message = nullptr;  // libcache._codecs.unsupported_message
 PyObject *g_dumps = nullptr;          // "dumps", interned
 PyObject *g_loads = nullptr;          // "loads", interned
 
@@ -68,11 +71,68 @@ void SetStatusError(int status, const std::string &what) {
   PyErr_Format(cls, "%s (%s)", what.c_str(), cache_strerror(status));
 }
 
+// Turns the pending exception, raised by a codec's dumps() or loads() or by
+// the conversion of their data, into CodecError("<what> (<Type>: <message>)")
+// with the original as __cause__, as `raise CodecError(...) from e` does. A
+// CodecError, a MemoryError and what is not an Exception (KeyboardInterrupt,
+// SystemExit) stay as they are. With nothing pending, raises CodecError(what).
+void ChainCodecError(const std::string &what) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  if (type == nullptr) {
+    PyErr_SetString(g_codec_error, what.c_str());
+    return;
+  }
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (!PyErr_GivenExceptionMatches(type, PyExc_Exception) ||
+      PyErr_GivenExceptionMatches(type, g_codec_error) ||
+      PyErr_GivenExceptionMatches(type, PyExc_MemoryError)) {
+    PyErr_Restore(type, value, tb);
+    return;
+  }
+  if (tb != nullptr) PyException_SetTraceback(value, tb);
+  Py_DECREF(type);
+  Py_XDECREF(tb);
+  PyObject *msg =
+      PyUnicode_FromFormat("%s (%s: %S)", what.c_str(), Py_TYPE(value)->tp_name, value);
+  PyObject *exc = msg != nullptr ? PyObject_CallFunctionObjArgs(g_codec_error, msg, nullptr)
+                                 : nullptr;
+  Py_XDECREF(msg);
+  if (exc == nullptr) {  // that failure is the exception now
+    Py_DECREF(value);
+    return;
+  }
+  PyException_SetContext(exc, NewRef(value));  // steals
+  PyException_SetCause(exc, value);            // steals; sets __suppress_context__
+  PyErr_Restore(NewRef(reinterpret_cast<PyObject *>(Py_TYPE(exc))), exc, nullptr);
+}
+
+// ---- The test clock: _core.FakeClock, for Cache(_clock=...) -------------------
+//
+// Milliseconds in an atomic, which the engine reads as its clock through
+// cache_options_set_clock (<libcache/cache_experimental.h>), and which a test
+// moves with advance(). The engine calls its clock with a shard lock held,
+// from any thread: reading the atomic runs no Python code and takes no lock.
+// A Python callable there would need the GIL under the shard lock, while a
+// thread that holds the GIL may be waiting for that shard lock: a deadlock.
+struct FakeClock {
+  std::atomic<uint64_t> ms;
+
+  explicit FakeClock(uint64_t start_ms) : ms(start_ms) {}
+
+  // cache_clock_fn. Relaxed: the value is all that is read; a test orders its
+  // advance() before its next cache call through the GIL, which both hold.
+  static uint64_t Read(void *ctx) {
+    return static_cast<const FakeClock *>(ctx)->ms.load(std::memory_order_relaxed);
+  }
+};
+
 // ---- The object behind _core.Cache -----------------------------------------
 
 struct Core {
   cache_t *cache = nullptr;
   PyObject *codec = nullptr;  // strong reference: None or an object with dumps/loads
+  PyObject *clock = nullptr;  // strong reference to the FakeClock the engine reads, or null
   uint64_t max_bytes = 0;
   uint32_t shards = 0;
 
@@ -80,8 +140,9 @@ struct Core {
   Core(const Core &) = delete;
   Core &operator=(const Core &) = delete;
   ~Core() {
-    cache_close(cache);
-    Py_XDECREF(codec);  // pybind11 destroys holders with the GIL held
+    cache_close(cache);  // the engine reads the clock until here
+    Py_XDECREF(codec);   // pybind11 destroys holders with the GIL held
+    Py_XDECREF(clock);
   }
 };
 
@@ -146,44 +207,77 @@ inline bool WritableKey(const Key &k) {
   return false;
 }
 
-// ---- TTLs: seconds (float) in Python, milliseconds in the C ABI --------------
+// ---- TTLs: seconds in Python, milliseconds in the C ABI --------------------
+//
+// The package's one rule for a duration in seconds, used by every entry point:
+// ttl= of set/add/replace (and so of get_or_set and @cached), touch(), the
+// constructor's default_ttl and SessionStore's idle_ttl and absolute_ttl (the
+// last three through _core._ttl_ms). Accepted: int, float, and any other real
+// number float() converts without parsing a string (decimal.Decimal,
+// fractions.Fraction, numpy scalars). Refused with TypeError: bool, complex,
+// str, bytes and anything else; with ValueError: NaN, infinities, negative
+// values, and durations over 2**62 ms. Converted to whole milliseconds,
+// rounded down (an entry never outlives what was asked), but at least 1 for a
+// positive duration (a tiny TTL must not become 0, "never expires").
 
-// None -> the cache's default; 0 -> never expires; > 0 -> whole milliseconds.
-bool TtlMs(PyObject *ttl, int64_t *out) {
-  if (ttl == nullptr || ttl == Py_None) {
-    *out = CACHE_TTL_DEFAULT;
-    return true;
+enum class TtlUse {
+  kTtl,      // ttl=, touch: None = the cache's default (CACHE_TTL_DEFAULT), 0 = never
+  kDefault,  // default_ttl: None or 0 = never (0)
+  kTimeout,  // SessionStore timeouts: > 0, None refused
+};
+
+bool SecondsToMs(PyObject *v, const char *name, TtlUse use, int64_t *out) {
+  const char *none_is = use == TtlUse::kTtl       ? " or None (the cache's default_ttl)"
+                        : use == TtlUse::kDefault ? " or None (never expires)"
+                                                  : "";
+  const char *zero_is = use == TtlUse::kTtl ? "0 = never expires, None = the cache's default_ttl"
+                                            : "0 or None = never expires";
+  const char *forever = use == TtlUse::kTtl       ? " (use ttl=0 for never expires)"
+                        : use == TtlUse::kDefault ? " (use None for never expires)"
+                                                  : "";
+  if (v == nullptr || v == Py_None) {
+    if (use != TtlUse::kTimeout) {
+      *out = use == TtlUse::kTtl ? CACHE_TTL_DEFAULT : 0;
+      return true;
+    }
+  } else if (!PyBool_Check(v) && !PyComplex_Check(v) &&
+             (PyFloat_Check(v) || PyLong_Check(v) || PyNumber_Check(v))) {
+    const double s = PyFloat_AsDouble(v);  // may run Python code (__float__)
+    if (s == -1.0 && PyErr_Occurred()) {
+      if (PyErr_ExceptionMatches(PyExc_OverflowError)) {  // an int beyond a double
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s %R is too large%s", name, v, forever);
+        return false;
+      }
+      if (!PyErr_ExceptionMatches(PyExc_TypeError)) return false;  // __float__ raised
+      PyErr_Clear();  // a number float() does not take: refused below
+    } else if (std::isnan(s) || s < 0 || (s == 0 && use == TtlUse::kTimeout)) {
+      if (use == TtlUse::kTimeout) {
+        PyErr_Format(PyExc_ValueError, "%s must be > 0 seconds; got %R", name, v);
+      } else {
+        PyErr_Format(PyExc_ValueError, "%s must be >= 0 seconds (%s); got %R", name, zero_is, v);
+      }
+      return false;
+    } else {
+      const double ms = s == 0 ? 0 : std::max(1.0, std::floor(s * 1000.0));
+      if (ms > static_cast<double>(uint64_t{1} << 62)) {  // also infinity
+        PyErr_Format(PyExc_ValueError, "%s %R is too large%s", name, v, forever);
+        return false;
+      }
+      *out = static_cast<int64_t>(ms);
+      return true;
+    }
   }
-  if (PyBool_Check(ttl) || PyComplex_Check(ttl) ||
-      !(PyFloat_Check(ttl) || PyLong_Check(ttl) || PyNumber_Check(ttl))) {
-    PyErr_Format(PyExc_TypeError,
-                 "ttl must be a number of seconds or None (the cache's default_ttl), not %.100s",
-                 Py_TYPE(ttl)->tp_name);
-    return false;
-  }
-  const double s = PyFloat_AsDouble(ttl);
-  if (s == -1.0 && PyErr_Occurred()) {
-    if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return false;
-    PyErr_Clear();
-    PyErr_Format(PyExc_ValueError, "ttl %R is too large (use ttl=0 for never expires)", ttl);
-    return false;
-  }
-  if (std::isnan(s) || s < 0) {
-    PyErr_Format(PyExc_ValueError,
-                 "ttl must be >= 0 seconds (0 = never expires, None = the cache's default_ttl), "
-                 "got %R",
-                 ttl);
-    return false;
-  }
-  // Whole milliseconds, rounded down (an entry never outlives what was asked),
-  // but at least 1: a tiny positive TTL must not become 0, "never".
-  const double ms = s == 0 ? 0 : std::max(1.0, std::floor(s * 1000.0));
-  if (ms > static_cast<double>(uint64_t{1} << 62)) {
-    PyErr_Format(PyExc_ValueError, "ttl %R is too large (use ttl=0 for never expires)", ttl);
-    return false;
-  }
-  *out = static_cast<int64_t>(ms);
-  return true;
+  PyErr_Format(PyExc_TypeError,
+               "%s must be a number of seconds (int, float or another real number such as "
+               "Decimal)%s, not %.100s",
+               name, none_is, Py_TYPE(v == nullptr ? Py_None : v)->tp_name);
+  return false;
+}
+
+// ttl= of the writes and touch.
+inline bool TtlMs(PyObject *ttl, int64_t *out) {
+  return SecondsToMs(ttl, "ttl", TtlUse::kTtl, out);
 }
 
 // ---- Values: a type tag, then the payload -----------------------------------
@@ -217,6 +311,9 @@ bool UseOwnerBytes(Encoded *e) {
   }
   if (PyUnicode_Check(e->owner)) {
     e->data = PyUnicode_AsUTF8AndSize(e->owner, &e->size);
+    if (e->data == nullptr) {
+      ChainCodecError("the codec's dumps() returned a str that cannot be encoded as UTF-8");
+    }
     return e->data != nullptr;
   }
   PyErr_Format(g_codec_error, "the codec's dumps() returned %.100s; it must return bytes or str",
@@ -288,17 +385,21 @@ bool Encode(const Core *core, PyObject *v, Encoded *e) {
     return true;
   }
   if (core->codec == Py_None) {
-    PyErr_Format(g_unsupported,
-                 "cannot store a %.100s without a codec: bytes, str, int, float, bool and None "
-                 "are stored as they are; for other values open the cache with codec=\"json\" "
-                 "(JSON-compatible data), codec=\"pickle\" (any picklable object, for data "
-                 "only this program writes) or an object with dumps() and loads()",
-                 Py_TYPE(v)->tp_name);
+    // Only exact types are stored as they are (a subclass would come back as
+    // its base type); the message, which says so for subclasses and numpy
+    // scalars, is built in Python: _codecs.unsupported_message.
+    PyObject *msg = PyObject_CallFunctionObjArgs(g_unsupported_message, v, nullptr);
+    if (msg != nullptr) PyErr_SetObject(g_unsupported, msg);
+    Py_XDECREF(msg);
     return false;
   }
   e->tag = kCodec;
   e->owner = PyObject_CallMethodObjArgs(core->codec, g_dumps, v, nullptr);
-  return e->owner != nullptr && UseOwnerBytes(e);
+  if (e->owner == nullptr) {
+    ChainCodecError(std::string("the codec's dumps() failed on a ") + Py_TYPE(v)->tp_name);
+    return false;
+  }
+  return UseOwnerBytes(e);
 }
 
 // The state of one read, filled in by cache_read's callback (under the
@@ -366,11 +467,10 @@ void DecodeInPlace(void *ctx, const void *data, size_t size) {
 // bytes that no libcache binding wrote.
 PyObject *Finish(const Core *core, Decoded *d) {
   if (d->value == nullptr) {
-    if (!PyErr_Occurred()) {
-      PyErr_SetString(g_codec_error,
-                      "the stored bytes are not a libcache value (unknown type tag): was the key "
-                      "written by another program?");
-    }
+    // Stored bytes that no libcache binding wrote: an unknown tag or a bad
+    // size (nothing pending), or a str that is not UTF-8 (UnicodeDecodeError).
+    ChainCodecError(
+        "the stored bytes are not a libcache value: was the key written by another program?");
     return nullptr;
   }
   if (d->kind == Decoded::kDone) return d->value;
@@ -380,6 +480,7 @@ PyObject *Finish(const Core *core, Decoded *d) {
     PyObject *v = CallSigned(reinterpret_cast<PyObject *>(&PyLong_Type), "from_bytes",
                              Py_BuildValue("(Os)", raw, "little"));
     Py_DECREF(raw);
+    if (v == nullptr) ChainCodecError("a stored big int could not be read back");
     return v;
   }
   if (core->codec == Py_None) {
@@ -391,6 +492,7 @@ PyObject *Finish(const Core *core, Decoded *d) {
   }
   PyObject *v = PyObject_CallMethodObjArgs(core->codec, g_loads, raw, nullptr);
   Py_DECREF(raw);
+  if (v == nullptr) ChainCodecError("the codec's loads() failed on the stored bytes");
   return v;
 }
 
@@ -686,6 +788,10 @@ PYBIND11_MODULE(_core, m) {
   g_key_too_large = py::object(errors.attr("KeyTooLarge")).release().ptr();
   g_unsupported = py::object(errors.attr("UnsupportedValue")).release().ptr();
   g_codec_error = py::object(errors.attr("CodecError")).release().ptr();
+  g_unsupported_message =
+      py::object(py::module_::import("libcache._codecs").attr("unsupported_message"))
+          .release()
+          .ptr();
 
   g_dumps = PyUnicode_InternFromString("dumps");
   g_loads = PyUnicode_InternFromString("loads");
@@ -694,10 +800,71 @@ PYBIND11_MODULE(_core, m) {
   m.attr("ENGINE_VERSION") = cache_version_string();
   m.attr("ALLOCATOR") = cache_allocator_name();
 
+  // The package's one TTL rule (SecondsToMs), for what Python code parses:
+  // default_ttl, SessionStore's timeouts, @cached's ttl at decoration time.
+  m.def(
+      "_ttl_ms",
+      [](py::handle seconds, const std::string &name, const std::string &use) {
+        TtlUse u;
+        if (use == "ttl") {
+          u = TtlUse::kTtl;
+        } else if (use == "default") {
+          u = TtlUse::kDefault;
+        } else if (use == "timeout") {
+          u = TtlUse::kTimeout;
+        } else {
+          throw py::value_error("use must be 'ttl', 'default' or 'timeout'");
+        }
+        int64_t ms;
+        if (!SecondsToMs(seconds.ptr(), name.c_str(), u, &ms)) ThrowSet();
+        return ms;
+      },
+      py::arg("seconds"), py::arg("name") = "ttl", py::arg("use") = "ttl",
+      "Milliseconds for a duration in seconds, by the rule every TTL follows; -1 for ttl=None.");
+
+  py::class_<FakeClock>(m, "FakeClock",
+                        "A clock for tests: Cache(_clock=c) reads it instead of the monotonic "
+                        "clock; c() gives its time in seconds (for SessionStore(clock=c)).")
+      .def(py::init([](double start) {
+             if (!(start >= 0 && start < 1e15)) {
+               throw py::value_error("start must be >= 0 seconds and below 1e15");
+             }
+             return std::make_unique<FakeClock>(static_cast<uint64_t>(std::llround(start * 1e3)));
+           }),
+           py::arg("start") = 1.7e9)
+      .def(
+          "advance",
+          [](FakeClock &c, double seconds) {
+            if (!(seconds >= 0 && seconds < 1e12)) {
+              throw py::value_error("a FakeClock only moves forward: advance(seconds >= 0)");
+            }
+            c.ms.fetch_add(static_cast<uint64_t>(std::llround(seconds * 1e3)),
+                           std::memory_order_relaxed);
+          },
+          py::arg("seconds"), "Moves the clock forward by seconds, rounded to whole ms.")
+      .def("__call__",
+           [](const FakeClock &c) {
+             return static_cast<double>(c.ms.load(std::memory_order_relaxed)) / 1e3;
+           })
+      .def_property_readonly(
+          "ms", [](const FakeClock &c) { return c.ms.load(std::memory_order_relaxed); })
+      .def("__repr__", [](const FakeClock &c) {
+        return "<libcache._core.FakeClock ms=" +
+               std::to_string(c.ms.load(std::memory_order_relaxed)) + ">";
+      });
+
   py::class_<Core> cls(m, "Cache", py::custom_type_setup(InstallFastPaths));
   g_cache_type = reinterpret_cast<PyTypeObject *>(cls.ptr());
   cls.def(py::init([](uint64_t max_bytes, uint64_t max_entries, uint64_t default_ttl_ms,
-                      uint32_t shards, py::object codec) {
+                      uint32_t shards, py::object codec, py::object clock) {
+            FakeClock *fake = nullptr;
+            if (!clock.is_none()) {
+              if (!py::isinstance<FakeClock>(clock)) {
+                throw py::type_error("_clock must be a libcache._core.FakeClock or None, not " +
+                                     std::string(Py_TYPE(clock.ptr())->tp_name));
+              }
+              fake = clock.cast<FakeClock *>();
+            }
             auto core = std::make_unique<Core>();
             cache_options_t *opts = cache_options_new();
             if (opts == nullptr) throw std::bad_alloc();
@@ -705,6 +872,9 @@ PYBIND11_MODULE(_core, m) {
             if (rc == CACHE_OK) rc = cache_options_set_max_entries(opts, max_entries);
             if (rc == CACHE_OK) rc = cache_options_set_default_ttl_ms(opts, default_ttl_ms);
             if (rc == CACHE_OK && shards != 0) rc = cache_options_set_shards(opts, shards);
+            if (rc == CACHE_OK && fake != nullptr) {
+              rc = cache_options_set_clock(opts, FakeClock::Read, fake);
+            }
             if (rc == CACHE_OK) rc = cache_open(opts, &core->cache);
             cache_options_free(opts);
             Check(rc, "invalid cache options: max_bytes=" + std::to_string(max_bytes) +
@@ -713,12 +883,13 @@ PYBIND11_MODULE(_core, m) {
                           " (at least one bound must be set; shards is a power of two up to "
                           "1024, and each shard needs room for its table)");
             core->codec = codec.release().ptr();
+            if (fake != nullptr) core->clock = clock.release().ptr();
             core->max_bytes = max_bytes;
             core->shards = cache_shard_count(core->cache);
             return core;
           }),
           py::arg("max_bytes"), py::arg("max_entries"), py::arg("default_ttl_ms"),
-          py::arg("shards"), py::arg("codec"));
+          py::arg("shards"), py::arg("codec"), py::arg("clock") = py::none());
   cls.def("close", [](py::handle self) {
     Core *core = CoreOfChecked(self);
     if (core == nullptr) return;  // __init__ never ran: nothing to close

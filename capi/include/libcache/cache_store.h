@@ -107,7 +107,10 @@ typedef struct cache_store_s {
   /* Loads key: calls fn(fn_ctx, value, vlen, ttl_ms) and returns CACHE_OK;
    * returns CACHE_NOT_FOUND (absent), CACHE_E_TIMEOUT (no answer within
    * timeout_ms) or CACHE_E_IO. May be called from any thread, concurrently with
-   * itself and with write_batch. Optional (NULL: no read-through). */
+   * itself and with write_batch. Optional (NULL: no read-through). A ttl_ms of
+   * 0 (about to expire) is served but not kept locally. Any status but
+   * CACHE_OK is a miss for the reader (counted in read_misses when
+   * CACHE_NOT_FOUND, else in read_errors). */
   int (*load)(void *ctx, const void *key, size_t klen, int64_t timeout_ms, cache_store_value_fn fn,
               void *fn_ctx);
 
@@ -126,6 +129,19 @@ typedef struct cache_store_s {
 
 /* ---- Linking a store to a cache ---------------------------------------------- */
 
+/* What is queued, exactly:
+ *  - cache_set, cache_add, cache_replace, cache_setv: a PUT, when the write
+ *    succeeded (a cache_add that found the key queues nothing);
+ *  - cache_delete and cache_take: a DELETE, also when the key was not in the
+ *    local cache (the store may hold it: a local eviction does not remove it
+ *    there);
+ *  - cache_touch: an EXPIRE, when the key was live locally.
+ * Not queued: evictions and expiry (the store expires PUTs on its own, at
+ * expire_at_ms), cache_clear and cache_purge_expired (local housekeeping), and
+ * values filled by read-through. A write made while cache_store_close runs, or
+ * after it, goes to the local cache only.
+ */
+
 /* Options of a link (write-behind and read-through); see the setters for the
  * defaults. Never shared with the link: it copies them. */
 typedef struct cache_store_options_s cache_store_options_t;
@@ -140,12 +156,17 @@ CACHE_API void cache_store_options_free(cache_store_options_t *opts);
  * as soon as the flusher is free). */
 CACHE_API int cache_store_options_set_flush_interval_ms(cache_store_options_t *opts,
                                                         uint64_t interval_ms);
-/* The most operations and bytes (keys plus values) one batch holds (defaults
- * 512 and 4 MiB); a single larger operation is sent alone. */
+/* The most operations (1 to 65536) and bytes (keys plus values) one batch
+ * holds (defaults 512 and 4 MiB); a single larger operation is sent alone. */
 CACHE_API int cache_store_options_set_batch(cache_store_options_t *opts, uint32_t max_ops,
                                             uint64_t max_bytes);
-/* The queue's bounds: waiting operations' bytes (keys, values and a fixed
- * overhead per operation) and count (defaults 64 MiB and 1M). */
+/* The queue's bounds: waiting and in-flight operations' bytes (keys, values
+ * and 64 bytes of overhead per operation) and count (defaults 64 MiB and 1M;
+ * at most 2^40-1 bytes and 2^24-1 operations). Every write reserves its room
+ * before it changes the cache, also one that will replace a waiting write of
+ * its key. Dead letters are not counted (a poison key must not stop writes):
+ * up to 4096 are held, the oldest released first (all are counted in
+ * cache_link_stats_t.dead_letters and reported to the store's dead_letter). */
 CACHE_API int cache_store_options_set_max_queue(cache_store_options_t *opts, uint64_t max_bytes,
                                                 uint64_t max_ops);
 /* policy: CACHE_STORE_ON_FULL_BLOCK (default, timeout 1000 ms) or _FAIL. */
@@ -179,11 +200,16 @@ CACHE_API int cache_store_attach(cache_t *cache, const cache_store_t *store,
  * (-1: no limit). CACHE_OK, CACHE_E_TIMEOUT, CACHE_E_CLOSED, CACHE_E_INVALID. */
 CACHE_API int cache_store_flush(cache_link_t *link, int64_t timeout_ms);
 
-/* Write-through: writes key = value in the cache and returns once the store
- * applied it (CACHE_OK), or returns an error and leaves the local cache as it
- * was: CACHE_STORE_REJECTED, CACHE_E_TIMEOUT (timeout_ms, -1: no limit; the
- * write may still reach the store later, and then the cache too), CACHE_E_FULL,
- * or the errors of cache_set. Ordered with the queued writes of the key. */
+/* Write-through: sends key = value to the store and, once the store applied
+ * it, writes it in the cache and returns CACHE_OK (the local write is skipped
+ * when a newer write of the key was made meanwhile: that one is newer in both
+ * places). Otherwise returns an error and leaves the local cache as it was:
+ * CACHE_STORE_REJECTED (not retried, not a dead letter), CACHE_E_TIMEOUT
+ * (timeout_ms, -1: no limit; the write stays queued and may still reach the
+ * store later, but never the local cache), CACHE_E_FULL, CACHE_E_CLOSED, or
+ * the errors of cache_set. Ordered with the queued writes of the key: it is
+ * sent after them (it waits for them to be answered first, within
+ * timeout_ms), and a later local write of the key is sent after it. */
 CACHE_API int cache_store_set_sync(cache_link_t *link, const void *key, size_t klen,
                                    const void *val, size_t vlen, int64_t ttl_ms,
                                    int64_t timeout_ms);
