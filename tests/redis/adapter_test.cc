@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -398,7 +400,13 @@ TEST_F(AdapterTest, LongOutageWithBoundedQueueRefusesAndReportsThenFlushesTheRes
   ExpectRedisEqualsLocal(server_, a.cache, "t:", keys);
 }
 
-#if !defined(LIBCACHE_TEST_TSAN)
+// Not under TSan (its runtime does not support fork with threads running),
+// nor under ASan: GCC 12's ASan allocator takes no lock across fork(), so a
+// writer thread inside malloc at the fork leaves the child's allocator locked,
+// and the child's new flusher thread hangs in its first malloc (seen: about 1
+// run in 40 on a loaded machine; the stack was in __sanitizer::Mutex::Lock
+// from AsanThread::Init). glibc's malloc, in the other builds, is fork-safe.
+#if !defined(LIBCACHE_TEST_TSAN) && !defined(__SANITIZE_ADDRESS__)
 TEST_F(AdapterTest, ForkWithBusyWritersChildAttachesItsOwn) {
   Adapter a;
   ASSERT_TRUE(Attach(Cfg(), &a));
@@ -417,23 +425,29 @@ TEST_F(AdapterTest, ForkWithBusyWritersChildAttachesItsOwn) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    int ok = cache_redis_flush(a.redis, 1000) == CACHE_E_CLOSED;
+    // The exit status says which step failed (a loaded CI machine is slow:
+    // the timeouts are generous, the test is about correctness).
+    if (cache_redis_flush(a.redis, 1000) != CACHE_E_CLOSED) _exit(2);
     cache_redis_close(a.redis, 0, nullptr);  // the inherited one: freed, nothing sent
     cache_redis_options_t *ro = cache_redis_options_new();
     cache_redis_options_set_url(ro, server_.url().c_str());
     cache_redis_options_set_prefix(ro, "child:", 6);
+    cache_redis_options_set_timeouts(ro, 10000, 10000);
     cache_redis_t *mine = nullptr;
-    ok = ok && cache_redis_attach(a.cache, ro, &mine) == CACHE_OK;
+    const int attached = cache_redis_attach(a.cache, ro, &mine);
     cache_redis_options_free(ro);
-    ok = ok && cache_set(a.cache, "c", 1, "v", 1, CACHE_TTL_NONE) == CACHE_OK;
-    ok = ok && cache_redis_flush(mine, 5000) == CACHE_OK;
-    _exit(ok ? 0 : 1);
+    if (attached != CACHE_OK) _exit(3);
+    if (cache_set(a.cache, "c", 1, "v", 1, CACHE_TTL_NONE) != CACHE_OK) _exit(4);
+    const int flushed = cache_redis_flush(mine, 30000);
+    _exit(flushed == CACHE_OK ? 0 : flushed == CACHE_E_TIMEOUT ? 5 : 6);
   }
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   stop = true;
   for (auto &w : writers) w.join();
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "child died: status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: inherited flush not CLOSED, 3: attach, 4: set, "
+                                       "5: flush timed out, 6: flush failed";
   EXPECT_EQ(Str(server_.Cmd({"GET", "child:c"})), "v");
   ASSERT_EQ(cache_redis_flush(a.redis, 30000), CACHE_OK);
   std::vector<std::string> keys;
