@@ -12,7 +12,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string_view>
+
+struct cache_store_s;
 
 namespace libcache {
 
@@ -26,7 +29,12 @@ enum class Status : int {
   kNoMem = -2,
   kTooLarge = -3,
   kBufferTooSmall = -4,
+  kIo = -5,
+  kFull = -6,
+  kTimeout = -7,
+  kClosed = -8,
   kInternal = -9,
+  kRejected = 100,  // CACHE_STORE_REJECTED: a store refused the operation
 };
 
 // A clock returning monotonic milliseconds; see cache_options_set_clock.
@@ -34,6 +42,10 @@ using ClockFn = uint64_t (*)(void *ctx);
 
 namespace detail {
 class Shard;
+class Link;
+struct LinkOptions;
+struct SyncWaiter;
+struct WriteHook;
 struct Allocator;
 struct Entry;
 struct ShardDeleter {
@@ -124,12 +136,42 @@ class Cache {
   const char *CheckInvariants() const;
   uint32_t shard_count() const { return shard_mask_ + 1; }
 
-  // Fork support (see core/src/fork.cc): hold every shard lock across fork().
-  void LockAllShards();
-  void UnlockAllShards();
+  // ---- A store behind the cache (core/src/link.h) ----
+  // Links store (copied) and starts its flusher; the cache owns the link
+  // (~Cache closes it). kExists when a link is attached, kNoMem.
+  Status AttachLink(const cache_store_s &store, const detail::LinkOptions &opts,
+                    detail::Link **out);
+
+  // Fork support (see core/src/fork.cc): hold every shard lock (and the
+  // link's queue lock) across fork(); in the child, the link goes inert.
+  void ForkPrepare();
+  void ForkParent();
+  void ForkChild();
 
  private:
+  friend class detail::Link;
   Cache() = default;
+  void LockAllShards();
+  void UnlockAllShards();
+  // The writes with a link attached: reserve queue room before the shard
+  // lock, queue under it (out of line: the unlinked path pays one branch).
+  Status WriteLinked(detail::Link *link, std::string_view key, const std::string_view *parts,
+                     size_t nparts, size_t vlen, uint64_t hash, uint64_t ttl, WriteMode mode);
+  Status DeleteLinked(detail::Link *link, std::string_view key, uint64_t hash);
+  Status TakeLinked(detail::Link *link, std::string_view key, uint64_t hash, const Value **out);
+  Status TouchLinked(detail::Link *link, std::string_view key, uint64_t hash, uint64_t ttl);
+  // A local miss, asked of the link (read-through): the entry pinned, or null.
+  detail::Entry *MissThrough(std::string_view key, uint64_t hash);
+  // Inserts a value loaded from the store without queueing it, unless gen
+  // moved from gen0 (a local write of the key since the load began).
+  Status FillFromStore(detail::Entry *e, uint64_t hash, uint64_t ttl,
+                       const std::atomic<uint64_t> &gen, uint64_t gen0);
+  // Applies an acknowledged sync write locally (e: the value, or null for a
+  // delete) unless a newer write of the key exists; takes e's reference.
+  void ApplySync(detail::Entry *e, std::string_view key, uint64_t hash, uint64_t ttl,
+                 detail::Link *link, detail::SyncWaiter *w);
+  // Drops the link from the cache (it stays allocated until ~Cache).
+  void DetachLink(detail::Link *link);
   detail::Shard &ShardFor(uint64_t hash) const;
   uint64_t Hash(std::string_view key) const;
   // Resolves kTtlDefault; returns false for an invalid ttl.
@@ -141,8 +183,12 @@ class Cache {
   uint64_t Borrow(detail::Shard &to, uint64_t need, uint64_t want, bool only_surplus);
   // Inserts e, which its shard refused as too large, borrowing limit from the
   // other shards.
+  // Inserts e into shard; on success rebalances a starved shard's limit, and
+  // on kTooLarge borrows (InsertBorrowing).
+  Status InsertAndBalance(detail::Shard &shard, detail::Entry *e, uint64_t hash, WriteMode mode,
+                          uint64_t ttl, detail::WriteHook *hook);
   Status InsertBorrowing(detail::Shard &shard, detail::Entry *e, uint64_t hash, WriteMode mode,
-                         uint64_t ttl);
+                         uint64_t ttl, detail::WriteHook *hook);
 
   static constexpr int kShardShift = 40;  // shard index: hash bits 40..49
   std::unique_ptr<detail::Shard[], detail::ShardDeleter> shards_;
@@ -161,6 +207,13 @@ class Cache {
   // seq_cst: these order the reads of the shards with the borrows.
   mutable std::atomic<uint64_t> borrow_gen_{0};
   mutable std::atomic<uint32_t> borrows_in_flight_{0};
+  // The attached link, or null. acquire/release: a writer that sees it sees it
+  // built. Links are never freed before ~Cache (closed ones wait on
+  // retired_links_), so a writer that loaded the pointer just before a close
+  // still touches live memory, and backs out (Link::Reserve).
+  std::atomic<detail::Link *> link_{nullptr};
+  std::mutex links_mu_;                       // attach, detach, fork
+  detail::Link *retired_links_ = nullptr;     // under links_mu_
 };
 
 }  // namespace libcache

@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(build-essential cmake ninja-build pkg-config
           libxxhash-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev
           valgrind clang python3 python3-venv python3-dev
-          librocksdb-dev libleveldb-dev zlib1g-dev)
+          librocksdb-dev libleveldb-dev zlib1g-dev
+          libhiredis-dev redis-server)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

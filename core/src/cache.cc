@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <random>
@@ -16,6 +17,7 @@
 #include "core/src/entry.h"
 #include "core/src/fork.h"
 #include "core/src/hash.h"
+#include "core/src/link.h"
 #include "core/src/shard.h"
 
 namespace libcache {
@@ -153,9 +155,39 @@ Status Cache::Open(const Options &opts, std::unique_ptr<Cache> *out) {
 }
 
 Cache::~Cache() {
+  // Close the link first: its flusher must stop before the cache goes, and
+  // what it still holds is released into this cache's allocator.
+  if (detail::Link *l = link_.load(std::memory_order_acquire)) l->Close(0, nullptr);
+  for (detail::Link *l = retired_links_, *next; l != nullptr; l = next) {
+    next = l->retired_next;
+    if (!l->closed()) l->Close(0, nullptr);  // a fork child's inherited link
+    delete l;
+  }
   if (registered_) detail::UnregisterForFork(this);
   shards_.reset();  // frees the entries, then gives their memory back (alloc.h)
   if (alloc_ != nullptr && alloc_->collect != nullptr) alloc_->collect();
+}
+
+Status Cache::AttachLink(const cache_store_s &store, const detail::LinkOptions &opts,
+                         detail::Link **out) {
+  std::lock_guard<std::mutex> g(links_mu_);
+  if (link_.load(std::memory_order_relaxed) != nullptr) return Status::kExists;
+  detail::Link *l = nullptr;
+  const Status st = detail::Link::Create(this, store, opts, &l);
+  if (st != Status::kOk) return st;
+  link_.store(l, std::memory_order_release);
+  *out = l;
+  return Status::kOk;
+}
+
+void Cache::DetachLink(detail::Link *l) {
+  std::lock_guard<std::mutex> g(links_mu_);
+  if (link_.load(std::memory_order_relaxed) == l) link_.store(nullptr, std::memory_order_release);
+  if (!l->retired) {
+    l->retired = true;
+    l->retired_next = retired_links_;
+    retired_links_ = l;
+  }
 }
 
 inline detail::Shard &Cache::ShardFor(uint64_t hash) const {
@@ -174,6 +206,22 @@ bool Cache::ResolveTtl(int64_t ttl_ms, uint64_t *out) const {
   return true;
 }
 
+inline Status Cache::InsertAndBalance(Shard &shard, Entry *e, uint64_t hash, WriteMode mode,
+                                     uint64_t ttl, detail::WriteHook *hook) {
+  Status st = shard.Insert(e, hash, mode, ttl, hook);
+  if (__builtin_expect(st == Status::kOk, 1)) {
+    // A shard that lent most of its limit takes it back from shards holding
+    // more than their share, so that limits drift back to even.
+    if (__builtin_expect(shard.limit_hint() < starved_below_, 0)) {
+      const uint64_t need = fair_share_ - shard.limit_hint();
+      Borrow(shard, need, need, /*only_surplus=*/true);
+    }
+    return st;
+  }
+  if (st == Status::kTooLarge && can_borrow_) st = InsertBorrowing(shard, e, hash, mode, ttl, hook);
+  return st;
+}
+
 Status Cache::Write(std::string_view key, const std::string_view *parts, size_t nparts,
                     int64_t ttl_ms, WriteMode mode) {
   uint64_t ttl;
@@ -190,29 +238,50 @@ Status Cache::Write(std::string_view key, const std::string_view *parts, size_t 
   Shard &shard = ShardFor(h);
   // Refuse hopeless sizes before allocating (the shard makes the exact check).
   if (Entry::SizeFor(key.size(), vlen) > max_bytes_) return Status::kTooLarge;
+  detail::Link *link = link_.load(std::memory_order_acquire);
+  if (__builtin_expect(link != nullptr, 0)) {
+    const Status st = WriteLinked(link, key, parts, nparts, vlen, h, ttl, mode);
+    if (st != Status::kClosed) return st;  // kClosed: the link is closing, write locally
+  }
   Entry *e = Entry::Create(*alloc_, key, parts, nparts, vlen, 0);
   if (e == nullptr) return Status::kNoMem;
   if (!HashTable::Encodable(e)) {
     e->Unref(*alloc_);
     return Status::kNoMem;
   }
-  Status st = shard.Insert(e, h, mode, ttl);
-  if (__builtin_expect(st == Status::kOk, 1)) {
-    // A shard that lent most of its limit takes it back from shards holding
-    // more than their share, so that limits drift back to even.
-    if (__builtin_expect(shard.limit_hint() < starved_below_, 0)) {
-      const uint64_t need = fair_share_ - shard.limit_hint();
-      Borrow(shard, need, need, /*only_surplus=*/true);
-    }
-    return st;
-  }
-  if (st == Status::kTooLarge && can_borrow_) st = InsertBorrowing(shard, e, h, mode, ttl);
+  const Status st = InsertAndBalance(shard, e, h, mode, ttl, nullptr);
   if (st != Status::kOk) e->Unref(*alloc_);
   return st;
 }
 
+Status Cache::WriteLinked(detail::Link *link, std::string_view key, const std::string_view *parts,
+                          size_t nparts, size_t vlen, uint64_t hash, uint64_t ttl,
+                          WriteMode mode) {
+  const uint64_t charge = detail::Link::Charge(key.size(), vlen);
+  const Status r = link->Reserve(charge);
+  if (r != Status::kOk) return r;  // kFull: refused, the cache unchanged
+  // Two owners: the table and the queue (no copy of the value for the queue).
+  Entry *e = Entry::Create(*alloc_, key, parts, nparts, vlen, 0, /*owners=*/2);
+  if (e == nullptr || !HashTable::Encodable(e) || !detail::EnsureSpareNode()) {
+    if (e != nullptr) {
+      e->Unref(*alloc_);
+      e->Unref(*alloc_);
+    }
+    link->Unreserve(charge);
+    return Status::kNoMem;
+  }
+  detail::WriteHook hook{link, detail::OpKind::kPut, e, charge};
+  const Status st = InsertAndBalance(ShardFor(hash), e, hash, mode, ttl, &hook);
+  if (st != Status::kOk) {
+    e->Unref(*alloc_);
+    e->Unref(*alloc_);
+    link->Unreserve(charge);
+  }
+  return st;
+}
+
 Status Cache::InsertBorrowing(Shard &shard, Entry *e, uint64_t hash, WriteMode mode,
-                              uint64_t ttl) {
+                              uint64_t ttl, detail::WriteHook *hook) {
   // Larger than this shard can hold alone: borrow limit from the others. Two
   // rounds, in case writes to this shard grew its arrays in between.
   Status st = Status::kTooLarge;
@@ -222,7 +291,7 @@ Status Cache::InsertBorrowing(Shard &shard, Entry *e, uint64_t hash, WriteMode m
     // entries (otherwise its next write would evict the large one, the only
     // entry left); settle for what the entry needs if the others are short.
     if (need != 0 && Borrow(shard, need, need + fair_share_, /*only_surplus=*/false) == 0) break;
-    st = shard.Insert(e, hash, mode, ttl);
+    st = shard.Insert(e, hash, mode, ttl, hook);
   }
   return st;
 }
@@ -270,31 +339,69 @@ uint64_t Cache::Borrow(Shard &to, uint64_t need, uint64_t want, bool only_surplu
   return got;
 }
 
+Entry *Cache::MissThrough(std::string_view key, uint64_t hash) {
+  detail::Link *link = link_.load(std::memory_order_acquire);
+  if (link == nullptr || !link->reads_through() || key.size() > kMaxKeySize) return nullptr;
+  return link->ReadThrough(key, hash);
+}
+
 Status Cache::Get(std::string_view key, void *buf, size_t cap, size_t *vlen) {
   const uint64_t h = Hash(key);
-  return ShardFor(h).Get(key, h, buf, cap, vlen);
+  const Status st = ShardFor(h).Get(key, h, buf, cap, vlen);
+  if (__builtin_expect(st != Status::kNotFound, 1)) return st;
+  Entry *e = MissThrough(key, h);
+  if (e == nullptr) return st;
+  Status out = Status::kOk;
+  if (vlen != nullptr) *vlen = e->vlen;
+  if (e->vlen > cap) {
+    out = Status::kBufferTooSmall;
+  } else if (e->vlen != 0) {
+    std::memcpy(buf, e->value_data(), e->vlen);
+  }
+  e->Unref(*alloc_);
+  return out;
 }
 
 Status Cache::Read(std::string_view key, ReadFn fn, void *ctx) {
   const uint64_t h = Hash(key);
-  return ShardFor(h).Read(key, h, fn, ctx);
+  const Status st = ShardFor(h).Read(key, h, fn, ctx);
+  if (__builtin_expect(st != Status::kNotFound, 1)) return st;
+  Entry *e = MissThrough(key, h);
+  if (e == nullptr) return st;
+  if (fn != nullptr) fn(ctx, e->value_data(), e->vlen);
+  e->Unref(*alloc_);
+  return Status::kOk;
 }
 
 Status Cache::Pin(std::string_view key, const Value **out) {
   const uint64_t h = Hash(key);
   const Entry *e = nullptr;
-  const Status st = ShardFor(h).Pin(key, h, &e);
+  Status st = ShardFor(h).Pin(key, h, &e);
+  if (__builtin_expect(st == Status::kNotFound, 0)) {
+    e = MissThrough(key, h);  // pinned for the caller
+    if (e != nullptr) st = Status::kOk;
+  }
   *out = reinterpret_cast<const Value *>(e);
   return st;
 }
 
 Status Cache::Delete(std::string_view key) {
   const uint64_t h = Hash(key);
+  detail::Link *link = link_.load(std::memory_order_acquire);
+  if (__builtin_expect(link != nullptr, 0)) {
+    const Status st = DeleteLinked(link, key, h);
+    if (st != Status::kClosed) return st;
+  }
   return ShardFor(h).Delete(key, h);
 }
 
 Status Cache::Take(std::string_view key, const Value **out) {
   const uint64_t h = Hash(key);
+  detail::Link *link = link_.load(std::memory_order_acquire);
+  if (__builtin_expect(link != nullptr, 0)) {
+    const Status st = TakeLinked(link, key, h, out);
+    if (st != Status::kClosed) return st;
+  }
   const Entry *e = nullptr;
   const Status st = ShardFor(h).Take(key, h, &e);
   *out = reinterpret_cast<const Value *>(e);
@@ -305,7 +412,91 @@ Status Cache::Touch(std::string_view key, int64_t ttl_ms) {
   uint64_t ttl;
   if (!ResolveTtl(ttl_ms, &ttl)) return Status::kInvalid;
   const uint64_t h = Hash(key);
+  detail::Link *link = link_.load(std::memory_order_acquire);
+  if (__builtin_expect(link != nullptr, 0)) {
+    const Status st = TouchLinked(link, key, h, ttl);
+    if (st != Status::kClosed) return st;
+  }
   return ShardFor(h).Touch(key, h, ttl);
+}
+
+namespace {
+
+// The key-only entry a DELETE or EXPIRE holds in the queue, with the queue's
+// room reserved for it. kClosed: the link is closing (write locally only).
+Status ReserveKeyOp(detail::Link *link, const detail::Allocator &a, std::string_view key,
+                    uint64_t *charge, Entry **holder) {
+  *charge = detail::Link::Charge(key.size(), 0);
+  const Status r = link->Reserve(*charge);
+  if (r != Status::kOk) return r;
+  *holder = Entry::Create(a, key, nullptr, 0, 0, 0);
+  if (*holder == nullptr || !detail::EnsureSpareNode()) {
+    if (*holder != nullptr) (*holder)->Unref(a);
+    link->Unreserve(*charge);
+    return Status::kNoMem;
+  }
+  return Status::kOk;
+}
+
+}  // namespace
+
+// A key longer than any write accepts cannot be in the cache or the store:
+// the link is not told (and a DELETE could not hold it).
+Status Cache::DeleteLinked(detail::Link *link, std::string_view key, uint64_t hash) {
+  if (key.size() > kMaxKeySize) return Status::kClosed;
+  uint64_t charge;
+  Entry *holder = nullptr;
+  const Status r = ReserveKeyOp(link, *alloc_, key, &charge, &holder);
+  if (r != Status::kOk) return r;
+  detail::WriteHook hook{link, detail::OpKind::kDelete, holder, charge};
+  return ShardFor(hash).Delete(key, hash, &hook);  // queued whether found or not
+}
+
+Status Cache::TakeLinked(detail::Link *link, std::string_view key, uint64_t hash,
+                         const Value **out) {
+  if (key.size() > kMaxKeySize) return Status::kClosed;
+  uint64_t charge;
+  Entry *holder = nullptr;
+  const Status r = ReserveKeyOp(link, *alloc_, key, &charge, &holder);
+  if (r != Status::kOk) return r;
+  detail::WriteHook hook{link, detail::OpKind::kDelete, holder, charge};
+  const Entry *e = nullptr;
+  const Status st = ShardFor(hash).Take(key, hash, &e, &hook);  // queued whether found or not
+  *out = reinterpret_cast<const Value *>(e);
+  return st;
+}
+
+Status Cache::TouchLinked(detail::Link *link, std::string_view key, uint64_t hash, uint64_t ttl) {
+  if (key.size() > kMaxKeySize) return Status::kClosed;
+  uint64_t charge;
+  Entry *holder = nullptr;
+  const Status r = ReserveKeyOp(link, *alloc_, key, &charge, &holder);
+  if (r != Status::kOk) return r;
+  detail::WriteHook hook{link, detail::OpKind::kExpire, holder, charge};
+  const Status st = ShardFor(hash).Touch(key, hash, ttl, &hook);
+  if (st != Status::kOk) {  // not applied, so not queued
+    holder->Unref(*alloc_);
+    link->Unreserve(charge);
+  }
+  return st;
+}
+
+Status Cache::FillFromStore(Entry *e, uint64_t hash, uint64_t ttl,
+                            const std::atomic<uint64_t> &gen, uint64_t gen0) {
+  if (!HashTable::Encodable(e)) return Status::kNoMem;
+  return ShardFor(hash).Fill(e, hash, ttl, gen, gen0);
+}
+
+void Cache::ApplySync(Entry *e, std::string_view key, uint64_t hash, uint64_t ttl,
+                      detail::Link *link, detail::SyncWaiter *w) {
+  if (e != nullptr && !HashTable::Encodable(e)) {
+    // Cannot be indexed (never on common platforms): drop the local copy,
+    // and any older local value, which the store no longer holds.
+    ShardFor(hash).ApplySync(nullptr, key, hash, ttl, link, w);
+    e->Unref(*alloc_);
+    return;
+  }
+  ShardFor(hash).ApplySync(e, key, hash, ttl, link, w);
 }
 
 Status Cache::Ttl(std::string_view key, int64_t *remaining_ms) {
@@ -354,6 +545,34 @@ const char *Cache::CheckInvariants() const {
     if (bytes > max_bytes_) return "more bytes than max_bytes";
   }
   return nullptr;
+}
+
+void Cache::ForkPrepare() NO_THREAD_SAFETY_ANALYSIS {
+  links_mu_.lock();
+  LockAllShards();
+  if (detail::Link *l = link_.load(std::memory_order_relaxed)) l->ForkPrepare();
+}
+
+void Cache::ForkParent() NO_THREAD_SAFETY_ANALYSIS {
+  if (detail::Link *l = link_.load(std::memory_order_relaxed)) l->ForkParent();
+  UnlockAllShards();
+  links_mu_.unlock();
+}
+
+void Cache::ForkChild() NO_THREAD_SAFETY_ANALYSIS {
+  // The child's cache keeps working, locally only: its inherited link is
+  // detached before any other thread exists, and goes inert.
+  if (detail::Link *l = link_.load(std::memory_order_relaxed)) {
+    l->ForkChild();
+    link_.store(nullptr, std::memory_order_relaxed);
+    if (!l->retired) {
+      l->retired = true;
+      l->retired_next = retired_links_;
+      retired_links_ = l;
+    }
+  }
+  UnlockAllShards();
+  links_mu_.unlock();
 }
 
 void Cache::LockAllShards() {

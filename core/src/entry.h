@@ -66,15 +66,16 @@ struct Entry {
 
   static constexpr size_t SizeFor(size_t klen, size_t vlen) { return sizeof(Entry) + klen + vlen; }
 
-  // Allocates and fills an entry owned once (by the caller, later the table),
+  // Allocates and fills an entry owned `owners` times (by the caller, later
+  // the table; a write-behind link's queue takes one more: core/src/link.h),
   // its value the parts back to back (vlen their total). nullptr when out of
   // memory. REQUIRES: key.size() <= 65535, vlen < 4 GiB.
   static Entry *Create(const Allocator &a, std::string_view key, const std::string_view *parts,
-                       size_t nparts, size_t vlen, uint64_t deadline_ms) {
+                       size_t nparts, size_t vlen, uint64_t deadline_ms, uint32_t owners = 1) {
     void *mem = AllocateBlock(a, SizeFor(key.size(), vlen));
     if (mem == nullptr) return nullptr;
     Entry *e = new (mem) Entry;
-    e->refs.store(1, std::memory_order_relaxed);  // published later under the shard lock
+    e->refs.store(owners, std::memory_order_relaxed);  // published later under the shard lock
     e->vlen = static_cast<uint32_t>(vlen);
     e->deadline_ms = deadline_ms;
     e->ring_pos = 0;

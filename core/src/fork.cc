@@ -31,13 +31,19 @@ Registry &TheRegistry() {
 void Prepare() NO_THREAD_SAFETY_ANALYSIS {
   Registry &r = TheRegistry();
   r.mu.lock();
-  for (Cache *c : r.caches) c->LockAllShards();
+  for (Cache *c : r.caches) c->ForkPrepare();
 }
 
-// Runs in the parent and in the child, on the forking thread.
-void Release() NO_THREAD_SAFETY_ANALYSIS {
+// Run on the forking thread, in the parent and in the child.
+void ReleaseParent() NO_THREAD_SAFETY_ANALYSIS {
   Registry &r = TheRegistry();
-  for (Cache *c : r.caches) c->UnlockAllShards();
+  for (Cache *c : r.caches) c->ForkParent();
+  r.mu.unlock();
+}
+
+void ReleaseChild() NO_THREAD_SAFETY_ANALYSIS {
+  Registry &r = TheRegistry();
+  for (Cache *c : r.caches) c->ForkChild();  // each cache's link goes inert
   r.mu.unlock();
 }
 
@@ -46,7 +52,7 @@ void Release() NO_THREAD_SAFETY_ANALYSIS {
 bool RegisterForFork(Cache *cache) {
   static std::once_flag once;
   static bool installed = false;
-  std::call_once(once, [] { installed = pthread_atfork(&Prepare, &Release, &Release) == 0; });
+  std::call_once(once, [] { installed = pthread_atfork(&Prepare, &ReleaseParent, &ReleaseChild) == 0; });
   if (!installed) return false;  // ENOMEM: pthread_atfork's only failure
   try {
     Registry &r = TheRegistry();

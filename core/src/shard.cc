@@ -59,13 +59,40 @@ void Shard::ReclaimExpired(std::string_view key, uint64_t hash) {
   LookupLocked(key, hash, nullptr);  // reclaims the entry if it is (still) expired
 }
 
-Status Shard::Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms) {
+Status Shard::Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms, WriteHook *hook) {
   PrefetchHome(hash);
   LockGuard<StripeLock> lock(lock_);
-  return InsertLocked(e, hash, mode, ttl_ms);
+  return InsertLocked(e, hash, mode, ttl_ms, hook);
 }
 
-Status Shard::InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms) {
+Status Shard::Fill(Entry *e, uint64_t hash, uint64_t ttl_ms, const std::atomic<uint64_t> &gen,
+                   uint64_t gen0) {
+  LockGuard<StripeLock> lock(lock_);
+  // relaxed: every bump of gen for this key is made under this lock.
+  if (gen.load(std::memory_order_relaxed) != gen0) return Status::kExists;
+  return InsertLocked(e, hash, WriteMode::kSet, ttl_ms, nullptr);
+}
+
+void Shard::ApplySync(Entry *e, std::string_view key, uint64_t hash, uint64_t ttl_ms, Link *link,
+                      SyncWaiter *w) {
+  LockGuard<StripeLock> lock(lock_);
+  const bool apply = link->FinishSyncLocked(w, hash);
+  if (e == nullptr) {
+    size_t slot;
+    Entry *old = apply ? LookupLocked(key, hash, &slot) : nullptr;
+    if (old != nullptr) {
+      UnlinkLocked(slot, old);
+      ++deletes_;
+    }
+    return;
+  }
+  if (!apply || InsertLocked(e, hash, WriteMode::kSet, ttl_ms, nullptr) != Status::kOk) {
+    e->Unref(*alloc_);
+  }
+}
+
+Status Shard::InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms,
+                           WriteHook *hook) {
   const uint64_t charge = Charge(e);
   // The entry must fit with nothing else in the shard; checked before any change.
   if (charge > LimitLocked() || ArrayBytesLocked() > LimitLocked() - charge) {
@@ -99,6 +126,7 @@ Status Shard::InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl
     return Status::kTooLarge;
   }
   ++sets_;
+  if (__builtin_expect(hook != nullptr, 0)) hook->Applied(hash, ttl_ms);
   return Status::kOk;
 }
 
@@ -153,8 +181,9 @@ bool Shard::EvictOneLocked(const Entry *keep) {
   }
 }
 
-Status Shard::Delete(std::string_view key, uint64_t hash) {
+Status Shard::Delete(std::string_view key, uint64_t hash, WriteHook *hook) {
   LockGuard<StripeLock> lock(lock_);
+  if (__builtin_expect(hook != nullptr, 0)) hook->Applied(hash, 0);
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
   if (e == nullptr) return Status::kNotFound;
@@ -163,8 +192,9 @@ Status Shard::Delete(std::string_view key, uint64_t hash) {
   return Status::kOk;
 }
 
-Status Shard::Take(std::string_view key, uint64_t hash, const Entry **out) {
+Status Shard::Take(std::string_view key, uint64_t hash, const Entry **out, WriteHook *hook) {
   LockGuard<StripeLock> lock(lock_);
+  if (__builtin_expect(hook != nullptr, 0)) hook->Applied(hash, 0);
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
   if (e == nullptr) return Status::kNotFound;
@@ -177,12 +207,13 @@ Status Shard::Take(std::string_view key, uint64_t hash, const Entry **out) {
   return Status::kOk;
 }
 
-Status Shard::Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms) {
+Status Shard::Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms, WriteHook *hook) {
   LockGuard<StripeLock> lock(lock_);
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
   if (e == nullptr) return Status::kNotFound;
   e->deadline_ms = DeadlineFor(ttl_ms);
+  if (__builtin_expect(hook != nullptr, 0)) hook->Applied(hash, ttl_ms);
   return Status::kOk;
 }
 

@@ -160,6 +160,7 @@
 #include "core/src/clock.h"
 #include "core/src/clock_ring.h"
 #include "core/src/entry.h"
+#include "core/src/link.h"
 #include "core/src/stripe_lock.h"
 #include "core/src/table.h"
 #include "core/src/thread_annotations.h"
@@ -219,7 +220,21 @@ class alignas(64) Shard {
   Status Pin(std::string_view key, uint64_t hash, const Entry **out) EXCLUDES(lock_);
   // Indexes e with a deadline ttl_ms from now (0 = never expires).
   // On kOk the shard owns e; otherwise the caller still does.
-  Status Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms) EXCLUDES(lock_);
+  // hook (a linked write, core/src/link.h): called under the lock once the
+  // write is applied, so that the link queues the key's writes in the order
+  // they are applied; only on kOk. The same for Delete, Take and Touch,
+  // where Delete and Take call it also when the key is absent locally (the
+  // store may hold it), so they always consume the hook.
+  Status Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms,
+                WriteHook *hook = nullptr) EXCLUDES(lock_);
+  // Inserts a value loaded from the store (never queued), unless gen moved
+  // from gen0 since the load began (kExists then). Ownership as Insert.
+  Status Fill(Entry *e, uint64_t hash, uint64_t ttl_ms, const std::atomic<uint64_t> &gen,
+              uint64_t gen0) EXCLUDES(lock_);
+  // Applies an acknowledged sync write (e, or a delete of key when e is
+  // null) if link->FinishSyncLocked says so; takes e's reference either way.
+  void ApplySync(Entry *e, std::string_view key, uint64_t hash, uint64_t ttl_ms, Link *link,
+                 SyncWaiter *w) EXCLUDES(lock_);
   // ---- The byte limit, moved between shards (see "Bounds" above) ----
   // This shard's current byte limit. relaxed: read without the lock only to
   // choose which shard to borrow from; exact under the lock.
@@ -236,11 +251,13 @@ class alignas(64) Shard {
   // nullptr when they hold, else a description of the first broken one.
   // Stores the limit in *limit_out and adds the bytes held to *bytes_out.
   const char *CheckInvariants(uint64_t *limit_out, uint64_t *bytes_out) EXCLUDES(lock_);
-  Status Delete(std::string_view key, uint64_t hash) EXCLUDES(lock_);
+  Status Delete(std::string_view key, uint64_t hash, WriteHook *hook = nullptr) EXCLUDES(lock_);
   // Unlinks the live entry and gives the table's reference to *out.
-  Status Take(std::string_view key, uint64_t hash, const Entry **out) EXCLUDES(lock_);
+  Status Take(std::string_view key, uint64_t hash, const Entry **out,
+              WriteHook *hook = nullptr) EXCLUDES(lock_);
   // ttl_ms: 0 = never expires.
-  Status Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms) EXCLUDES(lock_);
+  Status Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms,
+               WriteHook *hook = nullptr) EXCLUDES(lock_);
   Status Ttl(std::string_view key, uint64_t hash, int64_t *remaining_ms) EXCLUDES(lock_);
   void Clear() EXCLUDES(lock_);
   uint64_t PurgeExpired() EXCLUDES(lock_);
@@ -335,7 +352,8 @@ class alignas(64) Shard {
   // Evicts (or reclaims, if expired) the entry chosen by the CLOCK hand,
   // never `keep`. False when nothing else is left.
   bool EvictOneLocked(const Entry *keep) REQUIRES(lock_);
-  Status InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms) REQUIRES(lock_);
+  Status InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms, WriteHook *hook)
+      REQUIRES(lock_);
   // Makes room for, then indexes, an entry whose key is absent.
   Status LinkNewLocked(Entry *e, uint64_t hash, uint64_t charge) REQUIRES(lock_);
   // Evicts (never `keep`) until the extra bytes and entries would fit.

@@ -32,7 +32,7 @@ from ._decorator import CacheInfo, cached
 from ._session import SessionStore
 from ._core import ENGINE_VERSION, MAX_KEY_SIZE
 
-__version__ = "1.2.0"
+__version__ = "1.3.0"
 
 __all__ = [
     "BackendError",

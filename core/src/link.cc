@@ -1,0 +1,759 @@
+// The write-behind queue and its flusher (the design comment is in
+// core/src/link.h). Read-through and sync writes are in link_read.cc.
+
+#include "core/src/link.h"
+
+#include <sched.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <new>
+
+#include "core/src/link_internal.h"
+
+namespace libcache::detail {
+
+namespace {
+
+// Each writing thread keeps one spare node, allocated before it takes any
+// lock, so that queueing under the shard lock never allocates (and so never
+// fails). initial-exec: a fixed offset from the thread pointer.
+struct SpareNode {
+  Node *node = nullptr;
+  ~SpareNode() { delete node; }
+};
+thread_local SpareNode t_spare __attribute__((tls_model("initial-exec")));
+
+constexpr size_t kMaxFreeNodes = 4096;
+constexpr uint64_t kInitialBuckets = 1024;
+
+}  // namespace
+
+bool EnsureSpareNode() {
+  if (t_spare.node == nullptr) t_spare.node = new (std::nothrow) Node;
+  return t_spare.node != nullptr;
+}
+
+void WriteHook::Applied(uint64_t hash, uint64_t ttl_ms) {
+  const int64_t expire_at = ttl_ms == 0 ? 0 : RealtimeMs() + static_cast<int64_t>(ttl_ms);
+  link->EnqueueLocked(kind, holder, hash, kind == OpKind::kDelete ? 0 : expire_at, charge);
+}
+
+Link::Link(Cache *cache, const cache_store_t &store, const LinkOptions &opts)
+    : cache_(cache), store_(store), opts_(opts) {}
+
+Link::~Link() = default;
+
+Status Link::Create(Cache *cache, const cache_store_t &store, const LinkOptions &opts,
+                    Link **out) {
+  std::unique_ptr<Link> l(new (std::nothrow) Link(cache, store, opts));
+  if (l == nullptr) return Status::kNoMem;
+  {
+    LockGuard<Mutex> g(l->mu_);
+    l->buckets_.reset(new (std::nothrow) Node *[kInitialBuckets]());
+    if (l->buckets_ == nullptr) return Status::kNoMem;
+    l->bucket_mask_ = kInitialBuckets - 1;
+    try {
+      l->epochs_.emplace_back(0, 0);
+      l->batch_nodes_.reserve(opts.batch_max_ops);
+      l->batch_ops_.reserve(opts.batch_max_ops);
+      l->free_nodes_.reserve(64);
+    } catch (const std::bad_alloc &) {
+      return Status::kNoMem;
+    }
+  }
+  // The flusher blocks every signal (SIGPIPE from a store's socket above all):
+  // it inherits the mask in force when it is created.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  const int rc = pthread_create(&l->flusher_, nullptr, &Link::FlusherMain, l.get());
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (rc != 0) return Status::kNoMem;
+  l->flusher_started_ = true;
+  *out = l.release();
+  return Status::kOk;
+}
+
+// ---- Reservations -------------------------------------------------------------
+
+Status Link::Reserve(uint64_t charge) {
+  uint64_t cur = used_.load(std::memory_order_relaxed);
+  while (Fits(cur, charge)) {
+    // seq_cst, with the load of state_ after it and Close's store of state_
+    // before it reads used_: either Close sees this reservation and waits for
+    // it, or this sees Close and backs out.
+    if (used_.compare_exchange_weak(cur, cur + Pack(charge, 1))) {
+      if (__builtin_expect(state_.load() == kOpen, 1)) return Status::kOk;
+      Unreserve(charge);
+      return Status::kClosed;
+    }
+  }
+  return ReserveSlow(charge);
+}
+
+Status Link::ReserveSlow(uint64_t charge) {
+  LockGuard<Mutex> g(mu_);
+  if (state_.load() != kOpen) return Status::kClosed;
+  const bool hopeless = charge > opts_.max_queue_bytes;
+  const int64_t deadline = DeadlineAfter(opts_.block_timeout_ms);
+  // Counted before the first look at used_, so that an Unreserve that
+  // lowers it after that look sees us and wakes us (both seq_cst).
+  room_waiters_.fetch_add(1);
+  Status st = Status::kFull;
+  for (;;) {
+    uint64_t cur = used_.load();
+    if (Fits(cur, charge)) {
+      if (used_.compare_exchange_strong(cur, cur + Pack(charge, 1))) {
+        st = Status::kOk;
+        break;
+      }
+      continue;
+    }
+    if (hopeless || !opts_.block_when_full) break;
+    if (!room_cv_.WaitUntil(mu_, deadline)) break;
+    if (state_.load() != kOpen) {
+      st = Status::kClosed;
+      break;
+    }
+  }
+  room_waiters_.fetch_sub(1);
+  if (st == Status::kFull) ++stats_.refused_full;
+  return st;
+}
+
+void Link::Unreserve(uint64_t charge) {
+  used_.fetch_sub(Pack(charge, 1));  // seq_cst: see ReserveSlow
+  if (room_waiters_.load() != 0) {
+    LockGuard<Mutex> g(mu_);
+    room_cv_.NotifyAll();
+  }
+}
+
+void Link::UnreserveLocked(uint64_t charge) {
+  used_.fetch_sub(Pack(charge, 1));
+  if (room_waiters_.load() != 0) room_cv_.NotifyAll();
+}
+
+// ---- The index, the lists and the counts --------------------------------------
+
+Node *Link::FindLocked(uint64_t hash, std::string_view key) {
+  for (Node *n = buckets_[hash & bucket_mask_]; n != nullptr; n = n->bucket_next) {
+    if (n->hash == hash && n->key() == key) return n;
+  }
+  return nullptr;
+}
+
+Node *Link::NewNodeLocked(uint64_t hash) {
+  Node *n;
+  if (!free_nodes_.empty()) {
+    n = free_nodes_.back();
+    free_nodes_.pop_back();
+  } else {
+    n = t_spare.node;  // EnsureSpareNode() ran before the locks
+    t_spare.node = nullptr;
+  }
+  *n = Node();
+  n->hash = hash;
+  if (nodes_ > bucket_mask_) {  // grow when the load factor passes 1; never fails a write
+    const uint64_t cap = (bucket_mask_ + 1) * 2;
+    Node **grown = new (std::nothrow) Node *[cap]();
+    if (grown != nullptr) {
+      for (uint64_t i = 0; i <= bucket_mask_; ++i) {
+        for (Node *m = buckets_[i], *next; m != nullptr; m = next) {
+          next = m->bucket_next;
+          m->bucket_next = grown[m->hash & (cap - 1)];
+          grown[m->hash & (cap - 1)] = m;
+        }
+      }
+      buckets_.reset(grown);
+      bucket_mask_ = cap - 1;
+    }
+  }
+  Node **head = &buckets_[hash & bucket_mask_];
+  n->bucket_next = *head;
+  *head = n;
+  ++nodes_;
+  return n;
+}
+
+void Link::MaybeFreeNodeLocked(Node *n) {
+  if (n->pending.live() || n->inflight.live() || n->waiters != nullptr) return;
+  for (Node **p = &buckets_[n->hash & bucket_mask_]; *p != nullptr; p = &(*p)->bucket_next) {
+    if (*p == n) {
+      *p = n->bucket_next;
+      break;
+    }
+  }
+  --nodes_;
+  if (free_nodes_.size() < kMaxFreeNodes && free_nodes_.size() < free_nodes_.capacity()) {
+    free_nodes_.push_back(n);  // never reallocates
+  } else if (free_nodes_.size() < kMaxFreeNodes) {
+    try {
+      free_nodes_.push_back(n);
+    } catch (const std::bad_alloc &) {
+      delete n;
+    }
+  } else {
+    delete n;
+  }
+}
+
+void Link::ListPushBack(Node *n, bool ready) {
+  Node *&head = ready ? ready_head_ : delayed_head_;
+  Node *&tail = ready ? ready_tail_ : delayed_tail_;
+  n->where = ready ? Node::kReady : Node::kDelayed;
+  n->next = nullptr;
+  n->prev = tail;
+  if (tail != nullptr) tail->next = n; else head = n;
+  tail = n;
+  if (ready) ++ready_ops_;
+}
+
+void Link::ListPushFront(Node *n) {
+  n->where = Node::kReady;
+  n->prev = nullptr;
+  n->next = ready_head_;
+  if (ready_head_ != nullptr) ready_head_->prev = n; else ready_tail_ = n;
+  ready_head_ = n;
+  ++ready_ops_;
+}
+
+void Link::ListRemove(Node *n) {
+  if (n->where == Node::kOff) return;
+  const bool ready = n->where == Node::kReady;
+  Node *&head = ready ? ready_head_ : delayed_head_;
+  Node *&tail = ready ? ready_tail_ : delayed_tail_;
+  if (n->prev != nullptr) n->prev->next = n->next; else head = n->next;
+  if (n->next != nullptr) n->next->prev = n->prev; else tail = n->prev;
+  n->prev = n->next = nullptr;
+  n->where = Node::kOff;
+  if (ready) --ready_ops_;
+}
+
+// Delayed nodes stay sorted by not_before_ms (inserted from the back: the
+// backoffs are close to one another, so this is short).
+void Link::DelayLocked(Node *n, int64_t not_before_ms) {
+  ListRemove(n);
+  n->not_before_ms = not_before_ms;
+  Node *after = delayed_tail_;
+  while (after != nullptr && after->not_before_ms > not_before_ms) after = after->prev;
+  n->where = Node::kDelayed;
+  n->prev = after;
+  n->next = after != nullptr ? after->next : delayed_head_;
+  if (n->next != nullptr) n->next->prev = n; else delayed_tail_ = n;
+  if (after != nullptr) after->next = n; else delayed_head_ = n;
+}
+
+void Link::PromoteDelayedLocked(int64_t now) {
+  while (delayed_head_ != nullptr && delayed_head_->not_before_ms <= now) {
+    Node *n = delayed_head_;
+    ListRemove(n);
+    ListPushBack(n, /*ready=*/true);
+  }
+}
+
+void Link::CountEpochLocked(uint64_t epoch, int delta) {
+  // The epoch is live (an operation carries it), so its entry exists; there
+  // are few (one per flush that overlapped queued writes).
+  for (auto &e : epochs_) {
+    if (e.first == epoch) {
+      e.second += delta;
+      break;
+    }
+  }
+  while (epochs_.size() > 1 && epochs_.front().second == 0) epochs_.pop_front();
+}
+
+bool Link::FlushedThroughLocked(uint64_t epoch) {
+  for (const auto &e : epochs_) {
+    if (e.first > epoch) return true;
+    if (e.second != 0) return false;
+  }
+  return true;
+}
+
+void Link::UncountOpLocked(Op *op) {
+  --queued_ops_;
+  queued_bytes_ -= op->charge;
+  used_.fetch_sub(Pack(op->charge, 1));  // seq_cst: see ReserveSlow
+  CountEpochLocked(op->epoch, -1);
+  if (room_waiters_.load() != 0) room_cv_.NotifyAll();
+}
+
+void Link::ReleaseOpLocked(Op *op) {
+  UncountOpLocked(op);
+  op->entry->Unref(*cache_->alloc_);
+  op->entry = nullptr;
+}
+
+// ---- Queueing -----------------------------------------------------------------
+
+void Link::CombineLocked(Op *slot, Op *newer) {
+  const uint64_t epoch = std::min(slot->epoch, newer->epoch);
+  const int64_t enqueued = std::min(slot->enqueued_ms, newer->enqueued_ms);
+  Op dropped;
+  if (newer->kind != OpKind::kExpire || slot->kind == OpKind::kExpire) {
+    dropped = *slot;  // replaced: PUT or DELETE over anything, EXPIRE over EXPIRE
+    *slot = *newer;
+    if (newer->kind == OpKind::kExpire) slot->attempts = dropped.attempts;
+  } else if (slot->kind == OpKind::kPut) {
+    slot->expire_at_ms = newer->expire_at_ms;  // the PUT now expires as the key does
+    slot->sync_only = slot->sync_only && newer->sync_only;
+    dropped = *newer;
+  } else {
+    dropped = *newer;  // EXPIRE over DELETE: the key is gone anyway
+  }
+  newer->entry = nullptr;
+  // The survivor carries the older epoch; counted there before the dropped
+  // operation, which still holds that epoch's count, is released.
+  if (slot->epoch != epoch) {
+    CountEpochLocked(epoch, +1);
+    CountEpochLocked(slot->epoch, -1);
+    slot->epoch = epoch;
+  }
+  slot->enqueued_ms = enqueued;
+  ReleaseOpLocked(&dropped);
+}
+
+void Link::SetPendingLocked(Node *n, Op *op) {
+  n->pending = *op;
+  op->entry = nullptr;
+  if (n->where == Node::kOff) ListPushBack(n, /*ready=*/true);
+}
+
+void Link::SupersedeWaitersLocked(Node *n) {
+  for (SyncWaiter *w = n->waiters; w != nullptr; w = w->next) w->superseded = true;
+}
+
+void Link::MoveWaitersLocked(Node *n, int from, int to, int status) {
+  for (SyncWaiter *w = n->waiters; w != nullptr; w = w->next) {
+    if (w->slot != from) continue;
+    w->slot = to;
+    w->status = status;
+  }
+}
+
+void Link::UnregisterWaiterLocked(SyncWaiter *w) {
+  Node *n = w->node;
+  if (n == nullptr) return;
+  if (w->prev != nullptr) w->prev->next = w->next; else n->waiters = w->next;
+  if (w->next != nullptr) w->next->prev = w->prev;
+  w->node = nullptr;
+  if (n->waiters == nullptr && n->key_hold != nullptr) {
+    n->key_hold->Unref(*cache_->alloc_);
+    n->key_hold = nullptr;
+  }
+  MaybeFreeNodeLocked(n);
+}
+
+void Link::EnqueueLocked(OpKind kind, Entry *holder, uint64_t hash, int64_t expire_at_ms,
+                         uint64_t charge) {
+  LockGuard<Mutex> g(mu_);
+  EnqueueInnerLocked(kind, holder, hash, expire_at_ms, charge, nullptr);
+}
+
+void Link::EnqueueInnerLocked(OpKind kind, Entry *holder, uint64_t hash, int64_t expire_at_ms,
+                              uint64_t charge, SyncWaiter *waiter) {
+  // A local write (or a sync write) of this key: a fill that began before it
+  // must not land (relaxed: every bump is made under mu_ and the key's shard
+  // lock, or mu_ alone for a sync write, which does not change the cache).
+  std::atomic<uint64_t> &gen = gen_[hash & kGenMask];
+  gen.store(gen.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  Op op;
+  op.entry = holder;
+  op.kind = kind;
+  op.expire_at_ms = expire_at_ms;
+  op.charge = charge;
+  op.epoch = epoch_;
+  op.enqueued_ms = MonotonicMs();
+  op.sync_only = waiter != nullptr;
+  ++queued_ops_;
+  queued_bytes_ += charge;
+  CountEpochLocked(epoch_, +1);
+  Node *n = FindLocked(hash, holder->key());
+  if (n == nullptr) n = NewNodeLocked(hash);
+  if (n->waiters != nullptr) SupersedeWaitersLocked(n);
+  if (n->pending.live()) {
+    CombineLocked(&n->pending, &op);
+    ++stats_.coalesced;
+    // A newer full write resets a rejected operation's retries: send it now.
+    if (n->where == Node::kDelayed && n->pending.attempts == 0) {
+      ListRemove(n);
+      ListPushBack(n, /*ready=*/true);
+    }
+  } else {
+    SetPendingLocked(n, &op);
+  }
+  if (waiter != nullptr) {
+    waiter->node = n;
+    waiter->slot = SyncWaiter::kPending;
+    waiter->prev = nullptr;
+    waiter->next = n->waiters;
+    if (n->waiters != nullptr) n->waiters->prev = waiter;
+    n->waiters = waiter;
+    if (n->key_hold == nullptr) {
+      // relaxed: the caller's reference keeps holder alive meanwhile.
+      holder->refs.fetch_add(1, std::memory_order_relaxed);
+      n->key_hold = holder;
+    }
+  }
+  if (flusher_idle_ || ready_ops_ == opts_.batch_max_ops) {
+    flusher_idle_ = false;
+    work_cv_.NotifyAll();
+  }
+}
+
+// ---- The flusher ----------------------------------------------------------------
+
+void *Link::FlusherMain(void *self) {
+  static_cast<Link *>(self)->FlusherLoop();
+  return nullptr;
+}
+
+int64_t Link::BackoffMs(uint32_t failures) {
+  const uint32_t shift = std::min<uint32_t>(failures == 0 ? 0 : failures - 1, 30);
+  const uint64_t base = std::min(opts_.backoff_max_ms, opts_.backoff_min_ms << shift);
+  rng_ ^= rng_ << 13;  // xorshift64: jitter only
+  rng_ ^= rng_ >> 7;
+  rng_ ^= rng_ << 17;
+  // Full jitter over the upper half: [base/2, base].
+  const uint64_t half = base / 2;
+  return static_cast<int64_t>(half + (base - half == 0 ? 0 : rng_ % (base - half + 1)));
+}
+
+bool Link::BuildBatchLocked() {
+  batch_nodes_.clear();
+  batch_ops_.clear();
+  uint64_t bytes = 0;
+  int64_t oldest = 0;
+  while (ready_head_ != nullptr && batch_nodes_.size() < opts_.batch_max_ops) {
+    Node *n = ready_head_;
+    const Entry *e = n->pending.entry;
+    const uint64_t b = e->klen + (n->pending.kind == OpKind::kPut ? e->vlen : 0);
+    if (!batch_nodes_.empty() && bytes + b > opts_.batch_max_bytes) break;
+    bytes += b;
+    ListRemove(n);
+    n->inflight = n->pending;
+    n->pending = Op();
+    if (n->waiters != nullptr) {
+      MoveWaitersLocked(n, SyncWaiter::kPending, SyncWaiter::kInflight, CACHE_OK);
+    }
+    oldest = oldest == 0 ? n->inflight.enqueued_ms : std::min(oldest, n->inflight.enqueued_ms);
+    cache_store_op_t op{};
+    op.kind = static_cast<int>(n->inflight.kind);
+    op.key = e->key_data();
+    op.klen = e->klen;
+    op.value = n->inflight.kind == OpKind::kPut ? e->value_data() : nullptr;
+    op.vlen = n->inflight.kind == OpKind::kPut ? e->vlen : 0;
+    op.expire_at_ms = n->inflight.expire_at_ms;
+    op.status = CACHE_E_INTERNAL;  // unanswered: treated as unknown
+    op.reason = nullptr;
+    batch_nodes_.push_back(n);  // reserved to batch_max_ops: never reallocates
+    batch_ops_.push_back(op);
+  }
+  inflight_oldest_ms_ = oldest;
+  if (!batch_nodes_.empty()) ++stats_.batches;
+  return !batch_nodes_.empty();
+}
+
+void Link::FinishBatchLocked(int rc, std::vector<std::pair<Op, std::string>> *dead) {
+  const int64_t now = MonotonicMs();
+  if (rc == CACHE_OK) {
+    failures_ = 0;
+    backoff_until_ms_ = 0;
+  } else {
+    ++stats_.store_errors;
+    ++failures_;
+    backoff_until_ms_ = now + BackoffMs(failures_);
+  }
+  bool unknown_any = false;
+  // Backwards, so that operations merged back to the front keep their order.
+  for (size_t i = batch_nodes_.size(); i-- > 0;) {
+    Node *n = batch_nodes_[i];
+    Op x = n->inflight;
+    n->inflight = Op();
+    const int st = rc == CACHE_OK ? batch_ops_[i].status : CACHE_E_IO;
+    if (st == CACHE_OK) {
+      ++stats_.flushed_ops;
+      if (n->waiters != nullptr) {
+        MoveWaitersLocked(n, SyncWaiter::kInflight, SyncWaiter::kDone, CACHE_OK);
+      }
+      ReleaseOpLocked(&x);
+    } else if (st == CACHE_STORE_REJECTED) {
+      if (n->waiters != nullptr) {
+        MoveWaitersLocked(n, SyncWaiter::kInflight, SyncWaiter::kDone, CACHE_STORE_REJECTED);
+      }
+      if (x.sync_only) {
+        ReleaseOpLocked(&x);  // the caller is told; it was never applied locally
+      } else if (n->pending.live()) {
+        // A newer write of the key replaces it (or, an EXPIRE, moves its expiry).
+        ++x.attempts;
+        Op newer = n->pending;
+        n->pending = x;
+        CombineLocked(&n->pending, &newer);
+      } else if (++x.attempts > opts_.max_retries) {
+        const char *why = batch_ops_[i].reason != nullptr ? batch_ops_[i].reason : "rejected";
+        UncountOpLocked(&x);
+        ++stats_.dead_letters;
+        try {
+          dead->emplace_back(x, why);
+        } catch (const std::bad_alloc &) {
+          x.entry->Unref(*cache_->alloc_);  // counted, but cannot be held
+        }
+      } else {
+        ++stats_.retries;
+        n->pending = x;
+        DelayLocked(n, now + BackoffMs(x.attempts));
+      }
+    } else {
+      // Unknown outcome: send again, under any newer write of the key.
+      unknown_any = true;
+      ++stats_.retries;
+      if (n->waiters != nullptr) {
+        MoveWaitersLocked(n, SyncWaiter::kInflight, SyncWaiter::kPending, CACHE_OK);
+      }
+      if (n->pending.live()) {
+        Op newer = n->pending;
+        n->pending = x;
+        CombineLocked(&n->pending, &newer);
+      } else {
+        n->pending = x;
+        ListRemove(n);
+        ListPushFront(n);
+      }
+    }
+    MaybeFreeNodeLocked(n);
+  }
+  if (unknown_any && rc == CACHE_OK) {
+    // The store answered but left some operations unanswered: back off too.
+    backoff_until_ms_ = now + BackoffMs(++failures_);
+  }
+  inflight_oldest_ms_ = 0;
+  batch_nodes_.clear();
+}
+
+// Not analysed: mu_ is released around each store call.
+void Link::FlusherLoop() NO_THREAD_SAFETY_ANALYSIS {
+  std::vector<std::pair<Op, std::string>> dead;
+  mu_.lock();
+  while (!stop_) {
+    const int64_t now = MonotonicMs();
+    PromoteDelayedLocked(now);
+    int64_t wake = -1;
+    bool send = false;
+    if (ready_head_ != nullptr) {
+      const bool hurry = urgent_ > 0 || state_.load() != kOpen;
+      if (now < backoff_until_ms_) {
+        wake = backoff_until_ms_;
+      } else if (hurry || ready_ops_ >= opts_.batch_max_ops ||
+                 now - ready_head_->pending.enqueued_ms >=
+                     static_cast<int64_t>(opts_.flush_interval_ms)) {
+        send = true;
+      } else {
+        wake = ready_head_->pending.enqueued_ms + static_cast<int64_t>(opts_.flush_interval_ms);
+      }
+    }
+    if (!send) {
+      if (delayed_head_ != nullptr && (wake < 0 || delayed_head_->not_before_ms < wake)) {
+        wake = delayed_head_->not_before_ms;
+      }
+      flusher_idle_ = wake < 0;
+      work_cv_.WaitUntil(mu_, wake);
+      flusher_idle_ = false;
+      continue;
+    }
+    BuildBatchLocked();
+    mu_.unlock();
+    const int rc = store_.write_batch(store_.ctx, batch_ops_.data(), batch_ops_.size());
+    mu_.lock();
+    FinishBatchLocked(rc, &dead);
+    if (!dead.empty()) {
+      if (store_.dead_letter != nullptr) {
+        mu_.unlock();
+        for (auto &d : dead) {
+          const cache_store_op_t op = ToStoreOp(d.first);
+          store_.dead_letter(store_.ctx, &op, d.second.c_str());
+        }
+        mu_.lock();
+      }
+      for (auto &d : dead) {
+        try {
+          dead_.push_back(std::move(d));
+        } catch (const std::bad_alloc &) {
+          d.first.entry->Unref(*cache_->alloc_);
+          continue;
+        }
+        if (dead_.size() > kMaxHeldDeadLetters) {
+          dead_.front().first.entry->Unref(*cache_->alloc_);
+          dead_.pop_front();
+        }
+      }
+      dead.clear();
+    }
+    done_cv_.NotifyAll();
+  }
+  mu_.unlock();
+}
+
+// ---- Flush, stats, dead letters, close -------------------------------------------
+
+Status Link::Flush(int64_t timeout_ms) {
+  const int64_t deadline = DeadlineAfter(timeout_ms);
+  LockGuard<Mutex> g(mu_);
+  if (forked_ || state_.load() != kOpen) return Status::kClosed;
+  const uint64_t through = StartEpochLocked();
+  ++urgent_;
+  work_cv_.NotifyAll();
+  bool ok = FlushedThroughLocked(through);
+  while (!ok && state_.load() != kClosed && done_cv_.WaitUntil(mu_, deadline)) {
+    ok = FlushedThroughLocked(through);
+  }
+  ok = ok || FlushedThroughLocked(through);
+  --urgent_;
+  if (ok) return Status::kOk;
+  return state_.load() == kClosed ? Status::kClosed : Status::kTimeout;
+}
+
+uint64_t Link::StartEpochLocked() {
+  const uint64_t through = epoch_;
+  // A new epoch for the writes from now on; the current one is relabelled
+  // when it holds nothing, so that epochs_ grows only with what it counts.
+  if (epochs_.back().second == 0) {
+    epochs_.back().first = ++epoch_;
+  } else {
+    epochs_.emplace_back(epoch_ + 1, 0);  // may throw bad_alloc: nothing changed yet
+    ++epoch_;
+  }
+  return through;
+}
+
+int64_t Link::OldestPendingLocked() {
+  int64_t oldest = inflight_oldest_ms_;
+  auto older = [&oldest](int64_t t) {
+    if (t != 0 && (oldest == 0 || t < oldest)) oldest = t;
+  };
+  if (ready_head_ != nullptr) older(ready_head_->pending.enqueued_ms);  // FIFO: the oldest
+  for (Node *n = delayed_head_; n != nullptr; n = n->next) older(n->pending.enqueued_ms);
+  return oldest;
+}
+
+LinkStats Link::GetStats() {
+  LockGuard<Mutex> g(mu_);
+  LinkStats s = stats_;
+  s.queued_ops = queued_ops_;
+  s.queued_bytes = queued_bytes_;
+  const int64_t oldest = OldestPendingLocked();
+  s.oldest_pending_ms =
+      oldest == 0 ? 0 : static_cast<uint64_t>(std::max<int64_t>(MonotonicMs() - oldest, 0));
+  return s;
+}
+
+uint64_t Link::DrainDeadLetters(DeadLetterFn fn, void *ctx) {
+  std::deque<std::pair<Op, std::string>> taken;
+  {
+    LockGuard<Mutex> g(mu_);
+    taken.swap(dead_);
+  }
+  for (auto &d : taken) {
+    if (fn != nullptr) {
+      const cache_store_op_t op = ToStoreOp(d.first);
+      fn(ctx, &op, d.second.c_str());
+    }
+    d.first.entry->Unref(*cache_->alloc_);
+  }
+  return taken.size();
+}
+
+void Link::FreeQueueLocked() {
+  for (uint64_t i = 0; i <= bucket_mask_; ++i) {
+    for (Node *n = buckets_[i], *next; n != nullptr; n = next) {
+      next = n->bucket_next;
+      for (Op *op : {&n->pending, &n->inflight}) {
+        if (op->live()) op->entry->Unref(*cache_->alloc_);
+      }
+      if (n->key_hold != nullptr) n->key_hold->Unref(*cache_->alloc_);
+      for (SyncWaiter *w = n->waiters; w != nullptr; w = w->next) {
+        if (w->slot != SyncWaiter::kDone) w->status = CACHE_E_CLOSED;
+        w->slot = SyncWaiter::kDone;
+        w->node = nullptr;
+      }
+      delete n;
+    }
+    buckets_[i] = nullptr;
+  }
+  for (Node *n : free_nodes_) delete n;
+  free_nodes_.clear();
+  for (auto &d : dead_) d.first.entry->Unref(*cache_->alloc_);
+  dead_.clear();
+  ready_head_ = ready_tail_ = delayed_head_ = delayed_tail_ = nullptr;
+  nodes_ = ready_ops_ = queued_ops_ = queued_bytes_ = 0;
+  epochs_.clear();
+  epochs_.emplace_back(epoch_, 0);  // capacity kept: does not allocate
+  used_.store(0);
+}
+
+Status Link::Close(int64_t timeout_ms, uint64_t *unflushed) {
+  const int64_t deadline = DeadlineAfter(timeout_ms);
+  {
+    LockGuard<Mutex> g(mu_);
+    if (state_.load() != kOpen) return Status::kClosed;
+    state_.store(kClosing);  // seq_cst: see Reserve
+    room_cv_.NotifyAll();    // blocked writers give up the link
+    done_cv_.NotifyAll();    // so do sync writes waiting for their key (and their room)
+  }
+  cache_->DetachLink(this);
+  // Not analysed from here: mu_ is released while waiting for writers.
+  [this, timeout_ms, deadline]() NO_THREAD_SAFETY_ANALYSIS {
+    mu_.lock();
+    if (!forked_) {
+      // Writers that reserved before closing finish their (shard-locked)
+      // write and queue it, or give the room back.
+      while (used_.load() != Pack(queued_bytes_, queued_ops_)) {
+        mu_.unlock();
+        sched_yield();
+        mu_.lock();
+      }
+      while (loads_ > 0) done_cv_.WaitUntil(mu_, -1);  // loads end within their timeout
+      if (timeout_ms != 0) {
+        bool through_ok = false;
+        uint64_t through = 0;
+        try {
+          through = StartEpochLocked();
+          through_ok = true;
+        } catch (const std::bad_alloc &) {
+        }
+        ++urgent_;
+        work_cv_.NotifyAll();
+        while (through_ok && !FlushedThroughLocked(through) && done_cv_.WaitUntil(mu_, deadline)) {
+        }
+        --urgent_;
+      }
+      stop_ = true;
+      work_cv_.NotifyAll();
+    }
+    mu_.unlock();
+  }();
+  if (!forked_ && flusher_started_) pthread_join(flusher_, nullptr);
+  uint64_t left;
+  {
+    LockGuard<Mutex> g(mu_);
+    left = queued_ops_ + dead_.size();
+    FreeQueueLocked();
+    state_.store(kClosed);
+    done_cv_.NotifyAll();  // sync waiters learn CACHE_E_CLOSED
+  }
+  if (!forked_ && store_.destroy != nullptr) store_.destroy(store_.ctx);
+  if (unflushed != nullptr) *unflushed = left;
+  return left == 0 ? Status::kOk : Status::kTimeout;
+}
+
+void Link::ForkChild() {
+  // The flusher and every other thread are gone: this copy must never send
+  // the parent's queue again. The child's cache has already dropped it.
+  forked_ = true;
+  mu_.unlock();
+  if (store_.forked != nullptr) store_.forked(store_.ctx);
+}
+
+}  // namespace libcache::detail

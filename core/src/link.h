@@ -1,0 +1,338 @@
+// libcache link: write-behind and read-through between a cache and a store
+// (<libcache/cache_store.h>: a table of C callbacks; Redis is one).
+//
+// ## What it is
+// A Link belongs to one cache. Every successful local write is turned into an
+// operation (PUT key value expire_at, DELETE key, EXPIRE key expire_at) and
+// queued; one flusher thread hands the queue to store->write_batch in batches
+// and deals with what comes back. On a local miss, reads look at the queue,
+// then load the key from the store (read-through, single-flight).
+//
+// ## The queue's states
+// One Node per key that has work, found by the cache's key hash (a chained
+// index, buckets_). A node holds at most two operations of its key:
+//   pending   waiting to be sent: the newest state of the key not yet sent;
+//   inflight  part of the batch the flusher is sending now.
+// and sits on one of two lists when it has a pending operation:
+//   ready_    FIFO, oldest first: what the next batch takes from the front;
+//   delayed_  rejected operations waiting for their retry time (not_before).
+// A node with neither operation nor sync waiter is freed.
+//
+//   write ──► pending ──(batch built)──► inflight ──(store: applied)──► done
+//                ▲  ▲                       │  │
+//                │  └──(I/O error, unknown: merged back under newer)────┘  │
+//                └──(rejected, retries left: delayed, then ready)──────────┘
+//                                     rejected, no retries left ──► dead letter
+//
+// ## Ordering and coalescing rules
+// - Per key, operations reach the store in the order the cache applied them:
+//   the engine enqueues while holding the key's shard lock, so the queue sees
+//   one key's writes in the order the cache applied them; a batch never holds
+//   two operations of one key, and batches are sent one at a time, so an
+//   operation sent later was written later.
+// - Coalescing (Combine): a newer PUT or DELETE replaces the waiting
+//   operation (a delete after a set leaves only the delete); an EXPIRE over a
+//   waiting PUT changes the PUT's expiry; over a waiting DELETE it is dropped
+//   (the key is gone in the store's future anyway).
+// - A batch whose outcome is unknown (write_batch failed: I/O, timeout) is
+//   merged back: each operation becomes pending again, unless its key has a
+//   newer pending operation, which is combined over it by the same rule (so a
+//   resend never carries an operation a newer write replaced). Resends are
+//   safe because every operation is idempotent: PUT and EXPIRE carry absolute
+//   wall-clock expiry times (expire_at_ms), never relative TTLs.
+// - Across keys there is no order.
+//
+// ## What is acknowledged when
+// A local write returns once it is applied locally and queued; it reaches the
+// store later (cache_store_flush waits for it). Flush uses epochs: every
+// operation records the flush epoch of the oldest write it carries; a flush
+// starts a new epoch and waits until no operation of an older epoch remains
+// (counts per epoch in epochs_). Sync writes (cache_store_set_sync) are
+// operations with a waiter: the caller is told when the store answered, and
+// only then applies the write locally (see "Sync writes" in link.cc).
+//
+// ## Bounds
+// used_ packs the queue's bytes (low 40 bits) and operation count (high 24)
+// of every queued or reserved operation; a writer reserves its charge with one
+// CAS before it takes the shard lock (Reserve), so a write that does not fit
+// is refused (FAIL) or waits (BLOCK, up to its timeout) before the cache
+// changes, and the bounds are never exceeded. An operation is charged
+// Charge(klen, vlen) = its key, its value and kOpOverhead. A PUT holds the
+// cache's own entry (one more reference: no copy); an entry evicted before it
+// is flushed stays alive, in the queue's bytes, until it is sent. Dead letters
+// are not charged (a poison key must not block writes); at most
+// kMaxHeldDeadLetters are held, the oldest released first, all counted.
+//
+// ## Failure cases
+// - Store down (write_batch fails): the batch is merged back and resent after
+//   a capped, jittered exponential backoff; nothing is dropped; writers meet
+//   the bound and its policy.
+// - Store rejects an operation: retried after a backoff up to max_retries
+//   times, then a dead letter; other keys keep flowing meanwhile.
+// - Store hangs: bounded by the store's own timeouts; flush and close wait at
+//   most their timeout plus one store call.
+// - fork(): the child's copy is inert (detached from the child's cache, never
+//   sends); see Cache::ForkChild.
+//
+// ## Locks
+// Shard lock, then mu_ (the engine enqueues with the shard lock held); the
+// flusher never takes a shard lock, and calls the store with no lock held.
+
+#ifndef LIBCACHE_CORE_SRC_LINK_H_
+#define LIBCACHE_CORE_SRC_LINK_H_
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/cache.h"
+#include "core/src/cond.h"
+#include "core/src/entry.h"
+#include "core/src/mutex.h"
+#include "core/src/thread_annotations.h"
+#include "libcache/cache_store.h"
+
+namespace libcache::detail {
+
+enum class OpKind : uint8_t { kPut = CACHE_STORE_PUT, kDelete = CACHE_STORE_DELETE, kExpire = CACHE_STORE_EXPIRE };
+
+struct LinkOptions {
+  uint64_t flush_interval_ms = 5;
+  uint32_t batch_max_ops = 512;
+  uint64_t batch_max_bytes = uint64_t{4} << 20;
+  uint64_t max_queue_bytes = uint64_t{64} << 20;
+  uint64_t max_queue_ops = uint64_t{1} << 20;
+  bool block_when_full = true;
+  int64_t block_timeout_ms = 1000;
+  bool read_through = true;
+  int64_t read_timeout_ms = 100;
+  uint32_t max_retries = 3;
+  uint64_t backoff_min_ms = 10;
+  uint64_t backoff_max_ms = 2000;
+};
+inline constexpr uint64_t kMaxQueueBytesLimit = (uint64_t{1} << 40) - 1;
+inline constexpr uint64_t kMaxQueueOpsLimit = (uint64_t{1} << 24) - 1;
+inline constexpr uint64_t kOpOverhead = 64;
+inline constexpr size_t kMaxHeldDeadLetters = 4096;
+
+struct LinkStats {
+  uint64_t queued_ops, queued_bytes, flushed_ops, batches, retries, store_errors, dead_letters,
+      refused_full, coalesced, oldest_pending_ms, read_hits, read_misses, read_errors;
+};
+
+// One operation of the queue. Owns one reference to entry.
+struct Op {
+  Entry *entry = nullptr;  // PUT: the value's entry; otherwise a key-only entry
+  int64_t expire_at_ms = 0;
+  uint64_t charge = 0;       // counted in used_
+  uint64_t epoch = 0;        // flush epoch of the oldest write it carries
+  int64_t enqueued_ms = 0;   // MonotonicMs of the oldest write it carries
+  uint32_t attempts = 0;     // rejections so far
+  OpKind kind = OpKind::kPut;
+  bool sync_only = false;    // carries only a sync write (not applied locally)
+  bool live() const { return entry != nullptr; }
+};
+
+struct SyncWaiter;
+struct Flight;
+
+struct Node {
+  uint64_t hash = 0;
+  Node *bucket_next = nullptr;
+  Node *prev = nullptr, *next = nullptr;  // on ready_ or delayed_
+  enum : uint8_t { kOff, kReady, kDelayed } where = kOff;
+  int64_t not_before_ms = 0;  // kDelayed
+  Op pending, inflight;
+  Entry *key_hold = nullptr;  // a reference for the key while only waiters remain
+  SyncWaiter *waiters = nullptr;
+  std::string_view key() const {
+    const Entry *e = pending.live() ? pending.entry : inflight.live() ? inflight.entry : key_hold;
+    return e->key();
+  }
+};
+
+class Link;
+
+// Gives the calling thread a spare queue node if it has none; false when out
+// of memory. A linked write calls it before taking any lock.
+bool EnsureSpareNode();
+
+// What a linked write asks the shard to do once it applied the write, under
+// its lock (Shard::Insert and friends call Applied only on success).
+struct WriteHook {
+  Link *link;
+  OpKind kind;
+  Entry *holder;  // the reference the queue takes
+  uint64_t charge;
+  bool sync = false;
+  SyncWaiter *waiter = nullptr;
+  void Applied(uint64_t hash, uint64_t ttl_ms);  // REQUIRES: the key's shard lock
+};
+
+class Link {
+ public:
+  // Builds a link and starts its flusher. store is copied.
+  static Status Create(Cache *cache, const cache_store_t &store, const LinkOptions &opts,
+                       Link **out);
+  ~Link();
+
+  static uint64_t Charge(size_t klen, size_t vlen) { return klen + vlen + kOpOverhead; }
+
+  // ---- The engine's hooks (core/src/cache.cc) ----
+  // Reserves room for one operation of `charge` bytes: kOk, kFull (refused,
+  // counted), or kClosed (the link is closing: write locally only).
+  Status Reserve(uint64_t charge) EXCLUDES(mu_);
+  void Unreserve(uint64_t charge) EXCLUDES(mu_);
+  void UnreserveLocked(uint64_t charge) REQUIRES(mu_);
+  // Queues an operation whose room was reserved. REQUIRES: the key's shard
+  // lock. Takes over one reference to holder.
+  void EnqueueLocked(OpKind kind, Entry *holder, uint64_t hash, int64_t expire_at_ms,
+                     uint64_t charge) EXCLUDES(mu_);
+  // Counter bumped by every local write of keys hashing to this stripe, under
+  // the shard lock (a fill checks that it did not move).
+  const std::atomic<uint64_t> &Generation(uint64_t hash) const { return gen_[hash & kGenMask]; }
+  bool reads_through() const { return store_.load != nullptr && opts_.read_through; }
+  // Read-through after a local miss: the pending value, or the store's
+  // (filling the cache), pinned; nullptr for a miss. REQUIRES: no shard lock.
+  Entry *ReadThrough(std::string_view key, uint64_t hash) EXCLUDES(mu_);
+  // The sync waiter's last step, under the key's shard lock: true when the
+  // write should be applied locally (the store applied it and no newer local
+  // write of the key exists). Unregisters the waiter.
+  bool FinishSyncLocked(SyncWaiter *w, uint64_t hash) EXCLUDES(mu_);
+
+  // ---- The C ABI's calls ----
+  Status Flush(int64_t timeout_ms) EXCLUDES(mu_);
+  Status SetSync(std::string_view key, std::string_view value, int64_t ttl_ms,
+                 int64_t timeout_ms) EXCLUDES(mu_);
+  Status DeleteSync(std::string_view key, int64_t timeout_ms) EXCLUDES(mu_);
+  LinkStats GetStats() EXCLUDES(mu_);
+  using DeadLetterFn = void (*)(void *ctx, const cache_store_op_t *op, const char *reason);
+  uint64_t DrainDeadLetters(DeadLetterFn fn, void *ctx) EXCLUDES(mu_);
+  // Stops and detaches the link (it stays allocated, inert, until the cache
+  // closes). *unflushed = operations not applied. kOk, kTimeout, kClosed.
+  Status Close(int64_t timeout_ms, uint64_t *unflushed) EXCLUDES(mu_);
+
+  // ---- fork() (core/src/fork.cc through Cache) ----
+  void ForkPrepare() ACQUIRE(mu_) { mu_.lock(); }
+  void ForkParent() RELEASE(mu_) { mu_.unlock(); }
+  void ForkChild() RELEASE(mu_);
+
+  Link *retired_next = nullptr;  // the cache's list of detached links (Cache::links_mu_)
+  bool retired = false;          // on that list (Cache::links_mu_)
+  bool closed() const { return state_.load() == kClosed; }
+
+ private:
+  Link(Cache *cache, const cache_store_t &store, const LinkOptions &opts);
+  enum State : int { kOpen, kClosing, kClosed };
+  static constexpr int kBytesBits = 40;
+  static uint64_t Pack(uint64_t bytes, uint64_t ops) { return (ops << kBytesBits) | bytes; }
+  static uint64_t BytesOf(uint64_t packed) { return packed & kMaxQueueBytesLimit; }
+  static uint64_t OpsOf(uint64_t packed) { return packed >> kBytesBits; }
+  bool Fits(uint64_t used, uint64_t charge) const {
+    return BytesOf(used) + charge <= opts_.max_queue_bytes && OpsOf(used) + 1 <= opts_.max_queue_ops;
+  }
+  Status ReserveSlow(uint64_t charge) EXCLUDES(mu_);
+
+  // Queue internals; all REQUIRES(mu_).
+  Node *FindLocked(uint64_t hash, std::string_view key) REQUIRES(mu_);
+  Node *NewNodeLocked(uint64_t hash) REQUIRES(mu_);
+  void MaybeFreeNodeLocked(Node *n) REQUIRES(mu_);
+  void ListPushBack(Node *n, bool ready) REQUIRES(mu_);
+  void ListPushFront(Node *n) REQUIRES(mu_);
+  void ListRemove(Node *n) REQUIRES(mu_);
+  void DelayLocked(Node *n, int64_t not_before_ms) REQUIRES(mu_);
+  void ReleaseOpLocked(Op *op) REQUIRES(mu_);  // drops its reference and its charge
+  void CountEpochLocked(uint64_t epoch, int delta) REQUIRES(mu_);
+  // Combines newer over the older operation in *slot (see "Ordering").
+  void CombineLocked(Op *slot, Op *newer) REQUIRES(mu_);
+  void SetPendingLocked(Node *n, Op *op) REQUIRES(mu_);
+  void EnqueueInnerLocked(OpKind kind, Entry *holder, uint64_t hash, int64_t expire_at_ms,
+                          uint64_t charge, SyncWaiter *waiter) REQUIRES(mu_);
+  void UnregisterWaiterLocked(SyncWaiter *w) REQUIRES(mu_);
+  void MoveWaitersLocked(Node *n, int from, int to, int status) REQUIRES(mu_);
+  void UncountOpLocked(Op *op) REQUIRES(mu_);
+  void PromoteDelayedLocked(int64_t now) REQUIRES(mu_);
+  int64_t OldestPendingLocked() REQUIRES(mu_);
+  void SupersedeWaitersLocked(Node *n) REQUIRES(mu_);
+  bool FlushedThroughLocked(uint64_t epoch) REQUIRES(mu_);
+  // Starts a new flush epoch; returns the last one a flush must wait for.
+  uint64_t StartEpochLocked() REQUIRES(mu_);
+  bool KeyBusyLocked(Node *n) REQUIRES(mu_);
+  Status SyncWrite(OpKind kind, std::string_view key, std::string_view value, int64_t ttl_ms,
+                   int64_t timeout_ms) EXCLUDES(mu_);
+  // Loads key from the store and fills the cache with it: the value pinned
+  // (one reference for the caller, one for its flight), or nullptr; *status =
+  // the load's status.
+  Entry *LoadAndFill(std::string_view key, uint64_t hash, uint64_t gen0, int *status)
+      EXCLUDES(mu_);
+  void FreeQueueLocked() REQUIRES(mu_);
+
+  // The flusher (link.cc).
+  static void *FlusherMain(void *self);
+  void FlusherLoop() EXCLUDES(mu_);
+  bool BuildBatchLocked() REQUIRES(mu_);
+  void FinishBatchLocked(int rc, std::vector<std::pair<Op, std::string>> *dead) REQUIRES(mu_);
+  int64_t BackoffMs(uint32_t failures) REQUIRES(mu_);
+
+  Cache *const cache_;
+  cache_store_t store_;  // immutable after Create
+  const LinkOptions opts_;
+
+  std::atomic<uint64_t> used_{0};  // Pack(bytes, ops) of queued and reserved operations
+  std::atomic<int> state_{kOpen};  // seq_cst with used_: see Reserve and Close
+  bool forked_ = false;            // this copy is a fork child's: inert
+
+  static constexpr uint64_t kGenStripes = 1024, kGenMask = kGenStripes - 1;
+  // relaxed: bumped and read under the key's shard lock, which orders them.
+  std::atomic<uint64_t> gen_[kGenStripes] = {};
+
+  mutable Mutex mu_;
+  CondVar work_cv_;  // the flusher waits for work
+  CondVar room_cv_;  // blocked writers wait for room
+  CondVar done_cv_;  // flush, sync waiters, flights and close wait for progress
+
+  std::unique_ptr<Node *[]> buckets_ GUARDED_BY(mu_);
+  uint64_t bucket_mask_ GUARDED_BY(mu_) = 0;
+  uint64_t nodes_ GUARDED_BY(mu_) = 0;
+  std::vector<Node *> free_nodes_ GUARDED_BY(mu_);
+  Node *ready_head_ GUARDED_BY(mu_) = nullptr;
+  Node *ready_tail_ GUARDED_BY(mu_) = nullptr;
+  Node *delayed_head_ GUARDED_BY(mu_) = nullptr;
+  Node *delayed_tail_ GUARDED_BY(mu_) = nullptr;
+  uint64_t ready_ops_ GUARDED_BY(mu_) = 0;
+  uint64_t queued_ops_ GUARDED_BY(mu_) = 0;    // pending + inflight operations
+  uint64_t queued_bytes_ GUARDED_BY(mu_) = 0;  // their charges
+  uint64_t epoch_ GUARDED_BY(mu_) = 0;         // the current flush epoch
+  std::deque<std::pair<uint64_t, uint64_t>> epochs_ GUARDED_BY(mu_);  // (epoch, operations)
+  int urgent_ GUARDED_BY(mu_) = 0;  // flushes and sync writes waiting: send at once
+  bool flusher_idle_ GUARDED_BY(mu_) = false;
+  bool stop_ GUARDED_BY(mu_) = false;
+  int64_t backoff_until_ms_ GUARDED_BY(mu_) = 0;
+  uint32_t failures_ GUARDED_BY(mu_) = 0;  // consecutive failed batches
+  uint64_t rng_ GUARDED_BY(mu_) = 0x9e3779b97f4a7c15ULL;
+  int loads_ GUARDED_BY(mu_) = 0;  // store->load calls in progress
+  // Writers waiting in ReserveSlow; changed under mu_, read without it by
+  // Unreserve (seq_cst with used_: see ReserveSlow).
+  std::atomic<int> room_waiters_{0};
+  std::unordered_map<std::string, Flight *> flights_ GUARDED_BY(mu_);
+  std::deque<std::pair<Op, std::string>> dead_ GUARDED_BY(mu_);  // held dead letters
+  int64_t inflight_oldest_ms_ GUARDED_BY(mu_) = 0;
+  LinkStats stats_ GUARDED_BY(mu_) = {};
+
+  // The flusher's batch (touched by the flusher only, outside mu_ while sending).
+  std::vector<Node *> batch_nodes_;
+  std::vector<cache_store_op_t> batch_ops_;
+  pthread_t flusher_{};
+  bool flusher_started_ = false;
+};
+
+}  // namespace libcache::detail
+
+#endif  // LIBCACHE_CORE_SRC_LINK_H_

@@ -1,0 +1,139 @@
+/* libcache-redis: Redis as the shared tier behind a libcache cache.
+ *
+ * A separate library (libcache_redis.so.1, pkg-config libcache-redis, CMake
+ * find_package(libcache COMPONENTS redis) -> libcache::redis) over hiredis,
+ * so that libcache.so itself never depends on hiredis. It is one store of
+ * <libcache/cache_store.h>: everything said there (write-behind, coalescing,
+ * per-key order, bounded queue, retries, dead letters, read-through,
+ * single-flight, fork) holds here, with Redis as the store:
+ *
+ *   PUT     SET <prefix><key> <value> PXAT <expire_at_ms>  (or SET without expiry)
+ *   DELETE  DEL <prefix><key>
+ *   EXPIRE  PEXPIREAT <prefix><key> <expire_at_ms>  (PERSIST for no expiry)
+ *   load    GET and PTTL of <prefix><key>, pipelined
+ *
+ * Every command is idempotent (absolute expiry times only), so a batch whose
+ * outcome is unknown after an I/O error is resent after reconnecting. Before
+ * resending, the adapter makes sure that the lost connection's commands can
+ * no longer run late (CLIENT KILL of the old connection's id on the new one),
+ * so a late reply or a late write never reorders a key. After each reconnect
+ * (capped, jittered exponential backoff) it re-applies timeouts, AUTH and
+ * SELECT. Its threads block SIGPIPE. Credentials never appear in errors,
+ * dead-letter reasons or stats.
+ *
+ * Example:
+ *
+ *   cache_redis_options_t *ro = cache_redis_options_new();
+ *   cache_redis_options_set_url(ro, "redis://127.0.0.1:6379/0");
+ *   cache_redis_options_set_prefix(ro, "app:", 4);
+ *   cache_redis_t *r;
+ *   int rc = cache_redis_attach(cache, ro, &r);
+ *   cache_redis_options_free(ro);
+ *   cache_set(cache, "k", 1, "v", 1, 60000);   // local now, Redis within ms
+ *   cache_redis_flush(r, 1000);                // wait until Redis has it
+ *   cache_close(cache);                        // also closes r
+ *
+ * Since libcache 1.3.
+ */
+#ifndef LIBCACHE_CACHE_REDIS_H
+#define LIBCACHE_CACHE_REDIS_H
+
+#include "libcache/cache.h"
+#include "libcache/cache_store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cache_redis_options_s cache_redis_options_t;
+typedef struct cache_redis_s cache_redis_t;
+
+#define CACHE_REDIS_ON_FULL_BLOCK CACHE_STORE_ON_FULL_BLOCK
+#define CACHE_REDIS_ON_FULL_FAIL CACHE_STORE_ON_FULL_FAIL
+
+/* Options of an adapter: where Redis is, the key prefix, timeouts, and the
+ * link's options (write-behind and read-through). Not thread-safe; copied by
+ * cache_redis_attach and cache_redis_store_new, so it may be freed after. */
+CACHE_API cache_redis_options_t *cache_redis_options_new(void);
+CACHE_API void cache_redis_options_free(cache_redis_options_t *opts); /* NULL: no-op */
+/* redis://[[user]:password@]host[:port][/db] or
+ * unix://[[user]:password@]/path/to/redis.sock[?db=N]
+ * (default redis://127.0.0.1:6379/0). The user, password and socket path are
+ * percent-decoded (%40 for '@'); an IPv6 host goes in brackets; with a user,
+ * AUTH user password (an ACL user), without one AUTH password. CACHE_E_INVALID
+ * for a malformed URL (cache_redis_errmsg says what is wrong, never repeating
+ * the credentials), leaving opts unchanged. TLS (rediss://) is not supported. */
+CACHE_API int cache_redis_options_set_url(cache_redis_options_t *opts, const char *url);
+/* Prepended to every key in Redis (default empty; copied). */
+CACHE_API int cache_redis_options_set_prefix(cache_redis_options_t *opts, const void *prefix,
+                                             size_t len);
+/* Connect and per-call command timeouts in ms, each > 0 (defaults 1000 and
+ * 1000). A batch's whole pipeline (send and every reply) must finish within
+ * command_ms, or the connection is closed and the batch is retried; one
+ * write_batch takes at most connect_ms + 3 * command_ms (connect, log in and
+ * fence, send). */
+CACHE_API int cache_redis_options_set_timeouts(cache_redis_options_t *opts, int64_t connect_ms,
+                                               int64_t command_ms);
+/* The link's options inside opts (owned by opts, valid until
+ * cache_redis_options_free): set them with cache_store_options_set_*
+ * (flush interval, batch size, queue bounds, queue-full policy, read-through
+ * and its timeout, retries of rejected writes, backoff). Refinement of the
+ * first draft's set_store_options: the link options are opaque and have no
+ * copy call, so opts holds one and lends it. NULL for a NULL opts. */
+CACHE_API cache_store_options_t *cache_redis_options_store_options(cache_redis_options_t *opts);
+
+/* Connects (failing with CACHE_E_IO if Redis cannot be reached, refuses AUTH
+ * or SELECT, or refuses CLIENT ID, CLIENT KILL or INFO, within the connect
+ * and command timeouts, so that a wrong URL or ACL is found at once;
+ * cache_redis_errmsg says why), then links the adapter to cache. The cache
+ * owns the adapter: cache_close(cache) closes it, after which *out is
+ * invalid. CACHE_OK, CACHE_E_INVALID, CACHE_E_IO, CACHE_EXISTS (the cache has
+ * a store already), CACHE_E_NOMEM. */
+CACHE_API int cache_redis_attach(cache_t *cache, const cache_redis_options_t *opts,
+                                 cache_redis_t **out);
+
+/* As cache_store_flush, cache_store_set_sync, cache_store_delete_sync,
+ * cache_store_drain_dead_letters and cache_store_close, for the adapter's link.
+ * cache_redis_close frees r (whatever it returns). */
+CACHE_API int cache_redis_flush(cache_redis_t *r, int64_t timeout_ms);
+CACHE_API int cache_redis_set_sync(cache_redis_t *r, const void *key, size_t klen, const void *val,
+                                   size_t vlen, int64_t ttl_ms, int64_t timeout_ms);
+CACHE_API int cache_redis_delete_sync(cache_redis_t *r, const void *key, size_t klen,
+                                      int64_t timeout_ms);
+CACHE_API int cache_redis_drain_dead_letters(cache_redis_t *r, cache_dead_letter_fn fn, void *ctx,
+                                             uint64_t *count);
+CACHE_API int cache_redis_close(cache_redis_t *r, int64_t timeout_ms, uint64_t *unflushed);
+
+typedef struct cache_redis_stats_s {
+  cache_link_stats_t link; /* the write-behind and read-through counters */
+  uint64_t connects;       /* successful connections (writer and loads), the first included */
+  uint64_t connect_errors; /* failed connection attempts (connect, AUTH, SELECT, fencing) */
+  uint64_t fenced;         /* lost writer connections killed (CLIENT KILL) before a resend */
+} cache_redis_stats_t;
+/* Copies min(out_size, sizeof *out) bytes of the counters. CACHE_OK,
+ * CACHE_E_INVALID. */
+CACHE_API int cache_redis_stats(cache_redis_t *r, cache_redis_stats_t *out, size_t out_size);
+
+/* Copies the adapter's last connection or command failure (as seen by its
+ * flusher or a load; never with credentials) into buf, NUL-terminated and
+ * truncated to size; returns its full length (0: none yet). */
+CACHE_API size_t cache_redis_last_error(cache_redis_t *r, char *buf, size_t size);
+
+/* Why the calling thread's last failed cache_redis_* call failed, in words
+ * ("" if none): a thread-local string valid until that thread's next
+ * cache_redis_* call. Never holds credentials. */
+CACHE_API const char *cache_redis_errmsg(void);
+
+/* The Redis store alone, for a caller that links it with cache_store_attach
+ * itself (or wraps it): fills *out (struct_size, ctx and callbacks) from
+ * opts, without connecting (the first write_batch or load does). Its prefix,
+ * URL and timeouts are opts'; opts' link options are not used. The caller
+ * owns it until it is attached: out->destroy(out->ctx) frees it. CACHE_OK,
+ * CACHE_E_INVALID, CACHE_E_NOMEM. */
+CACHE_API int cache_redis_store_new(const cache_redis_options_t *opts, cache_store_t *out);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* LIBCACHE_CACHE_REDIS_H */
