@@ -68,7 +68,9 @@ class RedisServer:
                 "--daemonize", "no",
                 "--logfile", str(self.dir / "redis.log"),
             ]  # fmt: skip
-            self.proc = subprocess.Popen(args, preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL)
+            # Not the sanitizer runtimes that tests/python/run_sanitized.sh preloads into python.
+            env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+            self.proc = subprocess.Popen(args, preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL, env=env)
             if self._wait_ready():
                 return
             self.stop()
