@@ -606,10 +606,13 @@ Status Link::Flush(int64_t timeout_ms) {
   ++urgent_;
   work_cv_.NotifyAll();
   bool ok = FlushedThroughLocked(through);
+  // Not after a close: its FreeQueueLocked (with kClosed, under mu_) dropped
+  // what was still queued, and an empty queue then is no flush.
   while (!ok && state_.load() != kClosed && done_cv_.WaitUntil(mu_, deadline)) {
-    ok = FlushedThroughLocked(through);
+    if (state_.load() != kClosed) ok = FlushedThroughLocked(through);
   }
-  ok = ok || FlushedThroughLocked(through);
+  // A last look at the deadline.
+  if (!ok && state_.load() != kClosed) ok = FlushedThroughLocked(through);
   --urgent_;
   if (ok) return Status::kOk;
   return state_.load() == kClosed ? Status::kClosed : Status::kTimeout;

@@ -26,6 +26,8 @@ from libcache import (
     KeyTooLarge,
     OutOfMemory,
     QueueFull,
+    StoreError,
+    StoreRejected,
     Timeout,
     UnsupportedValue,
     ValueTooLarge,
@@ -74,6 +76,7 @@ def test_status_table() -> None:
         -7: Timeout,
         -8: CacheClosed,
         -9: InternalError,
+        100: StoreRejected,  # CACHE_STORE_REJECTED: a store's answer to one write
     }
     for cls in STATUS_ERRORS.values():
         assert issubclass(cls, Error)
@@ -111,6 +114,8 @@ def test_every_error_is_exported() -> None:
         QueueFull,
         Timeout,
         InternalError,
+        StoreError,
+        StoreRejected,
     ):
         assert getattr(libcache, cls.__name__) is cls
         assert cls.__name__ in libcache.__all__

@@ -397,6 +397,27 @@ TEST(Store, CloseWithAHungStoreReturnsAndReportsWhatWasNotFlushed) {
   EXPECT_EQ(f.Stored("again"), "y");
 }
 
+// A close drops what it could not flush: a flush it ends must say so
+// (CACHE_E_CLOSED), not report the emptied queue as flushed.
+TEST(Store, AFlushEndedByACloseReportsClosed) {
+  Fixture f;
+  {
+    std::lock_guard<std::mutex> g(f.store.mu);
+    f.store.hold_writes = true;
+    f.store.hang_writes_ms = 20;  // the store's own timeout
+  }
+  ASSERT_EQ(f.Set("k", "v"), CACHE_OK);
+  std::atomic<int> rc{1};
+  std::thread t([&] { rc = cache_store_flush(f.link, -1); });
+  // Either order gives CACHE_E_CLOSED; the flush usually waits by now.
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  uint64_t unflushed = 0;
+  EXPECT_EQ(cache_store_close(f.link, 0, &unflushed), CACHE_E_TIMEOUT);
+  t.join();
+  EXPECT_EQ(unflushed, 1u);
+  EXPECT_EQ(rc.load(), CACHE_E_CLOSED);
+}
+
 TEST(Store, CacheCloseClosesTheLink) {
   auto f = std::make_unique<Fixture>();
   ASSERT_EQ(f->Set("k", "v"), CACHE_OK);

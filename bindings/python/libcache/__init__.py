@@ -22,6 +22,8 @@ from ._errors import (
     OutOfMemory,
     QueueFull,
     ReentrantLoad,
+    StoreError,
+    StoreRejected,
     Timeout,
     UnsupportedValue,
     ValueTooLarge,
@@ -30,6 +32,7 @@ from ._codecs import Codec, JsonCodec, PickleCodec
 from ._cache import Cache, CacheStats
 from ._decorator import CacheInfo, cached
 from ._session import SessionStore
+from ._redis import DeadLetter, RedisStats, RedisStore
 from ._core import ENGINE_VERSION, MAX_KEY_SIZE
 
 __version__ = "1.3.0"
@@ -42,6 +45,7 @@ __all__ = [
     "CacheStats",
     "Codec",
     "CodecError",
+    "DeadLetter",
     "ENGINE_VERSION",
     "Error",
     "InternalError",
@@ -52,8 +56,12 @@ __all__ = [
     "OutOfMemory",
     "PickleCodec",
     "QueueFull",
+    "RedisStats",
+    "RedisStore",
     "ReentrantLoad",
     "SessionStore",
+    "StoreError",
+    "StoreRejected",
     "Timeout",
     "UnsupportedValue",
     "ValueTooLarge",

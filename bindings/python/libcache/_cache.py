@@ -19,9 +19,9 @@ import os
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Optional, TypeVar, Union
+from typing import Any, Awaitable, Callable, Optional, Tuple, TypeVar, Union
 
-from . import _codecs, _core
+from . import _codecs, _core, _redis
 from ._errors import Error, KeyTooLarge, ReentrantLoad, ValueTooLarge
 
 T = TypeVar("T")
@@ -397,6 +397,83 @@ class Cache(_core.Cache):
         finally:
             if flights.get(fkey) is me:
                 del flights[fkey]
+
+    def attach_redis(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: Union[str, bytes] = b"",
+        flush_interval: float = 0.005,
+        batch_size: int = 512,
+        batch_bytes: int = 4 << 20,
+        max_queue_bytes: int = 64 << 20,
+        max_queue_ops: int = 1 << 20,
+        on_full: str = "block",
+        block_timeout: float = 1.0,
+        read_through: bool = True,
+        read_timeout: float = 0.1,
+        connect_timeout: float = 1.0,
+        command_timeout: float = 1.0,
+        max_retries: int = 3,
+        retry_backoff: Tuple[float, float] = (0.01, 2.0),
+    ) -> "_redis.RedisStore":
+        """Links Redis to this cache as its shared tier: write-behind and read-through.
+
+        From now on every write (set, add, replace, c[k] = v, delete, pop,
+        touch) is applied here and queued; a background thread sends the
+        queue to Redis in pipelined batches (SET key value PXAT, DEL,
+        PEXPIREAT), at most flush_interval seconds later, batch_size
+        operations or batch_bytes at a time. A later write of a waiting key
+        replaces the earlier one; per-key order is kept, also across retries
+        and reconnects. A local miss (get, get_or_set, c[k], k in c) reads the
+        queue first (a process reads its own writes), then Redis (GET and
+        PTTL, single-flight, within read_timeout seconds: a Redis that does not
+        answer in time is a miss), and fills the cache with Redis's
+        remaining TTL; read_through=False turns that off.
+
+        Args:
+            url: redis://[[user]:password@]host[:port][/db] or
+                unix://[[user]:password@]/path.sock[?db=N]; user and password
+                percent-encoded. Credentials never appear in errors or stats.
+            prefix: prepended to every key in Redis.
+            max_queue_bytes, max_queue_ops: bounds of the queue (keys, values
+                and 64 bytes per operation). When full, on_full="block" makes
+                a write wait up to block_timeout seconds for room, "fail"
+                refuses it at once: QueueFull, and the cache is unchanged.
+            connect_timeout, command_timeout: seconds for a connection and for
+                one pipeline's replies.
+            max_retries: how often a write Redis refuses (an error reply such
+                as NOPERM) is retried before it becomes a dead letter.
+            retry_backoff: (min, max) seconds between attempts after Redis
+                failed (capped, jittered, doubling).
+
+        Connects once at once, so that a wrong address, password or ACL raises
+        BackendError here (a malformed URL: InvalidArgument). Values go to
+        Redis as the cache holds them (a type tag, then the payload; codec
+        values encoded), so caches in other processes read back the types
+        that were written. Writes that release the GIL: with read_through, a
+        get; with on_full="block", every write (both wait for Redis at most
+        their timeouts). Returns the RedisStore (flush, set_sync,
+        delete_sync, stats, dead_letters, close); a cache has at most one.
+        """
+        return _redis.attach(
+            self,
+            url,
+            prefix=prefix,
+            flush_interval=flush_interval,
+            batch_size=batch_size,
+            batch_bytes=batch_bytes,
+            max_queue_bytes=max_queue_bytes,
+            max_queue_ops=max_queue_ops,
+            on_full=on_full,
+            block_timeout=block_timeout,
+            read_through=read_through,
+            read_timeout=read_timeout,
+            connect_timeout=connect_timeout,
+            command_timeout=command_timeout,
+            max_retries=max_retries,
+            retry_backoff=retry_backoff,
+        )
 
     def __enter__(self: _C) -> _C:
         return self

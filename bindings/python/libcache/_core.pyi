@@ -8,7 +8,40 @@ MAX_KEY_SIZE: int
 ENGINE_VERSION: str
 ALLOCATOR: str
 
+HAS_REDIS: bool
+
 def _ttl_ms(seconds: object, name: str = "ttl", use: str = "ttl") -> int: ...
+def attach_redis(
+    cache: Cache,
+    url: str,
+    prefix: bytes,
+    flush_interval_ms: int,
+    batch_ops: int,
+    batch_bytes: int,
+    max_queue_bytes: int,
+    max_queue_ops: int,
+    on_full_fail: bool,
+    block_timeout_ms: int,
+    read_through: bool,
+    read_timeout_ms: int,
+    connect_ms: int,
+    command_ms: int,
+    max_retries: int,
+    backoff_min_ms: int,
+    backoff_max_ms: int,
+) -> StoreLink: ...
+
+class StoreLink:
+    def flush(self, timeout_ms: int, interruptible: bool) -> int: ...
+    def set_sync(self, key: _Key, value: Any, ttl: Optional[float], timeout_ms: int, interruptible: bool) -> int: ...
+    def delete_sync(self, key: _Key, timeout_ms: int, interruptible: bool) -> int: ...
+    def close(self, timeout_ms: int, interruptible: bool) -> tuple[int, int]: ...
+    def stats(self) -> tuple[int, int, int, int, int, int, int, int, int, int, int, int, int]: ...
+    def drain(self) -> list[tuple[int, bytes, str]]: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def inherited(self) -> bool: ...
 
 class FakeClock:
     def __init__(self, start: float = 1.7e9) -> None: ...

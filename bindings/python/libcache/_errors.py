@@ -48,12 +48,20 @@ class OutOfMemory(Error, MemoryError):
     """The engine could not allocate memory."""
 
 
-class BackendError(Error, OSError):
-    """An I/O error from an integration (the Redis writer)."""
+class StoreError(Error):
+    """A failure of the cache's backing store (Redis: Cache.attach_redis)."""
 
 
-class QueueFull(Error):
-    """A bounded queue is full."""
+class BackendError(StoreError, OSError):
+    """The store could not be reached or refused the connection (Redis down, bad password or ACL)."""
+
+
+class QueueFull(StoreError):
+    """The store's write-behind queue is full: the write was refused and the cache is unchanged."""
+
+
+class StoreRejected(StoreError):
+    """The store refused this one write (for example NOPERM: an ACL that forbids the key)."""
 
 
 class Timeout(Error, TimeoutError):
@@ -75,6 +83,7 @@ STATUS_ERRORS: dict[int, type[Error]] = {
     -7: Timeout,  # CACHE_E_TIMEOUT
     -8: CacheClosed,  # CACHE_E_CLOSED
     -9: InternalError,  # CACHE_E_INTERNAL
+    100: StoreRejected,  # CACHE_STORE_REJECTED (<libcache/cache_store.h>: set_sync, delete_sync)
 }
 
 

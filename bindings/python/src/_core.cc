@@ -22,13 +22,18 @@
 //
 // Every call holds the GIL: the engine's critical sections are tens of
 // nanoseconds, far less than a GIL hand-off. That also serialises close()
-// against every other call on the same object.
+// against every other call on the same object. The exception is a cache
+// linked to a store (store.cc, Cache.attach_redis): its reads (with
+// read-through) and its writes (with on_full="block") may wait for the
+// store, and release the GIL; binding.h says how close() stays safe.
 
 #include <Python.h>
 #include <libcache/cache.h>
 #include <libcache/cache_experimental.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+
+#include "binding.h"
 
 #include <algorithm>
 #include <atomic>
@@ -135,16 +140,41 @@ struct Core {
   PyObject *clock = nullptr;  // strong reference to the FakeClock the engine reads, or null
   uint64_t max_bytes = 0;
   uint32_t shards = 0;
+  mutable libcache_py::LinkState link;  // the store link's state (binding.h)
 
   Core() = default;
   Core(const Core &) = delete;
   Core &operator=(const Core &) = delete;
   ~Core() {
-    cache_close(cache);  // the engine reads the clock until here
-    Py_XDECREF(codec);   // pybind11 destroys holders with the GIL held
+    Close();            // the engine reads the clock until here
+    Py_XDECREF(codec);  // pybind11 destroys holders with the GIL held
     Py_XDECREF(clock);
   }
+  // Closes the cache: new calls raise CacheClosed at once; its store link is
+  // closed with no wait, and the calls in progress without the GIL are
+  // waited for (binding.h), before cache_close. REQUIRES: the GIL (released
+  // while waiting).
+  void Close() {
+    cache_t *c = cache;
+    if (c == nullptr) return;
+    cache = nullptr;
+    libcache_py::CloseLinkAndWait(&link);
+    cache_close(c);
+  }
 };
+
+// Runs f() (an engine call that may wait for the store) without the GIL,
+// counted in core->link.users (binding.h).
+template <class F>
+int Released(const Core *core, F &&f) {
+  core->link.users.fetch_add(1, std::memory_order_relaxed);  // GIL held: ordered with close
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = f();
+  Py_END_ALLOW_THREADS
+  core->link.users.fetch_sub(1, std::memory_order_release);
+  return rc;
+}
 
 // The Core of self without pybind11's dispatch: a class with one C++ base and a
 // pointer-sized holder keeps the value pointer in simple_value_holder[0]
@@ -498,6 +528,24 @@ PyObject *Finish(const Core *core, Decoded *d) {
 
 // ---- The hot methods -------------------------------------------------------
 
+// A read that may go through to the store (read-through on): without the
+// GIL, the value pinned, then decoded (d may be null: presence only) with the
+// GIL back, before the call stops counting as a user of the cache.
+int ReadReleased(const Core *core, cache_t *c, const Key &k, Decoded *d) {
+  core->link.users.fetch_add(1, std::memory_order_relaxed);
+  cache_value_t *v = nullptr;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = cache_get_value(c, k.data, static_cast<size_t>(k.size), &v);
+  Py_END_ALLOW_THREADS
+  if (rc == CACHE_OK) {
+    if (d != nullptr) DecodeInPlace(d, cache_value_data(v), cache_value_size(v));
+    cache_value_release(v);
+  }
+  core->link.users.fetch_sub(1, std::memory_order_release);
+  return rc;
+}
+
 // 1 found (*out: new reference), 0 absent, -1 error.
 inline int Lookup(PyObject *self, PyObject *key, PyObject **out) {
   const Core *core = CoreOf(self);
@@ -505,7 +553,9 @@ inline int Lookup(PyObject *self, PyObject *key, PyObject **out) {
   Key k;
   if (c == nullptr || !KeyOf(key, &k)) return -1;
   Decoded d;
-  const int rc = cache_read(c, k.data, static_cast<size_t>(k.size), DecodeInPlace, &d);
+  const int rc = core->link.release_reads ? ReadReleased(core, c, k, &d)
+                                          : cache_read(c, k.data, static_cast<size_t>(k.size),
+                                                       DecodeInPlace, &d);
   if (rc == CACHE_NOT_FOUND) return 0;
   if (rc != CACHE_OK) {
     Py_XDECREF(d.value);
@@ -592,11 +642,18 @@ int Write(PyObject *self, PyObject *key, PyObject *value, PyObject *ttl, int mod
   cache_t *c = OpenCache(core);
   if (c == nullptr) return kRaised;
   const cache_iovec_t parts[2] = {{&e.tag, 1}, {e.data, static_cast<size_t>(e.size)}};
-  const int rc = cache_setv(c, k.data, static_cast<size_t>(k.size), parts, 2, ttl_ms, mode);
+  const auto write = [&] {
+    return cache_setv(c, k.data, static_cast<size_t>(k.size), parts, 2, ttl_ms, mode);
+  };
+  const int rc = core->link.release_writes ? Released(core, write) : write();
   if (rc >= 0) [[likely]] {
     return rc;
   }
-  if (rc == CACHE_E_TOO_LARGE) {
+  if (rc == CACHE_E_FULL) {
+    SetStatusError(rc, "write refused, the cache is unchanged: the store's write-behind queue "
+                       "is full (max_queue_bytes / max_queue_ops; on_full=\"block\" waits "
+                       "block_timeout for room)");
+  } else if (rc == CACHE_E_TOO_LARGE) {
     SetStatusError(rc, "an entry of " + std::to_string(k.size) + " key bytes and " +
                            std::to_string(e.size + 1) +
                            " value bytes cannot fit: one entry may take at most max_bytes (" +
@@ -650,7 +707,8 @@ int DeleteKey(const Core *core, PyObject *key) {
   cache_t *c = OpenCache(core);
   Key k;
   if (c == nullptr || !KeyOf(key, &k)) return -1;
-  const int rc = cache_delete(c, k.data, static_cast<size_t>(k.size));
+  const auto del = [&] { return cache_delete(c, k.data, static_cast<size_t>(k.size)); };
+  const int rc = core->link.release_writes ? Released(core, del) : del();
   if (rc == CACHE_OK) return 1;
   if (rc == CACHE_NOT_FOUND) return 0;
   SetStatusError(rc, "delete failed");
@@ -672,7 +730,10 @@ int Contains(PyObject *self, PyObject *key) {
   cache_t *c = OpenCache(CoreOf(self));
   Key k;
   if (c == nullptr || !KeyOf(key, &k)) return -1;
-  const int rc = cache_read(c, k.data, static_cast<size_t>(k.size), nullptr, nullptr);
+  const Core *core = CoreOf(self);
+  const int rc = core->link.release_reads
+                     ? ReadReleased(core, c, k, nullptr)
+                     : cache_read(c, k.data, static_cast<size_t>(k.size), nullptr, nullptr);
   if (rc == CACHE_OK) return 1;
   if (rc == CACHE_NOT_FOUND) return 0;
   SetStatusError(rc, "lookup failed");
@@ -778,6 +839,48 @@ void CheckSimpleLayout(py::handle cls) {
 }
 
 }  // namespace
+
+// ---- What store.cc uses (binding.h) --------------------------------------------
+
+namespace libcache_py {
+
+cache_t *OpenCacheOf(PyObject *cache, LinkState **state) {
+  if (g_cache_type == nullptr || !PyObject_TypeCheck(cache, g_cache_type)) {
+    PyErr_SetString(PyExc_TypeError, "expected a libcache.Cache");
+    return nullptr;
+  }
+  Core *core = CoreOf(cache);
+  cache_t *c = OpenCache(core);
+  if (c != nullptr && state != nullptr) *state = &core->link;
+  return c;
+}
+
+bool WritableKeyOf(PyObject *key, const char **data, size_t *size) {
+  Key k;
+  if (!KeyOf(key, &k) || !WritableKey(k)) return false;
+  *data = k.data;
+  *size = static_cast<size_t>(k.size);
+  return true;
+}
+
+bool EncodeTagged(PyObject *cache, PyObject *value, std::string *out) {
+  const Core *core = OpenCacheOf(cache, nullptr) != nullptr ? CoreOf(cache) : nullptr;
+  if (core == nullptr) return false;
+  Encoded e;
+  if (!Encode(core, value, &e)) return false;
+  try {
+    out->assign(1, e.tag);
+    out->append(e.data, static_cast<size_t>(e.size));
+  } catch (const std::bad_alloc &) {
+    PyErr_NoMemory();
+    return false;
+  }
+  return true;
+}
+
+bool TtlArg(PyObject *ttl, int64_t *ms) { return TtlMs(ttl, ms); }
+
+}  // namespace libcache_py
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "libcache's compiled core; use the libcache package, not this module.";
@@ -893,8 +996,7 @@ PYBIND11_MODULE(_core, m) {
   cls.def("close", [](py::handle self) {
     Core *core = CoreOfChecked(self);
     if (core == nullptr) return;  // __init__ never ran: nothing to close
-    cache_close(core->cache);
-    core->cache = nullptr;
+    core->Close();
   });
   cls.def_property_readonly("closed", [](py::handle self) {
     Core *core = CoreOfChecked(self);
@@ -914,7 +1016,8 @@ PYBIND11_MODULE(_core, m) {
         const Key k = RequireKey(key);
         const int64_t ms = RequireTtl(ttl);  // may run Python code (__float__)
         cache_t *c = Require(core);
-        const int rc = cache_touch(c, k.data, static_cast<size_t>(k.size), ms);
+        const auto touch = [&] { return cache_touch(c, k.data, static_cast<size_t>(k.size), ms); };
+        const int rc = core->link.release_writes ? Released(core, touch) : touch();
         Check(rc, "touch failed");
         return rc == CACHE_OK;
       },
@@ -955,13 +1058,17 @@ PYBIND11_MODULE(_core, m) {
     Require(core);
     const Key k = RequireKey(key);
     cache_value_t *seen = nullptr;
-    int rc = cache_get_value(Require(core), k.data, static_cast<size_t>(k.size), &seen);
+    cache_t *c = Require(core);
+    const auto pin = [&] { return cache_get_value(c, k.data, static_cast<size_t>(k.size), &seen); };
+    int rc = core->link.release_reads ? Released(core, pin) : pin();
     if (rc == CACHE_NOT_FOUND) return py::reinterpret_borrow<py::object>(dflt);
     Check(rc, "pop failed");
     std::unique_ptr<cache_value_t, void (*)(cache_value_t *)> seen_pin(seen, cache_value_release);
     py::object value = DecodeValue(core, seen);  // may run the codec, which may close the cache
     cache_value_t *taken = nullptr;
-    rc = cache_take(Require(core), k.data, static_cast<size_t>(k.size), &taken);
+    c = Require(core);
+    const auto take = [&] { return cache_take(c, k.data, static_cast<size_t>(k.size), &taken); };
+    rc = core->link.release_writes ? Released(core, take) : take();
     // Deleted (or expired) meanwhile: the pop comes after that, and finds nothing.
     if (rc == CACHE_NOT_FOUND) return py::reinterpret_borrow<py::object>(dflt);
     Check(rc, "pop failed");
@@ -1000,4 +1107,5 @@ PYBIND11_MODULE(_core, m) {
     return py::reinterpret_borrow<py::object>(core->codec);
   });
   CheckSimpleLayout(cls);
+  libcache_py::BindStore(m);
 }

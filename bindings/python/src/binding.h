@@ -1,0 +1,97 @@
+// What _core.cc (the cache) shares with store.cc (its link to a store: Redis).
+//
+// ## Who may call the engine without the GIL
+// _core.Cache holds the GIL for every engine call, which also serialises
+// close() against every other call. A cache linked to a store has calls that
+// may wait: a read-through miss waits for Redis (up to its read timeout), a
+// write under on_full="block" for room in the queue (up to its block
+// timeout), and the store's flush, set_sync, delete_sync and close for Redis
+// (up to their timeouts, which may be unlimited). Those release the GIL, so
+// another thread's close() could free the cache under them. The rule that
+// prevents it: every engine call made without the GIL counts itself in
+// LinkState::users (incremented with the GIL held, decremented as the call's
+// last use of the cache), and Cache.close() first closes the link (which
+// wakes every call waiting on it: flushes, sync writes, blocked writers), then
+// waits for users to drop to 0, then closes the cache.
+//
+// ## Why the link, not the adapter
+// The store is made with cache_redis_store_new and linked with
+// cache_store_attach, so _core holds the cache_link_t itself. A closed link
+// stays allocated, inert, until cache_close (<libcache/cache_store.h>), so a
+// call that races a close still meets valid memory and returns
+// CACHE_E_CLOSED. A cache_redis_t from cache_redis_attach is freed by its
+// close, and a call entering cache_redis_flush(r) in another thread at that
+// moment would read freed memory: nothing outside the adapter can tell when
+// that call has got past its use of r.
+#ifndef LIBCACHE_BINDINGS_PYTHON_SRC_BINDING_H_
+#define LIBCACHE_BINDINGS_PYTHON_SRC_BINDING_H_
+
+#include <Python.h>
+#include <libcache/cache.h>
+#include <libcache/cache_store.h>
+#include <pybind11/pybind11.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace libcache_py {
+
+// A cache's link to its store, as _core.Cache sees it. Every field but users
+// is read and written with the GIL held.
+struct LinkState {
+  cache_link_t *link = nullptr;  // the attached, open link; null when none
+  bool release_reads = false;    // read-through on: a get may wait for the store
+  bool release_writes = false;   // on_full="block": a write may wait for room
+  // Engine calls in progress without the GIL (see above). Incremented with
+  // the GIL held (so ordered before a close by the GIL); decremented with
+  // release, read by close with acquire, so that a call's last use of the
+  // cache happens before cache_close.
+  std::atomic<int> users{0};
+
+  LinkState();   // registers it for the fork handler
+  ~LinkState();  // unregisters it
+  LinkState(const LinkState &) = delete;
+  LinkState &operator=(const LinkState &) = delete;
+};
+
+// Bumped in every forked child (pthread_atfork), which also resets every
+// LinkState there: the child's cache has dropped its link (its copy is
+// inert), and the threads that were counted in users do not exist.
+uint64_t ForkGeneration();
+
+// Closes the link of state (if any) with no wait, then waits for its users.
+// REQUIRES: the GIL, which it releases while it waits.
+void CloseLinkAndWait(LinkState *state);
+
+// ---- _core.Cache's pieces, for store.cc (each sets a Python exception and
+// returns null / false on failure) ----
+
+// The open cache of a libcache.Cache (CacheClosed if closed, TypeError if
+// not a cache); *state (may be null) = its link state.
+cache_t *OpenCacheOf(PyObject *cache, LinkState **state);
+// A key, as _core.Cache takes it (str as UTF-8, or bytes), that a write may use.
+bool WritableKeyOf(PyObject *key, const char **data, size_t *size);
+// value as the cache stores it: its type tag, then its payload (codec values
+// encoded with the cache's codec). May run Python code (the codec).
+bool EncodeTagged(PyObject *cache, PyObject *value, std::string *out);
+// ttl= in seconds as the writes take it, in ms (CACHE_TTL_DEFAULT for None).
+bool TtlArg(PyObject *ttl, int64_t *ms);
+
+// Runs an engine call that may wait, without the GIL, counted in
+// state->users. interruptible (the main thread only: signals reach no other):
+// the call runs in a helper thread while this one waits in 20 ms slices and
+// runs the signal handlers between them; when one raises (Ctrl-C:
+// KeyboardInterrupt), returns false with it set at once, and the helper
+// finishes the call on its own (still counted in users, so a close wakes it
+// and waits for it). REQUIRES: the GIL. fn runs without it and must not touch
+// Python objects: it owns copies of what it needs.
+bool RunWaiting(LinkState *state, bool interruptible, std::function<int()> fn, int *rc);
+
+// Defines _core.StoreLink and _core.attach_redis (store.cc).
+void BindStore(pybind11::module_ &m);
+
+}  // namespace libcache_py
+
+#endif  // LIBCACHE_BINDINGS_PYTHON_SRC_BINDING_H_
