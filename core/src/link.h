@@ -57,7 +57,12 @@
 // CAS before it takes the shard lock (Reserve), so a write that does not fit
 // is refused (FAIL) or waits (BLOCK, up to its timeout) before the cache
 // changes, and the bounds are never exceeded. An operation is charged
-// Charge(klen, vlen) = its key, its value and kOpOverhead. A PUT holds the
+// Charge(klen, vlen) = its key, its value and kOpOverhead. Charges of
+// operations that leave the queue (sent, or replaced by a newer write) are
+// subtracted in bulk, under mu_ (unsettled_: up to 1/8 of each bound, at
+// once when a writer waits for room, and before a reservation that did not
+// fit is refused or waits), so that a coalescing write costs one atomic on
+// used_, not two; used_ may overstate the queue, never understate it. A PUT holds the
 // cache's own entry (one more reference: no copy); an entry evicted before it
 // is flushed stays alive, in the queue's bytes, until it is sent. Dead letters
 // are not charged (a poison key must not block writes); at most
@@ -77,6 +82,10 @@
 // ## Locks
 // Shard lock, then mu_ (the engine enqueues with the shard lock held); the
 // flusher never takes a shard lock, and calls the store with no lock held.
+// A writer waits for mu_ while holding its shard lock, so the flusher holds
+// mu_ for at most kChunkNodes nodes at a time: it takes and settles a batch
+// in chunks, filling the store's view and releasing applied entries (the
+// frees) between them, outside mu_.
 
 #ifndef LIBCACHE_CORE_SRC_LINK_H_
 #define LIBCACHE_CORE_SRC_LINK_H_
@@ -152,17 +161,21 @@ struct Node {
   Op pending, inflight;
   Entry *key_hold = nullptr;  // a reference for the key while only waiters remain
   SyncWaiter *waiters = nullptr;
-  std::string_view key() const {
-    const Entry *e = pending.live() ? pending.entry : inflight.live() ? inflight.entry : key_hold;
-    return e->key();
+  const Entry *key_entry() const {
+    return pending.live() ? pending.entry : inflight.live() ? inflight.entry : key_hold;
   }
+  std::string_view key() const { return key_entry()->key(); }
 };
 
 class Link;
 
 // Gives the calling thread a spare queue node if it has none; false when out
-// of memory. A linked write calls it before taking any lock.
-bool EnsureSpareNode();
+// of memory. A linked write calls it before taking any lock. The spare is a
+// plain pointer with the initial-exec model: one load at a fixed offset from
+// the thread pointer, no call (link.cc frees it at thread exit).
+extern __thread Node *t_spare_node __attribute__((tls_model("initial-exec")));
+bool EnsureSpareNodeSlow();
+inline bool EnsureSpareNode() { return t_spare_node != nullptr || EnsureSpareNodeSlow(); }
 
 // What a linked write asks the shard to do once it applied the write, under
 // its lock (Shard::Insert and friends call Applied only on success).
@@ -188,7 +201,20 @@ class Link {
   // ---- The engine's hooks (core/src/cache.cc) ----
   // Reserves room for one operation of `charge` bytes: kOk, kFull (refused,
   // counted), or kClosed (the link is closing: write locally only).
-  Status Reserve(uint64_t charge) EXCLUDES(mu_);
+  Status Reserve(uint64_t charge) EXCLUDES(mu_) {
+    uint64_t cur = used_.load(std::memory_order_relaxed);
+    while (__builtin_expect(Fits(cur, charge), 1)) {
+      // seq_cst, with the load of state_ after it and Close's store of state_
+      // before it reads used_: either Close sees this reservation and waits
+      // for it, or this sees Close and backs out.
+      if (used_.compare_exchange_weak(cur, cur + Pack(charge, 1))) {
+        if (__builtin_expect(state_.load() == kOpen, 1)) return Status::kOk;
+        Unreserve(charge);
+        return Status::kClosed;
+      }
+    }
+    return ReserveSlow(charge);
+  }
   void Unreserve(uint64_t charge) EXCLUDES(mu_);
   void UnreserveLocked(uint64_t charge) REQUIRES(mu_);
   // Queues an operation whose room was reserved. REQUIRES: the key's shard
@@ -239,6 +265,10 @@ class Link {
     return BytesOf(used) + charge <= opts_.max_queue_bytes && OpsOf(used) + 1 <= opts_.max_queue_ops;
   }
   Status ReserveSlow(uint64_t charge) EXCLUDES(mu_);
+  // Releases an operation's charge from used_ later, in one subtraction for
+  // many (see "Bounds"); SettleLocked subtracts what is pending now.
+  void ReleaseLaterLocked(uint64_t charge) REQUIRES(mu_);
+  void SettleLocked() REQUIRES(mu_);
 
   // Queue internals; all REQUIRES(mu_).
   Node *FindLocked(uint64_t hash, std::string_view key) REQUIRES(mu_);
@@ -253,8 +283,13 @@ class Link {
   // Combines newer over the older operation in *slot (see "Ordering").
   void CombineLocked(Op *slot, Op *newer) REQUIRES(mu_);
   void SetPendingLocked(Node *n, Op *op) REQUIRES(mu_);
+  void ReplacePendingLocked(Node *n, Entry *holder, OpKind kind, int64_t expire_at_ms,
+                            uint64_t charge) REQUIRES(mu_);
+  // Queues an operation (a sync write's when waiter is set); n: the key's
+  // node as FindLocked found it, or nullptr.
   void EnqueueInnerLocked(OpKind kind, Entry *holder, uint64_t hash, int64_t expire_at_ms,
-                          uint64_t charge, SyncWaiter *waiter) REQUIRES(mu_);
+                          uint64_t charge, SyncWaiter *waiter, Node *n) REQUIRES(mu_);
+  void BumpGenerationLocked(uint64_t hash) REQUIRES(mu_);
   void UnregisterWaiterLocked(SyncWaiter *w) REQUIRES(mu_);
   void MoveWaitersLocked(Node *n, int from, int to, int status) REQUIRES(mu_);
   void UncountOpLocked(Op *op) REQUIRES(mu_);
@@ -277,15 +312,26 @@ class Link {
   // The flusher (link.cc).
   static void *FlusherMain(void *self);
   void FlusherLoop() EXCLUDES(mu_);
-  bool BuildBatchLocked() REQUIRES(mu_);
-  void FinishBatchLocked(int rc, std::vector<std::pair<Op, std::string>> *dead) REQUIRES(mu_);
+  static constexpr size_t kChunkNodes = 32;  // nodes taken or settled per hold of mu_
+  bool TakeChunkLocked() REQUIRES(mu_);
+  void FillBatchOps() EXCLUDES(mu_);
+  void StartFinishLocked(int rc) REQUIRES(mu_);
+  bool FinishChunkLocked(int rc, size_t begin, size_t end, int64_t now,
+                         std::vector<std::pair<Op, std::string>> *dead,
+                         std::vector<Entry *> *unref) REQUIRES(mu_);
   int64_t BackoffMs(uint32_t failures) REQUIRES(mu_);
 
   Cache *const cache_;
   cache_store_t store_;  // immutable after Create
   const LinkOptions opts_;
 
-  std::atomic<uint64_t> used_{0};  // Pack(bytes, ops) of queued and reserved operations
+  // Pack(bytes, ops) of queued and reserved operations, plus unsettled_.
+  std::atomic<uint64_t> used_{0};
+  // Charges of operations that left the queue, not yet subtracted from used_:
+  // at most settle_bytes_ / settle_ops_ (1/8 of the bounds), and none while a
+  // writer waits for room; a reservation that does not fit settles them first.
+  uint64_t unsettled_ GUARDED_BY(mu_) = 0;
+  const uint64_t settle_bytes_, settle_ops_;
   std::atomic<int> state_{kOpen};  // seq_cst with used_: see Reserve and Close
   bool forked_ = false;            // this copy is a fork child's: inert
 
@@ -329,9 +375,17 @@ class Link {
   // The flusher's batch (touched by the flusher only, outside mu_ while sending).
   std::vector<Node *> batch_nodes_;
   std::vector<cache_store_op_t> batch_ops_;
+  uint64_t batch_bytes_ = 0;
   pthread_t flusher_{};
   bool flusher_started_ = false;
 };
+
+inline Node *Link::FindLocked(uint64_t hash, std::string_view key) {
+  for (Node *n = buckets_[hash & bucket_mask_]; n != nullptr; n = n->bucket_next) {
+    if (n->hash == hash && n->key_entry()->KeyEquals(key)) return n;
+  }
+  return nullptr;
+}
 
 }  // namespace libcache::detail
 
