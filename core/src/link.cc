@@ -28,7 +28,7 @@ struct SpareNodeOwner {
 thread_local SpareNodeOwner t_spare_owner;
 
 constexpr size_t kMaxFreeNodes = 4096;
-constexpr uint64_t kInitialBuckets = 1024;
+constexpr uint64_t kInitialSlots = 2048;
 
 }  // namespace
 
@@ -61,9 +61,9 @@ Status Link::Create(Cache *cache, const cache_store_t &store, const LinkOptions 
   if (l == nullptr) return Status::kNoMem;
   {
     LockGuard<Mutex> g(l->mu_);
-    l->buckets_.reset(new (std::nothrow) Node *[kInitialBuckets]());
-    if (l->buckets_ == nullptr) return Status::kNoMem;
-    l->bucket_mask_ = kInitialBuckets - 1;
+    l->slots_.reset(new (std::nothrow) Slot[kInitialSlots]());
+    if (l->slots_ == nullptr) return Status::kNoMem;
+    l->slot_mask_ = kInitialSlots - 1;
     try {
       l->epochs_.emplace_back(0, 0);
       l->batch_nodes_.reserve(opts.batch_max_ops);
@@ -152,6 +152,29 @@ void Link::SettleLocked() {
 
 // ---- The index, the lists and the counts --------------------------------------
 
+Node *Link::FindSlowLocked(uint64_t hash, std::string_view key) {
+  for (Node *n = overflow_; n != nullptr; n = n->bucket_next) {
+    if (n->hash == hash && n->key_entry()->KeyEquals(key)) return n;
+  }
+  return nullptr;
+}
+
+bool Link::GrowSlotsLocked() {
+  const uint64_t cap = (slot_mask_ + 1) * 2;
+  Slot *grown = new (std::nothrow) Slot[cap]();
+  if (grown == nullptr) return false;
+  for (uint64_t i = 0; i <= slot_mask_; ++i) {
+    const Slot s = slots_[i];
+    if (s.node == nullptr) continue;
+    uint64_t j = s.hash & (cap - 1);
+    while (grown[j].node != nullptr) j = (j + 1) & (cap - 1);
+    grown[j] = s;
+  }
+  slots_.reset(grown);
+  slot_mask_ = cap - 1;
+  return true;
+}
+
 Node *Link::NewNodeLocked(uint64_t hash) {
   Node *n;
   if (!free_nodes_.empty()) {
@@ -163,36 +186,54 @@ Node *Link::NewNodeLocked(uint64_t hash) {
   }
   *n = Node();
   n->hash = hash;
-  if (nodes_ > bucket_mask_) {  // grow when the load factor passes 1; never fails a write
-    const uint64_t cap = (bucket_mask_ + 1) * 2;
-    Node **grown = new (std::nothrow) Node *[cap]();
-    if (grown != nullptr) {
-      for (uint64_t i = 0; i <= bucket_mask_; ++i) {
-        for (Node *m = buckets_[i], *next; m != nullptr; m = next) {
-          next = m->bucket_next;
-          m->bucket_next = grown[m->hash & (cap - 1)];
-          grown[m->hash & (cap - 1)] = m;
-        }
-      }
-      buckets_.reset(grown);
-      bucket_mask_ = cap - 1;
-    }
+  // Grow at half full (short probes); a failed growth never fails a write:
+  // the slots fill up to all but one (which ends every probe), and past that
+  // nodes go on overflow_.
+  if ((in_slots_ + 1) * 2 > slot_mask_ + 1) GrowSlotsLocked();
+  if (in_slots_ + 1 < slot_mask_ + 1) {
+    uint64_t i = hash & slot_mask_;
+    while (slots_[i].node != nullptr) i = (i + 1) & slot_mask_;
+    slots_[i] = Slot{hash, n};
+    ++in_slots_;
+  } else {
+    n->in_overflow = true;
+    n->bucket_next = overflow_;
+    overflow_ = n;
   }
-  Node **head = &buckets_[hash & bucket_mask_];
-  n->bucket_next = *head;
-  *head = n;
   ++nodes_;
   return n;
 }
 
+// Linear probing's deletion by backward shift: later slots of the run move
+// up unless their home lies cyclically in (hole, their slot].
+void Link::EraseNodeLocked(Node *n) {
+  if (n->in_overflow) {
+    for (Node **p = &overflow_; *p != nullptr; p = &(*p)->bucket_next) {
+      if (*p == n) {
+        *p = n->bucket_next;
+        break;
+      }
+    }
+    return;
+  }
+  uint64_t i = n->hash & slot_mask_;
+  while (slots_[i].node != n) i = (i + 1) & slot_mask_;
+  for (uint64_t j = i;;) {
+    j = (j + 1) & slot_mask_;
+    if (slots_[j].node == nullptr) break;
+    const uint64_t home = slots_[j].hash & slot_mask_;
+    const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+    if (stays) continue;
+    slots_[i] = slots_[j];
+    i = j;
+  }
+  slots_[i] = Slot{};
+  --in_slots_;
+}
+
 void Link::MaybeFreeNodeLocked(Node *n) {
   if (n->pending.live() || n->inflight.live() || n->waiters != nullptr) return;
-  for (Node **p = &buckets_[n->hash & bucket_mask_]; *p != nullptr; p = &(*p)->bucket_next) {
-    if (*p == n) {
-      *p = n->bucket_next;
-      break;
-    }
-  }
+  EraseNodeLocked(n);
   --nodes_;
   if (free_nodes_.size() < kMaxFreeNodes && free_nodes_.size() < free_nodes_.capacity()) {
     free_nodes_.push_back(n);  // never reallocates
@@ -769,22 +810,29 @@ uint64_t Link::DrainDeadLetters(DeadLetterFn fn, void *ctx) {
 }
 
 void Link::FreeQueueLocked() {
-  for (uint64_t i = 0; i <= bucket_mask_; ++i) {
-    for (Node *n = buckets_[i], *next; n != nullptr; n = next) {
-      next = n->bucket_next;
-      for (Op *op : {&n->pending, &n->inflight}) {
-        if (op->live()) op->entry->Unref(*cache_->alloc_);
-      }
-      if (n->key_hold != nullptr) n->key_hold->Unref(*cache_->alloc_);
-      for (SyncWaiter *w = n->waiters; w != nullptr; w = w->next) {
-        if (w->slot != SyncWaiter::kDone) w->status = CACHE_E_CLOSED;
-        w->slot = SyncWaiter::kDone;
-        w->node = nullptr;
-      }
-      delete n;
-    }
-    buckets_[i] = nullptr;
+  // Every node onto overflow_ (through bucket_next), then all freed.
+  for (uint64_t i = 0; i <= slot_mask_; ++i) {
+    Node *n = slots_[i].node;
+    slots_[i] = Slot{};
+    if (n == nullptr) continue;
+    n->bucket_next = overflow_;
+    overflow_ = n;
   }
+  in_slots_ = 0;
+  for (Node *n = overflow_, *next; n != nullptr; n = next) {
+    next = n->bucket_next;
+    for (Op *op : {&n->pending, &n->inflight}) {
+      if (op->live()) op->entry->Unref(*cache_->alloc_);
+    }
+    if (n->key_hold != nullptr) n->key_hold->Unref(*cache_->alloc_);
+    for (SyncWaiter *w = n->waiters; w != nullptr; w = w->next) {
+      if (w->slot != SyncWaiter::kDone) w->status = CACHE_E_CLOSED;
+      w->slot = SyncWaiter::kDone;
+      w->node = nullptr;
+    }
+    delete n;
+  }
+  overflow_ = nullptr;
   for (Node *n : free_nodes_) delete n;
   free_nodes_.clear();
   for (auto &d : dead_) d.first.entry->Unref(*cache_->alloc_);

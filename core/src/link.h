@@ -9,8 +9,8 @@
 // then load the key from the store (read-through, single-flight).
 //
 // ## The queue's states
-// One Node per key that has work, found by the cache's key hash (a chained
-// index, buckets_). A node holds at most two operations of its key:
+// One Node per key that has work, found by the cache's key hash (an open
+// addressing index, slots_). A node holds at most two operations of its key:
 //   pending   waiting to be sent: the newest state of the key not yet sent;
 //   inflight  part of the batch the flusher is sending now.
 // and sits on one of two lists when it has a pending operation:
@@ -154,7 +154,8 @@ struct Flight;
 
 struct Node {
   uint64_t hash = 0;
-  Node *bucket_next = nullptr;
+  Node *bucket_next = nullptr;  // on overflow_ (rare: the index could not grow)
+  bool in_overflow = false;
   Node *prev = nullptr, *next = nullptr;  // on ready_ or delayed_
   enum : uint8_t { kOff, kReady, kDelayed } where = kOff;
   int64_t not_before_ms = 0;  // kDelayed
@@ -273,6 +274,9 @@ class Link {
   // Queue internals; all REQUIRES(mu_).
   Node *FindLocked(uint64_t hash, std::string_view key) REQUIRES(mu_);
   Node *NewNodeLocked(uint64_t hash) REQUIRES(mu_);
+  Node *FindSlowLocked(uint64_t hash, std::string_view key) REQUIRES(mu_);
+  bool GrowSlotsLocked() REQUIRES(mu_);
+  void EraseNodeLocked(Node *n) REQUIRES(mu_);
   void MaybeFreeNodeLocked(Node *n) REQUIRES(mu_);
   void ListPushBack(Node *n, bool ready) REQUIRES(mu_);
   void ListPushFront(Node *n) REQUIRES(mu_);
@@ -344,8 +348,19 @@ class Link {
   CondVar room_cv_;  // blocked writers wait for room
   CondVar done_cv_;  // flush, sync waiters, flights and close wait for progress
 
-  std::unique_ptr<Node *[]> buckets_ GUARDED_BY(mu_);
-  uint64_t bucket_mask_ GUARDED_BY(mu_) = 0;
+  // The index: open addressing with linear probing over (hash, node) slots,
+  // at most half full, so that a lookup reads one slot run (the full hash
+  // inline) and the matching node only; deletion by backward shift, so no
+  // tombstones. Nodes that find no free slot (the index could not grow and
+  // is full; never in practice) are on overflow_, searched when it is set.
+  struct Slot {
+    uint64_t hash;
+    Node *node;  // nullptr: free
+  };
+  std::unique_ptr<Slot[]> slots_ GUARDED_BY(mu_);
+  uint64_t slot_mask_ GUARDED_BY(mu_) = 0;
+  uint64_t in_slots_ GUARDED_BY(mu_) = 0;
+  Node *overflow_ GUARDED_BY(mu_) = nullptr;
   uint64_t nodes_ GUARDED_BY(mu_) = 0;
   std::vector<Node *> free_nodes_ GUARDED_BY(mu_);
   Node *ready_head_ GUARDED_BY(mu_) = nullptr;
@@ -381,10 +396,13 @@ class Link {
 };
 
 inline Node *Link::FindLocked(uint64_t hash, std::string_view key) {
-  for (Node *n = buckets_[hash & bucket_mask_]; n != nullptr; n = n->bucket_next) {
-    if (n->hash == hash && n->key_entry()->KeyEquals(key)) return n;
+  const Slot *slots = slots_.get();
+  for (uint64_t i = hash & slot_mask_;; i = (i + 1) & slot_mask_) {
+    Node *n = slots[i].node;
+    if (n == nullptr) break;
+    if (slots[i].hash == hash && n->key_entry()->KeyEquals(key)) return n;
   }
-  return nullptr;
+  return __builtin_expect(overflow_ == nullptr, 1) ? nullptr : FindSlowLocked(hash, key);
 }
 
 }  // namespace libcache::detail
