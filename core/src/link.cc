@@ -53,7 +53,14 @@ Link::Link(Cache *cache, const cache_store_t &store, const LinkOptions &opts)
       settle_bytes_(std::max<uint64_t>(opts.max_queue_bytes / 8, 1)),
       settle_ops_(std::max<uint64_t>(opts.max_queue_ops / 8, 1)) {}
 
-Link::~Link() = default;
+Link::~Link() NO_THREAD_SAFETY_ANALYSIS {
+  // The index arrays, the current one and those it grew out of (see slots_).
+  for (std::atomic<uint64_t> *a = slots_, *older; a != nullptr; a = older) {
+    older = reinterpret_cast<std::atomic<uint64_t> *>(a[slot_mask_ + 1].load());
+    delete[] a;
+    slot_mask_ /= 2;
+  }
+}
 
 Status Link::Create(Cache *cache, const cache_store_t &store, const LinkOptions &opts,
                     Link **out) {
@@ -61,9 +68,7 @@ Status Link::Create(Cache *cache, const cache_store_t &store, const LinkOptions 
   if (l == nullptr) return Status::kNoMem;
   {
     LockGuard<Mutex> g(l->mu_);
-    l->slots_.reset(new (std::nothrow) Slot[kInitialSlots]());
-    if (l->slots_ == nullptr) return Status::kNoMem;
-    l->slot_mask_ = kInitialSlots - 1;
+    if (!l->GrowSlotsLocked()) return Status::kNoMem;
     try {
       l->epochs_.emplace_back(0, 0);
       l->batch_nodes_.reserve(opts.batch_max_ops);
@@ -159,19 +164,25 @@ Node *Link::FindSlowLocked(uint64_t hash, std::string_view key) {
   return nullptr;
 }
 
+// Doubles the index (the first call makes it); false when out of memory.
 bool Link::GrowSlotsLocked() {
-  const uint64_t cap = (slot_mask_ + 1) * 2;
-  Slot *grown = new (std::nothrow) Slot[cap]();
+  const uint64_t cap = slots_ == nullptr ? kInitialSlots : (slot_mask_ + 1) * 2;
+  auto *grown = new (std::nothrow) std::atomic<uint64_t>[cap + 1]();  // + the older arrays' link
   if (grown == nullptr) return false;
-  for (uint64_t i = 0; i <= slot_mask_; ++i) {
-    const Slot s = slots_[i];
-    if (s.node == nullptr) continue;
-    uint64_t j = s.hash & (cap - 1);
-    while (grown[j].node != nullptr) j = (j + 1) & (cap - 1);
-    grown[j] = s;
+  for (uint64_t i = 0; slots_ != nullptr && i <= slot_mask_; ++i) {
+    const uint64_t w = slots_[i].load(std::memory_order_relaxed);
+    if (w == 0) continue;
+    uint64_t j = SlotNode(w)->hash & (cap - 1);
+    while (grown[j].load(std::memory_order_relaxed) != 0) j = (j + 1) & (cap - 1);
+    grown[j].store(w, std::memory_order_relaxed);
   }
-  slots_.reset(grown);
+  grown[cap].store(reinterpret_cast<uintptr_t>(slots_), std::memory_order_relaxed);
+  slots_ = grown;
   slot_mask_ = cap - 1;
+  // release, pointer before mask: a prefetching writer that reads the new
+  // mask reads the new (larger) array; an old mask fits either.
+  slots_hint_.store(grown, std::memory_order_release);
+  slot_mask_hint_.store(cap - 1, std::memory_order_release);
   return true;
 }
 
@@ -190,10 +201,10 @@ Node *Link::NewNodeLocked(uint64_t hash) {
   // the slots fill up to all but one (which ends every probe), and past that
   // nodes go on overflow_.
   if ((in_slots_ + 1) * 2 > slot_mask_ + 1) GrowSlotsLocked();
-  if (in_slots_ + 1 < slot_mask_ + 1) {
+  if (in_slots_ + 1 < slot_mask_ + 1 && (reinterpret_cast<uintptr_t>(n) & ~kPtrMask) == 0) {
     uint64_t i = hash & slot_mask_;
-    while (slots_[i].node != nullptr) i = (i + 1) & slot_mask_;
-    slots_[i] = Slot{hash, n};
+    while (slots_[i].load(std::memory_order_relaxed) != 0) i = (i + 1) & slot_mask_;
+    slots_[i].store(SlotWord(hash, n), std::memory_order_relaxed);
     ++in_slots_;
   } else {
     n->in_overflow = true;
@@ -217,17 +228,18 @@ void Link::EraseNodeLocked(Node *n) {
     return;
   }
   uint64_t i = n->hash & slot_mask_;
-  while (slots_[i].node != n) i = (i + 1) & slot_mask_;
+  while (SlotNode(slots_[i].load(std::memory_order_relaxed)) != n) i = (i + 1) & slot_mask_;
   for (uint64_t j = i;;) {
     j = (j + 1) & slot_mask_;
-    if (slots_[j].node == nullptr) break;
-    const uint64_t home = slots_[j].hash & slot_mask_;
+    const uint64_t w = slots_[j].load(std::memory_order_relaxed);
+    if (w == 0) break;
+    const uint64_t home = SlotNode(w)->hash & slot_mask_;
     const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
     if (stays) continue;
-    slots_[i] = slots_[j];
+    slots_[i].store(w, std::memory_order_relaxed);
     i = j;
   }
-  slots_[i] = Slot{};
+  slots_[i].store(0, std::memory_order_relaxed);
   --in_slots_;
 }
 
@@ -812,8 +824,8 @@ uint64_t Link::DrainDeadLetters(DeadLetterFn fn, void *ctx) {
 void Link::FreeQueueLocked() {
   // Every node onto overflow_ (through bucket_next), then all freed.
   for (uint64_t i = 0; i <= slot_mask_; ++i) {
-    Node *n = slots_[i].node;
-    slots_[i] = Slot{};
+    Node *n = SlotNode(slots_[i].load(std::memory_order_relaxed));
+    slots_[i].store(0, std::memory_order_relaxed);
     if (n == nullptr) continue;
     n->bucket_next = overflow_;
     overflow_ = n;

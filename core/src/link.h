@@ -93,6 +93,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -152,21 +153,26 @@ struct Op {
 struct SyncWaiter;
 struct Flight;
 
-struct Node {
-  uint64_t hash = 0;
-  Node *bucket_next = nullptr;  // on overflow_ (rare: the index could not grow)
-  bool in_overflow = false;
-  Node *prev = nullptr, *next = nullptr;  // on ready_ or delayed_
-  enum : uint8_t { kOff, kReady, kDelayed } where = kOff;
-  int64_t not_before_ms = 0;  // kDelayed
-  Op pending, inflight;
-  Entry *key_hold = nullptr;  // a reference for the key while only waiters remain
+// The first cache line holds what a coalescing write reads and writes
+// (Link::EnqueueLocked's fast path), so that it costs one miss on the node.
+struct alignas(64) Node {
+  Op pending;
   SyncWaiter *waiters = nullptr;
+  enum : uint8_t { kOff, kReady, kDelayed } where = kOff;
+  bool in_overflow = false;  // on overflow_ (rare: the index could not grow), not in a slot
+  // Second line on.
+  uint64_t hash = 0;
+  Node *bucket_next = nullptr;            // on overflow_
+  Node *prev = nullptr, *next = nullptr;  // on ready_ or delayed_
+  int64_t not_before_ms = 0;              // kDelayed
+  Entry *key_hold = nullptr;  // a reference for the key while only waiters remain
+  Op inflight;
   const Entry *key_entry() const {
     return pending.live() ? pending.entry : inflight.live() ? inflight.entry : key_hold;
   }
   std::string_view key() const { return key_entry()->key(); }
 };
+static_assert(offsetof(Node, in_overflow) < 64, "the fast path's fields share one cache line");
 
 class Link;
 
@@ -198,6 +204,12 @@ class Link {
   ~Link();
 
   static uint64_t Charge(size_t klen, size_t vlen) { return klen + vlen + kOpOverhead; }
+
+  // Hints a linked write gives early, without any lock, so that the queue's
+  // index slot and then the key's node are in cache by the time it enqueues
+  // (the slot first; the node once the slot has had time to arrive).
+  void PrefetchSlot(uint64_t hash) const;
+  void PrefetchNode(uint64_t hash) const;
 
   // ---- The engine's hooks (core/src/cache.cc) ----
   // Reserves room for one operation of `charge` bytes: kOk, kFull (refused,
@@ -348,17 +360,28 @@ class Link {
   CondVar room_cv_;  // blocked writers wait for room
   CondVar done_cv_;  // flush, sync waiters, flights and close wait for progress
 
-  // The index: open addressing with linear probing over (hash, node) slots,
-  // at most half full, so that a lookup reads one slot run (the full hash
-  // inline) and the matching node only; deletion by backward shift, so no
-  // tombstones. Nodes that find no free slot (the index could not grow and
-  // is full; never in practice) are on overflow_, searched when it is set.
-  struct Slot {
-    uint64_t hash;
-    Node *node;  // nullptr: free
-  };
-  std::unique_ptr<Slot[]> slots_ GUARDED_BY(mu_);
+  // The index: open addressing with linear probing, at most half full, so
+  // that a lookup reads one run of slots and the matching node only;
+  // deletion by backward shift, so no tombstones. A slot is one word: the
+  // node's address (low 48 bits) and the top 16 bits of its hash as a tag
+  // (0: free). Nodes that find no free slot (the index could not grow, or an
+  // address does not fit 48 bits; never in practice) are on overflow_,
+  // searched when it is set. The slots are atomics only so that a writer
+  // may read them without mu_ to prefetch (Prefetch*, relaxed; under mu_
+  // the relaxed accesses are plain moves): slots_ and slot_mask_ are also
+  // published for it (release, pointer before mask; read mask first,
+  // acquire), and a grown-out array stays allocated until the link is
+  // destroyed (its last word links the older arrays), so a stale read is
+  // of live memory. The sizes sum to less than the current array's.
+  static constexpr uint64_t kPtrBits = 48, kPtrMask = (uint64_t{1} << kPtrBits) - 1;
+  static uint64_t SlotWord(uint64_t hash, const Node *n) {
+    return (hash & ~kPtrMask) | reinterpret_cast<uintptr_t>(n);
+  }
+  static Node *SlotNode(uint64_t w) { return reinterpret_cast<Node *>(w & kPtrMask); }
+  std::atomic<uint64_t> *slots_ GUARDED_BY(mu_) = nullptr;  // slot_mask_ + 2 words
   uint64_t slot_mask_ GUARDED_BY(mu_) = 0;
+  std::atomic<std::atomic<uint64_t> *> slots_hint_{nullptr};
+  std::atomic<uint64_t> slot_mask_hint_{0};
   uint64_t in_slots_ GUARDED_BY(mu_) = 0;
   Node *overflow_ GUARDED_BY(mu_) = nullptr;
   uint64_t nodes_ GUARDED_BY(mu_) = 0;
@@ -396,13 +419,30 @@ class Link {
 };
 
 inline Node *Link::FindLocked(uint64_t hash, std::string_view key) {
-  const Slot *slots = slots_.get();
+  const uint64_t tag = hash & ~kPtrMask;
   for (uint64_t i = hash & slot_mask_;; i = (i + 1) & slot_mask_) {
-    Node *n = slots[i].node;
-    if (n == nullptr) break;
-    if (slots[i].hash == hash && n->key_entry()->KeyEquals(key)) return n;
+    const uint64_t w = slots_[i].load(std::memory_order_relaxed);  // relaxed: see slots_
+    if (w == 0) break;
+    if ((w & ~kPtrMask) == tag) {
+      Node *n = SlotNode(w);
+      if (n->key_entry()->KeyEquals(key)) return n;
+    }
   }
   return __builtin_expect(overflow_ == nullptr, 1) ? nullptr : FindSlowLocked(hash, key);
+}
+
+inline void Link::PrefetchSlot(uint64_t hash) const NO_THREAD_SAFETY_ANALYSIS {
+  const uint64_t mask = slot_mask_hint_.load(std::memory_order_acquire);
+  const std::atomic<uint64_t> *slots = slots_hint_.load(std::memory_order_acquire);
+  __builtin_prefetch(slots + (hash & mask));
+}
+
+inline void Link::PrefetchNode(uint64_t hash) const NO_THREAD_SAFETY_ANALYSIS {
+  const uint64_t mask = slot_mask_hint_.load(std::memory_order_acquire);
+  const std::atomic<uint64_t> *slots = slots_hint_.load(std::memory_order_acquire);
+  // relaxed: a hint; the node may be gone by now (a prefetch never faults).
+  const uint64_t w = slots[hash & mask].load(std::memory_order_relaxed);
+  if (w != 0 && (w & ~kPtrMask) == (hash & ~kPtrMask)) __builtin_prefetch(SlotNode(w));
 }
 
 }  // namespace libcache::detail
