@@ -258,6 +258,7 @@ Status Cache::WriteLinked(detail::Link *link, std::string_view key, const std::s
                           size_t nparts, size_t vlen, uint64_t hash, uint64_t ttl,
                           WriteMode mode) {
   const uint64_t charge = detail::Link::Charge(key.size(), vlen);
+  link->PrefetchSlot(hash);
   const Status r = link->Reserve(charge);
   if (r != Status::kOk) return r;  // kFull: refused, the cache unchanged
   // Two owners: the table and the queue (no copy of the value for the queue).
@@ -270,6 +271,7 @@ Status Cache::WriteLinked(detail::Link *link, std::string_view key, const std::s
     link->Unreserve(charge);
     return Status::kNoMem;
   }
+  link->PrefetchNode(hash);
   detail::WriteHook hook{link, detail::OpKind::kPut, e, charge};
   const Status st = InsertAndBalance(ShardFor(hash), e, hash, mode, ttl, &hook);
   if (st != Status::kOk) {

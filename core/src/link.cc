@@ -15,34 +15,52 @@ namespace libcache::detail {
 
 namespace {
 
-// Each writing thread keeps one spare node, allocated before it takes any
-// lock, so that queueing under the shard lock never allocates (and so never
-// fails). initial-exec: a fixed offset from the thread pointer.
-struct SpareNode {
-  Node *node = nullptr;
-  ~SpareNode() { delete node; }
+// Frees the calling thread's spare node when the thread exits. Touched only
+// when a spare is allocated: a thread_local with a destructor is reached
+// through a guard variable and __tls_get_addr in a shared library, which
+// cost a call on every write when the spare itself lived in it.
+struct SpareNodeOwner {
+  ~SpareNodeOwner() {
+    delete t_spare_node;
+    t_spare_node = nullptr;
+  }
 };
-thread_local SpareNode t_spare __attribute__((tls_model("initial-exec")));
+thread_local SpareNodeOwner t_spare_owner;
 
 constexpr size_t kMaxFreeNodes = 4096;
-constexpr uint64_t kInitialBuckets = 1024;
+constexpr uint64_t kInitialSlots = 2048;
 
 }  // namespace
 
-bool EnsureSpareNode() {
-  if (t_spare.node == nullptr) t_spare.node = new (std::nothrow) Node;
-  return t_spare.node != nullptr;
+__thread Node *t_spare_node __attribute__((tls_model("initial-exec"))) = nullptr;
+
+bool EnsureSpareNodeSlow() {
+  t_spare_node = new (std::nothrow) Node;
+  [[maybe_unused]] volatile SpareNodeOwner *touch = &t_spare_owner;  // registers its destructor
+  return t_spare_node != nullptr;
 }
 
 void WriteHook::Applied(uint64_t hash, uint64_t ttl_ms) {
-  const int64_t expire_at = ttl_ms == 0 ? 0 : RealtimeMs() + static_cast<int64_t>(ttl_ms);
-  link->EnqueueLocked(kind, holder, hash, kind == OpKind::kDelete ? 0 : expire_at, charge);
+  const int64_t expire_at =
+      ttl_ms == 0 || kind == OpKind::kDelete ? 0 : RealtimeMs() + static_cast<int64_t>(ttl_ms);
+  link->EnqueueLocked(kind, holder, hash, expire_at, charge);
 }
 
 Link::Link(Cache *cache, const cache_store_t &store, const LinkOptions &opts)
-    : cache_(cache), store_(store), opts_(opts) {}
+    : cache_(cache),
+      store_(store),
+      opts_(opts),
+      settle_bytes_(std::max<uint64_t>(opts.max_queue_bytes / 8, 1)),
+      settle_ops_(std::max<uint64_t>(opts.max_queue_ops / 8, 1)) {}
 
-Link::~Link() = default;
+Link::~Link() NO_THREAD_SAFETY_ANALYSIS {
+  // The index arrays, the current one and those it grew out of (see slots_).
+  for (std::atomic<uint64_t> *a = slots_, *older; a != nullptr; a = older) {
+    older = reinterpret_cast<std::atomic<uint64_t> *>(a[slot_mask_ + 1].load());
+    delete[] a;
+    slot_mask_ /= 2;
+  }
+}
 
 Status Link::Create(Cache *cache, const cache_store_t &store, const LinkOptions &opts,
                     Link **out) {
@@ -50,9 +68,7 @@ Status Link::Create(Cache *cache, const cache_store_t &store, const LinkOptions 
   if (l == nullptr) return Status::kNoMem;
   {
     LockGuard<Mutex> g(l->mu_);
-    l->buckets_.reset(new (std::nothrow) Node *[kInitialBuckets]());
-    if (l->buckets_ == nullptr) return Status::kNoMem;
-    l->bucket_mask_ = kInitialBuckets - 1;
+    if (!l->GrowSlotsLocked()) return Status::kNoMem;
     try {
       l->epochs_.emplace_back(0, 0);
       l->batch_nodes_.reserve(opts.batch_max_ops);
@@ -77,24 +93,10 @@ Status Link::Create(Cache *cache, const cache_store_t &store, const LinkOptions 
 
 // ---- Reservations -------------------------------------------------------------
 
-Status Link::Reserve(uint64_t charge) {
-  uint64_t cur = used_.load(std::memory_order_relaxed);
-  while (Fits(cur, charge)) {
-    // seq_cst, with the load of state_ after it and Close's store of state_
-    // before it reads used_: either Close sees this reservation and waits for
-    // it, or this sees Close and backs out.
-    if (used_.compare_exchange_weak(cur, cur + Pack(charge, 1))) {
-      if (__builtin_expect(state_.load() == kOpen, 1)) return Status::kOk;
-      Unreserve(charge);
-      return Status::kClosed;
-    }
-  }
-  return ReserveSlow(charge);
-}
-
 Status Link::ReserveSlow(uint64_t charge) {
   LockGuard<Mutex> g(mu_);
   if (state_.load() != kOpen) return Status::kClosed;
+  SettleLocked();  // the fast path may have failed for charges already released
   const bool hopeless = charge > opts_.max_queue_bytes;
   const int64_t deadline = DeadlineAfter(opts_.block_timeout_ms);
   // Counted before the first look at used_, so that an Unreserve that
@@ -135,13 +137,53 @@ void Link::UnreserveLocked(uint64_t charge) {
   if (room_waiters_.load() != 0) room_cv_.NotifyAll();
 }
 
+void Link::ReleaseLaterLocked(uint64_t charge) {
+  unsettled_ += Pack(charge, 1);
+  // seq_cst: see ReserveSlow (a waiter counted itself under mu_ before it
+  // looked at used_, so it is seen here and woken with the room settled).
+  if (room_waiters_.load() != 0 || BytesOf(unsettled_) >= settle_bytes_ ||
+      OpsOf(unsettled_) >= settle_ops_) {
+    SettleLocked();
+  }
+}
+
+void Link::SettleLocked() {
+  if (unsettled_ != 0) {
+    used_.fetch_sub(unsettled_);  // seq_cst: see ReserveSlow
+    unsettled_ = 0;
+  }
+  if (room_waiters_.load() != 0) room_cv_.NotifyAll();
+}
+
 // ---- The index, the lists and the counts --------------------------------------
 
-Node *Link::FindLocked(uint64_t hash, std::string_view key) {
-  for (Node *n = buckets_[hash & bucket_mask_]; n != nullptr; n = n->bucket_next) {
-    if (n->hash == hash && n->key() == key) return n;
+Node *Link::FindSlowLocked(uint64_t hash, std::string_view key) {
+  for (Node *n = overflow_; n != nullptr; n = n->bucket_next) {
+    if (n->hash == hash && n->key_entry()->KeyEquals(key)) return n;
   }
   return nullptr;
+}
+
+// Doubles the index (the first call makes it); false when out of memory.
+bool Link::GrowSlotsLocked() {
+  const uint64_t cap = slots_ == nullptr ? kInitialSlots : (slot_mask_ + 1) * 2;
+  auto *grown = new (std::nothrow) std::atomic<uint64_t>[cap + 1]();  // + the older arrays' link
+  if (grown == nullptr) return false;
+  for (uint64_t i = 0; slots_ != nullptr && i <= slot_mask_; ++i) {
+    const uint64_t w = slots_[i].load(std::memory_order_relaxed);
+    if (w == 0) continue;
+    uint64_t j = SlotNode(w)->hash & (cap - 1);
+    while (grown[j].load(std::memory_order_relaxed) != 0) j = (j + 1) & (cap - 1);
+    grown[j].store(w, std::memory_order_relaxed);
+  }
+  grown[cap].store(reinterpret_cast<uintptr_t>(slots_), std::memory_order_relaxed);
+  slots_ = grown;
+  slot_mask_ = cap - 1;
+  // release, pointer before mask: a prefetching writer that reads the new
+  // mask reads the new (larger) array; an old mask fits either.
+  slots_hint_.store(grown, std::memory_order_release);
+  slot_mask_hint_.store(cap - 1, std::memory_order_release);
+  return true;
 }
 
 Node *Link::NewNodeLocked(uint64_t hash) {
@@ -150,41 +192,60 @@ Node *Link::NewNodeLocked(uint64_t hash) {
     n = free_nodes_.back();
     free_nodes_.pop_back();
   } else {
-    n = t_spare.node;  // EnsureSpareNode() ran before the locks
-    t_spare.node = nullptr;
+    n = t_spare_node;  // EnsureSpareNode() ran before the locks
+    t_spare_node = nullptr;
   }
   *n = Node();
   n->hash = hash;
-  if (nodes_ > bucket_mask_) {  // grow when the load factor passes 1; never fails a write
-    const uint64_t cap = (bucket_mask_ + 1) * 2;
-    Node **grown = new (std::nothrow) Node *[cap]();
-    if (grown != nullptr) {
-      for (uint64_t i = 0; i <= bucket_mask_; ++i) {
-        for (Node *m = buckets_[i], *next; m != nullptr; m = next) {
-          next = m->bucket_next;
-          m->bucket_next = grown[m->hash & (cap - 1)];
-          grown[m->hash & (cap - 1)] = m;
-        }
-      }
-      buckets_.reset(grown);
-      bucket_mask_ = cap - 1;
-    }
+  // Grow at half full (short probes); a failed growth never fails a write:
+  // the slots fill up to all but one (which ends every probe), and past that
+  // nodes go on overflow_.
+  if ((in_slots_ + 1) * 2 > slot_mask_ + 1) GrowSlotsLocked();
+  if (in_slots_ + 1 < slot_mask_ + 1 && (reinterpret_cast<uintptr_t>(n) & ~kPtrMask) == 0) {
+    uint64_t i = hash & slot_mask_;
+    while (slots_[i].load(std::memory_order_relaxed) != 0) i = (i + 1) & slot_mask_;
+    slots_[i].store(SlotWord(hash, n), std::memory_order_relaxed);
+    ++in_slots_;
+  } else {
+    n->in_overflow = true;
+    n->bucket_next = overflow_;
+    overflow_ = n;
   }
-  Node **head = &buckets_[hash & bucket_mask_];
-  n->bucket_next = *head;
-  *head = n;
   ++nodes_;
   return n;
 }
 
+// Linear probing's deletion by backward shift: later slots of the run move
+// up unless their home lies cyclically in (hole, their slot].
+void Link::EraseNodeLocked(Node *n) {
+  if (n->in_overflow) {
+    for (Node **p = &overflow_; *p != nullptr; p = &(*p)->bucket_next) {
+      if (*p == n) {
+        *p = n->bucket_next;
+        break;
+      }
+    }
+    return;
+  }
+  uint64_t i = n->hash & slot_mask_;
+  while (SlotNode(slots_[i].load(std::memory_order_relaxed)) != n) i = (i + 1) & slot_mask_;
+  for (uint64_t j = i;;) {
+    j = (j + 1) & slot_mask_;
+    const uint64_t w = slots_[j].load(std::memory_order_relaxed);
+    if (w == 0) break;
+    const uint64_t home = SlotNode(w)->hash & slot_mask_;
+    const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+    if (stays) continue;
+    slots_[i].store(w, std::memory_order_relaxed);
+    i = j;
+  }
+  slots_[i].store(0, std::memory_order_relaxed);
+  --in_slots_;
+}
+
 void Link::MaybeFreeNodeLocked(Node *n) {
   if (n->pending.live() || n->inflight.live() || n->waiters != nullptr) return;
-  for (Node **p = &buckets_[n->hash & bucket_mask_]; *p != nullptr; p = &(*p)->bucket_next) {
-    if (*p == n) {
-      *p = n->bucket_next;
-      break;
-    }
-  }
+  EraseNodeLocked(n);
   --nodes_;
   if (free_nodes_.size() < kMaxFreeNodes && free_nodes_.size() < free_nodes_.capacity()) {
     free_nodes_.push_back(n);  // never reallocates
@@ -254,8 +315,15 @@ void Link::PromoteDelayedLocked(int64_t now) {
 }
 
 void Link::CountEpochLocked(uint64_t epoch, int delta) {
-  // The epoch is live (an operation carries it), so its entry exists; there
-  // are few (one per flush that overlapped queued writes).
+  // The current epoch is the last entry (see StartEpochLocked). Changing it
+  // pops nothing: the list is it alone, or its front is older and counts
+  // something (every change below pops the empty front entries).
+  if (__builtin_expect(epoch == epoch_, 1)) {
+    epochs_.back().second += delta;
+    return;
+  }
+  // An older epoch: it is live (an operation carries it), so its entry
+  // exists; there are few (one per flush that overlapped queued writes).
   for (auto &e : epochs_) {
     if (e.first == epoch) {
       e.second += delta;
@@ -276,9 +344,8 @@ bool Link::FlushedThroughLocked(uint64_t epoch) {
 void Link::UncountOpLocked(Op *op) {
   --queued_ops_;
   queued_bytes_ -= op->charge;
-  used_.fetch_sub(Pack(op->charge, 1));  // seq_cst: see ReserveSlow
   CountEpochLocked(op->epoch, -1);
-  if (room_waiters_.load() != 0) room_cv_.NotifyAll();
+  ReleaseLaterLocked(op->charge);
 }
 
 void Link::ReleaseOpLocked(Op *op) {
@@ -347,31 +414,77 @@ void Link::UnregisterWaiterLocked(SyncWaiter *w) {
   MaybeFreeNodeLocked(n);
 }
 
+// The common coalescing case, CombineLocked's "PUT or DELETE over anything"
+// done in place: a local write of a key whose pending operation is of the
+// current epoch. The operation count, the epoch's count and the oldest time
+// stay; the charge and the reference of the replaced operation go.
+inline void Link::ReplacePendingLocked(Node *n, Entry *holder, OpKind kind, int64_t expire_at_ms,
+                                uint64_t charge) {
+  Op &p = n->pending;
+  Entry *old = p.entry;
+  const uint64_t old_charge = p.charge;
+  p.entry = holder;
+  p.kind = kind;
+  p.expire_at_ms = expire_at_ms;
+  p.charge = charge;
+  p.attempts = 0;
+  p.sync_only = false;
+  queued_bytes_ += charge;
+  queued_bytes_ -= old_charge;
+  ReleaseLaterLocked(old_charge);
+  ++stats_.coalesced;
+  if (n->waiters != nullptr) SupersedeWaitersLocked(n);
+  // A newer full write resets a rejected operation's retries: send it now.
+  if (n->where == Node::kDelayed) {
+    ListRemove(n);
+    ListPushBack(n, /*ready=*/true);
+  }
+  old->Unref(*cache_->alloc_);
+  if (flusher_idle_ || ready_ops_ == opts_.batch_max_ops) {
+    flusher_idle_ = false;
+    work_cv_.NotifyAll();
+  }
+}
+
+// The write path's hook: the common case (a key with a pending operation of
+// the current epoch, replaced by a PUT or DELETE) inline; the rest, and sync
+// writes, through EnqueueInnerLocked.
 void Link::EnqueueLocked(OpKind kind, Entry *holder, uint64_t hash, int64_t expire_at_ms,
                          uint64_t charge) {
   LockGuard<Mutex> g(mu_);
-  EnqueueInnerLocked(kind, holder, hash, expire_at_ms, charge, nullptr);
+  BumpGenerationLocked(hash);
+  Node *n = FindLocked(hash, holder->key());
+  if (__builtin_expect(n != nullptr && kind != OpKind::kExpire && n->pending.live() &&
+                           n->pending.epoch == epoch_,
+                       1)) {
+    ReplacePendingLocked(n, holder, kind, expire_at_ms, charge);
+    return;
+  }
+  EnqueueInnerLocked(kind, holder, hash, expire_at_ms, charge, nullptr, n);
 }
 
-void Link::EnqueueInnerLocked(OpKind kind, Entry *holder, uint64_t hash, int64_t expire_at_ms,
-                              uint64_t charge, SyncWaiter *waiter) {
+void Link::BumpGenerationLocked(uint64_t hash) {
   // A local write (or a sync write) of this key: a fill that began before it
   // must not land (relaxed: every bump is made under mu_ and the key's shard
   // lock, or mu_ alone for a sync write, which does not change the cache).
   std::atomic<uint64_t> &gen = gen_[hash & kGenMask];
   gen.store(gen.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+void Link::EnqueueInnerLocked(OpKind kind, Entry *holder, uint64_t hash, int64_t expire_at_ms,
+                              uint64_t charge, SyncWaiter *waiter, Node *n) {
   Op op;
   op.entry = holder;
   op.kind = kind;
   op.expire_at_ms = expire_at_ms;
   op.charge = charge;
   op.epoch = epoch_;
-  op.enqueued_ms = MonotonicMs();
+  // A coalesced write keeps the older time (CombineLocked): no clock read.
+  op.enqueued_ms = n != nullptr && n->pending.live() ? n->pending.enqueued_ms : MonotonicMs();
   op.sync_only = waiter != nullptr;
   ++queued_ops_;
   queued_bytes_ += charge;
   CountEpochLocked(epoch_, +1);
-  Node *n = FindLocked(hash, holder->key());
   if (n == nullptr) n = NewNodeLocked(hash);
   if (n->waiters != nullptr) SupersedeWaitersLocked(n);
   if (n->pending.live()) {
@@ -422,54 +535,63 @@ int64_t Link::BackoffMs(uint32_t failures) {
   return static_cast<int64_t>(half + (base - half == 0 ? 0 : rng_ % (base - half + 1)));
 }
 
-bool Link::BuildBatchLocked() {
-  batch_nodes_.clear();
-  batch_ops_.clear();
-  uint64_t bytes = 0;
-  int64_t oldest = 0;
-  while (ready_head_ != nullptr && batch_nodes_.size() < opts_.batch_max_ops) {
+// Moves up to kChunkNodes more nodes from the front of ready_ into the batch
+// (pending becomes inflight); true when it stopped for the chunk's size and
+// more may follow. Touches only the nodes: the batch's bytes come from the
+// charges, and the store's view is filled outside the lock (FillBatchOps).
+bool Link::TakeChunkLocked() {
+  const size_t stop = std::min<size_t>(batch_nodes_.size() + kChunkNodes, opts_.batch_max_ops);
+  while (ready_head_ != nullptr && batch_nodes_.size() < stop) {
     Node *n = ready_head_;
-    const Entry *e = n->pending.entry;
-    const uint64_t b = e->klen + (n->pending.kind == OpKind::kPut ? e->vlen : 0);
-    if (!batch_nodes_.empty() && bytes + b > opts_.batch_max_bytes) break;
-    bytes += b;
+    // Written again since an earlier chunk took it: the batch already holds
+    // this key (one operation per key), the rest waits for the next batch.
+    if (n->inflight.live()) return false;
+    const uint64_t b = n->pending.charge - kOpOverhead;  // key, and value for a PUT
+    if (!batch_nodes_.empty() && batch_bytes_ + b > opts_.batch_max_bytes) return false;
+    batch_bytes_ += b;
     ListRemove(n);
     n->inflight = n->pending;
     n->pending = Op();
     if (n->waiters != nullptr) {
       MoveWaitersLocked(n, SyncWaiter::kPending, SyncWaiter::kInflight, CACHE_OK);
     }
-    oldest = oldest == 0 ? n->inflight.enqueued_ms : std::min(oldest, n->inflight.enqueued_ms);
-    cache_store_op_t op{};
-    op.kind = static_cast<int>(n->inflight.kind);
-    op.key = e->key_data();
-    op.klen = e->klen;
-    op.value = n->inflight.kind == OpKind::kPut ? e->value_data() : nullptr;
-    op.vlen = n->inflight.kind == OpKind::kPut ? e->vlen : 0;
-    op.expire_at_ms = n->inflight.expire_at_ms;
-    op.status = CACHE_E_INTERNAL;  // unanswered: treated as unknown
-    op.reason = nullptr;
+    const int64_t t = n->inflight.enqueued_ms;
+    inflight_oldest_ms_ = inflight_oldest_ms_ == 0 ? t : std::min(inflight_oldest_ms_, t);
     batch_nodes_.push_back(n);  // reserved to batch_max_ops: never reallocates
-    batch_ops_.push_back(op);
   }
-  inflight_oldest_ms_ = oldest;
-  if (!batch_nodes_.empty()) ++stats_.batches;
-  return !batch_nodes_.empty();
+  return batch_nodes_.size() == stop && stop < opts_.batch_max_ops && ready_head_ != nullptr;
 }
 
-void Link::FinishBatchLocked(int rc, std::vector<std::pair<Op, std::string>> *dead) {
-  const int64_t now = MonotonicMs();
+// Only the flusher writes a node's inflight operation, and its entry stays
+// referenced until FinishChunkLocked: readable without mu_.
+void Link::FillBatchOps() NO_THREAD_SAFETY_ANALYSIS {
+  for (size_t i = batch_ops_.size(); i < batch_nodes_.size(); ++i) {
+    const Op &x = batch_nodes_[i]->inflight;
+    cache_store_op_t op = ToStoreOp(x);
+    op.status = CACHE_E_INTERNAL;  // unanswered: treated as unknown
+    batch_ops_.push_back(op);      // reserved to batch_max_ops: never reallocates
+  }
+}
+
+void Link::StartFinishLocked(int rc) {
   if (rc == CACHE_OK) {
     failures_ = 0;
     backoff_until_ms_ = 0;
   } else {
     ++stats_.store_errors;
     ++failures_;
-    backoff_until_ms_ = now + BackoffMs(failures_);
+    backoff_until_ms_ = MonotonicMs() + BackoffMs(failures_);
   }
+}
+
+// Settles batch_nodes_[begin, end), backwards (see FlusherLoop). Entries of
+// applied operations go to *unref, released by the caller outside mu_.
+// Returns whether an operation's outcome was unknown.
+bool Link::FinishChunkLocked(int rc, size_t begin, size_t end, int64_t now,
+                             std::vector<std::pair<Op, std::string>> *dead,
+                             std::vector<Entry *> *unref) {
   bool unknown_any = false;
-  // Backwards, so that operations merged back to the front keep their order.
-  for (size_t i = batch_nodes_.size(); i-- > 0;) {
+  for (size_t i = end; i-- > begin;) {
     Node *n = batch_nodes_[i];
     Op x = n->inflight;
     n->inflight = Op();
@@ -479,7 +601,8 @@ void Link::FinishBatchLocked(int rc, std::vector<std::pair<Op, std::string>> *de
       if (n->waiters != nullptr) {
         MoveWaitersLocked(n, SyncWaiter::kInflight, SyncWaiter::kDone, CACHE_OK);
       }
-      ReleaseOpLocked(&x);
+      UncountOpLocked(&x);
+      unref->push_back(x.entry);  // reserved to kChunkNodes: never reallocates
     } else if (st == CACHE_STORE_REJECTED) {
       if (n->waiters != nullptr) {
         MoveWaitersLocked(n, SyncWaiter::kInflight, SyncWaiter::kDone, CACHE_STORE_REJECTED);
@@ -525,17 +648,14 @@ void Link::FinishBatchLocked(int rc, std::vector<std::pair<Op, std::string>> *de
     }
     MaybeFreeNodeLocked(n);
   }
-  if (unknown_any && rc == CACHE_OK) {
-    // The store answered but left some operations unanswered: back off too.
-    backoff_until_ms_ = now + BackoffMs(++failures_);
-  }
-  inflight_oldest_ms_ = 0;
-  batch_nodes_.clear();
+  return unknown_any;
 }
 
 // Not analysed: mu_ is released around each store call.
 void Link::FlusherLoop() NO_THREAD_SAFETY_ANALYSIS {
   std::vector<std::pair<Op, std::string>> dead;
+  std::vector<Entry *> unref;
+  unref.reserve(kChunkNodes);
   mu_.lock();
   while (!stop_) {
     const int64_t now = MonotonicMs();
@@ -563,11 +683,47 @@ void Link::FlusherLoop() NO_THREAD_SAFETY_ANALYSIS {
       flusher_idle_ = false;
       continue;
     }
-    BuildBatchLocked();
+    // The batch is taken and settled a chunk at a time, so that writers
+    // (which hold their shard lock while they wait for mu_) never wait for
+    // a whole batch; the store's view is filled and the applied entries are
+    // released between chunks, outside mu_. A batch still never holds two
+    // operations of one key, and is settled backwards, so that operations
+    // merged back to the front of ready_ keep their order.
+    batch_nodes_.clear();
+    batch_ops_.clear();
+    batch_bytes_ = 0;
+    inflight_oldest_ms_ = 0;
+    ++stats_.batches;  // not empty: ready_head_ is set and nothing is in flight
+    while (TakeChunkLocked()) {
+      mu_.unlock();
+      FillBatchOps();
+      mu_.lock();
+    }
     mu_.unlock();
+    FillBatchOps();
     const int rc = store_.write_batch(store_.ctx, batch_ops_.data(), batch_ops_.size());
     mu_.lock();
-    FinishBatchLocked(rc, &dead);
+    StartFinishLocked(rc);
+    const int64_t done_ms = MonotonicMs();
+    bool unknown_any = false;
+    for (size_t end = batch_nodes_.size(); end > 0;) {
+      const size_t begin = end > kChunkNodes ? end - kChunkNodes : 0;
+      unknown_any |= FinishChunkLocked(rc, begin, end, done_ms, &dead, &unref);
+      end = begin;
+      if (!unref.empty()) {
+        mu_.unlock();
+        for (Entry *e : unref) e->Unref(*cache_->alloc_);
+        unref.clear();
+        mu_.lock();
+      }
+    }
+    if (unknown_any && rc == CACHE_OK) {
+      // The store answered but left some operations unanswered: back off too.
+      backoff_until_ms_ = done_ms + BackoffMs(++failures_);
+    }
+    inflight_oldest_ms_ = 0;
+    batch_nodes_.clear();
+    SettleLocked();  // once per batch, not per operation
     if (!dead.empty()) {
       if (store_.dead_letter != nullptr) {
         mu_.unlock();
@@ -669,22 +825,29 @@ uint64_t Link::DrainDeadLetters(DeadLetterFn fn, void *ctx) {
 }
 
 void Link::FreeQueueLocked() {
-  for (uint64_t i = 0; i <= bucket_mask_; ++i) {
-    for (Node *n = buckets_[i], *next; n != nullptr; n = next) {
-      next = n->bucket_next;
-      for (Op *op : {&n->pending, &n->inflight}) {
-        if (op->live()) op->entry->Unref(*cache_->alloc_);
-      }
-      if (n->key_hold != nullptr) n->key_hold->Unref(*cache_->alloc_);
-      for (SyncWaiter *w = n->waiters; w != nullptr; w = w->next) {
-        if (w->slot != SyncWaiter::kDone) w->status = CACHE_E_CLOSED;
-        w->slot = SyncWaiter::kDone;
-        w->node = nullptr;
-      }
-      delete n;
-    }
-    buckets_[i] = nullptr;
+  // Every node onto overflow_ (through bucket_next), then all freed.
+  for (uint64_t i = 0; i <= slot_mask_; ++i) {
+    Node *n = SlotNode(slots_[i].load(std::memory_order_relaxed));
+    slots_[i].store(0, std::memory_order_relaxed);
+    if (n == nullptr) continue;
+    n->bucket_next = overflow_;
+    overflow_ = n;
   }
+  in_slots_ = 0;
+  for (Node *n = overflow_, *next; n != nullptr; n = next) {
+    next = n->bucket_next;
+    for (Op *op : {&n->pending, &n->inflight}) {
+      if (op->live()) op->entry->Unref(*cache_->alloc_);
+    }
+    if (n->key_hold != nullptr) n->key_hold->Unref(*cache_->alloc_);
+    for (SyncWaiter *w = n->waiters; w != nullptr; w = w->next) {
+      if (w->slot != SyncWaiter::kDone) w->status = CACHE_E_CLOSED;
+      w->slot = SyncWaiter::kDone;
+      w->node = nullptr;
+    }
+    delete n;
+  }
+  overflow_ = nullptr;
   for (Node *n : free_nodes_) delete n;
   free_nodes_.clear();
   for (auto &d : dead_) d.first.entry->Unref(*cache_->alloc_);
@@ -693,6 +856,7 @@ void Link::FreeQueueLocked() {
   nodes_ = ready_ops_ = queued_ops_ = queued_bytes_ = 0;
   epochs_.clear();
   epochs_.emplace_back(epoch_, 0);  // capacity kept: does not allocate
+  unsettled_ = 0;
   used_.store(0);
 }
 
@@ -712,10 +876,12 @@ Status Link::Close(int64_t timeout_ms, uint64_t *unflushed) {
     if (!forked_) {
       // Writers that reserved before closing finish their (shard-locked)
       // write and queue it, or give the room back.
+      SettleLocked();
       while (used_.load() != Pack(queued_bytes_, queued_ops_)) {
         mu_.unlock();
         sched_yield();
         mu_.lock();
+        SettleLocked();
       }
       while (loads_ > 0) done_cv_.WaitUntil(mu_, -1);  // loads end within their timeout
       if (timeout_ms != 0) {

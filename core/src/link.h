@@ -9,8 +9,8 @@
 // then load the key from the store (read-through, single-flight).
 //
 // ## The queue's states
-// One Node per key that has work, found by the cache's key hash (a chained
-// index, buckets_). A node holds at most two operations of its key:
+// One Node per key that has work, found by the cache's key hash (an open
+// addressing index, slots_). A node holds at most two operations of its key:
 //   pending   waiting to be sent: the newest state of the key not yet sent;
 //   inflight  part of the batch the flusher is sending now.
 // and sits on one of two lists when it has a pending operation:
@@ -57,7 +57,12 @@
 // CAS before it takes the shard lock (Reserve), so a write that does not fit
 // is refused (FAIL) or waits (BLOCK, up to its timeout) before the cache
 // changes, and the bounds are never exceeded. An operation is charged
-// Charge(klen, vlen) = its key, its value and kOpOverhead. A PUT holds the
+// Charge(klen, vlen) = its key, its value and kOpOverhead. Charges of
+// operations that leave the queue (sent, or replaced by a newer write) are
+// subtracted in bulk, under mu_ (unsettled_: up to 1/8 of each bound, at
+// once when a writer waits for room, and before a reservation that did not
+// fit is refused or waits), so that a coalescing write costs one atomic on
+// used_, not two; used_ may overstate the queue, never understate it. A PUT holds the
 // cache's own entry (one more reference: no copy); an entry evicted before it
 // is flushed stays alive, in the queue's bytes, until it is sent. Dead letters
 // are not charged (a poison key must not block writes); at most
@@ -77,6 +82,10 @@
 // ## Locks
 // Shard lock, then mu_ (the engine enqueues with the shard lock held); the
 // flusher never takes a shard lock, and calls the store with no lock held.
+// A writer waits for mu_ while holding its shard lock, so the flusher holds
+// mu_ for at most kChunkNodes nodes at a time: it takes and settles a batch
+// in chunks, filling the store's view and releasing applied entries (the
+// frees) between them, outside mu_.
 
 #ifndef LIBCACHE_CORE_SRC_LINK_H_
 #define LIBCACHE_CORE_SRC_LINK_H_
@@ -84,6 +93,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -143,26 +153,36 @@ struct Op {
 struct SyncWaiter;
 struct Flight;
 
-struct Node {
-  uint64_t hash = 0;
-  Node *bucket_next = nullptr;
-  Node *prev = nullptr, *next = nullptr;  // on ready_ or delayed_
-  enum : uint8_t { kOff, kReady, kDelayed } where = kOff;
-  int64_t not_before_ms = 0;  // kDelayed
-  Op pending, inflight;
-  Entry *key_hold = nullptr;  // a reference for the key while only waiters remain
+// The first cache line holds what a coalescing write reads and writes
+// (Link::EnqueueLocked's fast path), so that it costs one miss on the node.
+struct alignas(64) Node {
+  Op pending;
   SyncWaiter *waiters = nullptr;
-  std::string_view key() const {
-    const Entry *e = pending.live() ? pending.entry : inflight.live() ? inflight.entry : key_hold;
-    return e->key();
+  enum : uint8_t { kOff, kReady, kDelayed } where = kOff;
+  bool in_overflow = false;  // on overflow_ (rare: the index could not grow), not in a slot
+  // Second line on.
+  uint64_t hash = 0;
+  Node *bucket_next = nullptr;            // on overflow_
+  Node *prev = nullptr, *next = nullptr;  // on ready_ or delayed_
+  int64_t not_before_ms = 0;              // kDelayed
+  Entry *key_hold = nullptr;  // a reference for the key while only waiters remain
+  Op inflight;
+  const Entry *key_entry() const {
+    return pending.live() ? pending.entry : inflight.live() ? inflight.entry : key_hold;
   }
+  std::string_view key() const { return key_entry()->key(); }
 };
+static_assert(offsetof(Node, in_overflow) < 64, "the fast path's fields share one cache line");
 
 class Link;
 
 // Gives the calling thread a spare queue node if it has none; false when out
-// of memory. A linked write calls it before taking any lock.
-bool EnsureSpareNode();
+// of memory. A linked write calls it before taking any lock. The spare is a
+// plain pointer with the initial-exec model: one load at a fixed offset from
+// the thread pointer, no call (link.cc frees it at thread exit).
+extern __thread Node *t_spare_node __attribute__((tls_model("initial-exec")));
+bool EnsureSpareNodeSlow();
+inline bool EnsureSpareNode() { return t_spare_node != nullptr || EnsureSpareNodeSlow(); }
 
 // What a linked write asks the shard to do once it applied the write, under
 // its lock (Shard::Insert and friends call Applied only on success).
@@ -185,10 +205,29 @@ class Link {
 
   static uint64_t Charge(size_t klen, size_t vlen) { return klen + vlen + kOpOverhead; }
 
+  // Hints a linked write gives early, without any lock, so that the queue's
+  // index slot and then the key's node are in cache by the time it enqueues
+  // (the slot first; the node once the slot has had time to arrive).
+  void PrefetchSlot(uint64_t hash) const;
+  void PrefetchNode(uint64_t hash) const;
+
   // ---- The engine's hooks (core/src/cache.cc) ----
   // Reserves room for one operation of `charge` bytes: kOk, kFull (refused,
   // counted), or kClosed (the link is closing: write locally only).
-  Status Reserve(uint64_t charge) EXCLUDES(mu_);
+  Status Reserve(uint64_t charge) EXCLUDES(mu_) {
+    uint64_t cur = used_.load(std::memory_order_relaxed);
+    while (__builtin_expect(Fits(cur, charge), 1)) {
+      // seq_cst, with the load of state_ after it and Close's store of state_
+      // before it reads used_: either Close sees this reservation and waits
+      // for it, or this sees Close and backs out.
+      if (used_.compare_exchange_weak(cur, cur + Pack(charge, 1))) {
+        if (__builtin_expect(state_.load() == kOpen, 1)) return Status::kOk;
+        Unreserve(charge);
+        return Status::kClosed;
+      }
+    }
+    return ReserveSlow(charge);
+  }
   void Unreserve(uint64_t charge) EXCLUDES(mu_);
   void UnreserveLocked(uint64_t charge) REQUIRES(mu_);
   // Queues an operation whose room was reserved. REQUIRES: the key's shard
@@ -239,10 +278,17 @@ class Link {
     return BytesOf(used) + charge <= opts_.max_queue_bytes && OpsOf(used) + 1 <= opts_.max_queue_ops;
   }
   Status ReserveSlow(uint64_t charge) EXCLUDES(mu_);
+  // Releases an operation's charge from used_ later, in one subtraction for
+  // many (see "Bounds"); SettleLocked subtracts what is pending now.
+  void ReleaseLaterLocked(uint64_t charge) REQUIRES(mu_);
+  void SettleLocked() REQUIRES(mu_);
 
   // Queue internals; all REQUIRES(mu_).
   Node *FindLocked(uint64_t hash, std::string_view key) REQUIRES(mu_);
   Node *NewNodeLocked(uint64_t hash) REQUIRES(mu_);
+  Node *FindSlowLocked(uint64_t hash, std::string_view key) REQUIRES(mu_);
+  bool GrowSlotsLocked() REQUIRES(mu_);
+  void EraseNodeLocked(Node *n) REQUIRES(mu_);
   void MaybeFreeNodeLocked(Node *n) REQUIRES(mu_);
   void ListPushBack(Node *n, bool ready) REQUIRES(mu_);
   void ListPushFront(Node *n) REQUIRES(mu_);
@@ -253,8 +299,13 @@ class Link {
   // Combines newer over the older operation in *slot (see "Ordering").
   void CombineLocked(Op *slot, Op *newer) REQUIRES(mu_);
   void SetPendingLocked(Node *n, Op *op) REQUIRES(mu_);
+  void ReplacePendingLocked(Node *n, Entry *holder, OpKind kind, int64_t expire_at_ms,
+                            uint64_t charge) REQUIRES(mu_);
+  // Queues an operation (a sync write's when waiter is set); n: the key's
+  // node as FindLocked found it, or nullptr.
   void EnqueueInnerLocked(OpKind kind, Entry *holder, uint64_t hash, int64_t expire_at_ms,
-                          uint64_t charge, SyncWaiter *waiter) REQUIRES(mu_);
+                          uint64_t charge, SyncWaiter *waiter, Node *n) REQUIRES(mu_);
+  void BumpGenerationLocked(uint64_t hash) REQUIRES(mu_);
   void UnregisterWaiterLocked(SyncWaiter *w) REQUIRES(mu_);
   void MoveWaitersLocked(Node *n, int from, int to, int status) REQUIRES(mu_);
   void UncountOpLocked(Op *op) REQUIRES(mu_);
@@ -277,15 +328,26 @@ class Link {
   // The flusher (link.cc).
   static void *FlusherMain(void *self);
   void FlusherLoop() EXCLUDES(mu_);
-  bool BuildBatchLocked() REQUIRES(mu_);
-  void FinishBatchLocked(int rc, std::vector<std::pair<Op, std::string>> *dead) REQUIRES(mu_);
+  static constexpr size_t kChunkNodes = 32;  // nodes taken or settled per hold of mu_
+  bool TakeChunkLocked() REQUIRES(mu_);
+  void FillBatchOps() EXCLUDES(mu_);
+  void StartFinishLocked(int rc) REQUIRES(mu_);
+  bool FinishChunkLocked(int rc, size_t begin, size_t end, int64_t now,
+                         std::vector<std::pair<Op, std::string>> *dead,
+                         std::vector<Entry *> *unref) REQUIRES(mu_);
   int64_t BackoffMs(uint32_t failures) REQUIRES(mu_);
 
   Cache *const cache_;
   cache_store_t store_;  // immutable after Create
   const LinkOptions opts_;
 
-  std::atomic<uint64_t> used_{0};  // Pack(bytes, ops) of queued and reserved operations
+  // Pack(bytes, ops) of queued and reserved operations, plus unsettled_.
+  std::atomic<uint64_t> used_{0};
+  // Charges of operations that left the queue, not yet subtracted from used_:
+  // at most settle_bytes_ / settle_ops_ (1/8 of the bounds), and none while a
+  // writer waits for room; a reservation that does not fit settles them first.
+  uint64_t unsettled_ GUARDED_BY(mu_) = 0;
+  const uint64_t settle_bytes_, settle_ops_;
   std::atomic<int> state_{kOpen};  // seq_cst with used_: see Reserve and Close
   bool forked_ = false;            // this copy is a fork child's: inert
 
@@ -298,8 +360,30 @@ class Link {
   CondVar room_cv_;  // blocked writers wait for room
   CondVar done_cv_;  // flush, sync waiters, flights and close wait for progress
 
-  std::unique_ptr<Node *[]> buckets_ GUARDED_BY(mu_);
-  uint64_t bucket_mask_ GUARDED_BY(mu_) = 0;
+  // The index: open addressing with linear probing, at most half full, so
+  // that a lookup reads one run of slots and the matching node only;
+  // deletion by backward shift, so no tombstones. A slot is one word: the
+  // node's address (low 48 bits) and the top 16 bits of its hash as a tag
+  // (0: free). Nodes that find no free slot (the index could not grow, or an
+  // address does not fit 48 bits; never in practice) are on overflow_,
+  // searched when it is set. The slots are atomics only so that a writer
+  // may read them without mu_ to prefetch (Prefetch*, relaxed; under mu_
+  // the relaxed accesses are plain moves): slots_ and slot_mask_ are also
+  // published for it (release, pointer before mask; read mask first,
+  // acquire), and a grown-out array stays allocated until the link is
+  // destroyed (its last word links the older arrays), so a stale read is
+  // of live memory. The sizes sum to less than the current array's.
+  static constexpr uint64_t kPtrBits = 48, kPtrMask = (uint64_t{1} << kPtrBits) - 1;
+  static uint64_t SlotWord(uint64_t hash, const Node *n) {
+    return (hash & ~kPtrMask) | reinterpret_cast<uintptr_t>(n);
+  }
+  static Node *SlotNode(uint64_t w) { return reinterpret_cast<Node *>(w & kPtrMask); }
+  std::atomic<uint64_t> *slots_ GUARDED_BY(mu_) = nullptr;  // slot_mask_ + 2 words
+  uint64_t slot_mask_ GUARDED_BY(mu_) = 0;
+  std::atomic<std::atomic<uint64_t> *> slots_hint_{nullptr};
+  std::atomic<uint64_t> slot_mask_hint_{0};
+  uint64_t in_slots_ GUARDED_BY(mu_) = 0;
+  Node *overflow_ GUARDED_BY(mu_) = nullptr;
   uint64_t nodes_ GUARDED_BY(mu_) = 0;
   std::vector<Node *> free_nodes_ GUARDED_BY(mu_);
   Node *ready_head_ GUARDED_BY(mu_) = nullptr;
@@ -329,9 +413,37 @@ class Link {
   // The flusher's batch (touched by the flusher only, outside mu_ while sending).
   std::vector<Node *> batch_nodes_;
   std::vector<cache_store_op_t> batch_ops_;
+  uint64_t batch_bytes_ = 0;
   pthread_t flusher_{};
   bool flusher_started_ = false;
 };
+
+inline Node *Link::FindLocked(uint64_t hash, std::string_view key) {
+  const uint64_t tag = hash & ~kPtrMask;
+  for (uint64_t i = hash & slot_mask_;; i = (i + 1) & slot_mask_) {
+    const uint64_t w = slots_[i].load(std::memory_order_relaxed);  // relaxed: see slots_
+    if (w == 0) break;
+    if ((w & ~kPtrMask) == tag) {
+      Node *n = SlotNode(w);
+      if (n->key_entry()->KeyEquals(key)) return n;
+    }
+  }
+  return __builtin_expect(overflow_ == nullptr, 1) ? nullptr : FindSlowLocked(hash, key);
+}
+
+inline void Link::PrefetchSlot(uint64_t hash) const NO_THREAD_SAFETY_ANALYSIS {
+  const uint64_t mask = slot_mask_hint_.load(std::memory_order_acquire);
+  const std::atomic<uint64_t> *slots = slots_hint_.load(std::memory_order_acquire);
+  __builtin_prefetch(slots + (hash & mask));
+}
+
+inline void Link::PrefetchNode(uint64_t hash) const NO_THREAD_SAFETY_ANALYSIS {
+  const uint64_t mask = slot_mask_hint_.load(std::memory_order_acquire);
+  const std::atomic<uint64_t> *slots = slots_hint_.load(std::memory_order_acquire);
+  // relaxed: a hint; the node may be gone by now (a prefetch never faults).
+  const uint64_t w = slots[hash & mask].load(std::memory_order_relaxed);
+  if (w != 0 && (w & ~kPtrMask) == (hash & ~kPtrMask)) __builtin_prefetch(SlotNode(w));
+}
 
 }  // namespace libcache::detail
 

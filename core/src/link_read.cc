@@ -234,7 +234,9 @@ Status Link::SyncWrite(OpKind kind, std::string_view key, std::string_view value
       return ok ? Status::kClosed : Status::kTimeout;
     }
     const int64_t expire_at = ttl == 0 ? 0 : RealtimeMs() + static_cast<int64_t>(ttl);
-    EnqueueInnerLocked(kind, e, hash, expire_at, charge, &w);  // takes the queue's reference
+    BumpGenerationLocked(hash);
+    EnqueueInnerLocked(kind, e, hash, expire_at, charge, &w,
+                       FindLocked(hash, key));  // takes the queue's reference
     work_cv_.NotifyAll();
     while (w.slot != SyncWaiter::kDone && done_cv_.WaitUntil(mu_, deadline)) {
     }
