@@ -63,7 +63,7 @@ NOLINK=$(echo "$ADDED" | awk '/^median no_link_ns/ { print $3 }')
 LINKED=$(echo "$ADDED" | awk '/^median linked_ns/ { print $3 }')
 ADD=$(echo "$ADDED" | awk '/^median added_ns/ { print $3 }')
 
-SB=$("$BUILD/bench/store_bench" --benchmark_filter='BM_Set/[012]/32768$' \
+SB=$("$BUILD/bench/store_bench" --benchmark_filter='BM_Set/[012]/32768/' \
   --benchmark_repetitions=$((REPS * 2 + 1)) --benchmark_enable_random_interleaving=true \
   --benchmark_min_time=0.2 --benchmark_report_aggregates_only=true 2>/dev/null)
 sb() { echo "$SB" | awk -v m="BM_Set/$1/32768/real_time_median" '$1 == m { print $2 }'; }
