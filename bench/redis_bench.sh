@@ -62,8 +62,11 @@ echo "$ADDED" >&2
 NOLINK=$(echo "$ADDED" | awk '/^median no_link_ns/ { print $3 }')
 LINKED=$(echo "$ADDED" | awk '/^median linked_ns/ { print $3 }')
 ADD=$(echo "$ADDED" | awk '/^median added_ns/ { print $3 }')
+NOLINK_CPU=$(echo "$ADDED" | awk '/^median no_link_cpu_ns/ { print $3 }')
+LINKED_CPU=$(echo "$ADDED" | awk '/^median linked_cpu_ns/ { print $3 }')
+ADD_CPU=$(echo "$ADDED" | awk '/^median added_cpu_ns/ { print $3 }')
 
-SB=$("$BUILD/bench/store_bench" --benchmark_filter='BM_Set/[012]/32768$' \
+SB=$("$BUILD/bench/store_bench" --benchmark_filter='BM_Set/[012]/32768/' \
   --benchmark_repetitions=$((REPS * 2 + 1)) --benchmark_enable_random_interleaving=true \
   --benchmark_min_time=0.2 --benchmark_report_aggregates_only=true 2>/dev/null)
 sb() { echo "$SB" | awk -v m="BM_Set/$1/32768/real_time_median" '$1 == m { print $2 }'; }
@@ -78,12 +81,12 @@ SB0=$(sb 0); SB1=$(sb 1); SB2=$(sb 2)
   printf '| libcache write-behind, 1 writer, default link options, until flushed (`redis_bench throughput`) | %.0f |\n' "$OURS_MED"
   printf '| ratio | %.0f%% |\n' "$(echo "$OURS_MED $PEER_MED" | awk '{ print 100 * $1 / $2 }')"
   echo
-  echo "| cost of a cache_set (16-byte keys, 100-byte values, 32768 keys, Zipf 0.99) | ns (median) |"
-  echo "|---|---:|"
-  echo "| no link (\`redis_bench added\`) | $NOLINK |"
-  echo "| linked to the live Redis, its flusher sending meanwhile | $LINKED |"
-  echo "| added by the link to Redis (median of the paired differences) | $ADD |"
-  echo "| no link (\`store_bench BM_Set/0/32768\`) | $SB0 |"
-  echo "| linked to a no-op store, flusher running (\`BM_Set/1/32768\`) | $SB1 |"
-  echo "| linked, flusher asleep: enqueueing alone (\`BM_Set/2/32768\`) | $SB2 |"
+  echo "| cost of a cache_set (16-byte keys, 100-byte values, 32768 keys, Zipf 0.99) | wall ns (median) | writer CPU ns (median) |"
+  echo "|---|---:|---:|"
+  echo "| no link (\`redis_bench added\`) | $NOLINK | $NOLINK_CPU |"
+  echo "| linked to the live Redis, its flusher sending meanwhile | $LINKED | $LINKED_CPU |"
+  echo "| added by the link to Redis (median of the paired differences) | $ADD | $ADD_CPU |"
+  echo "| no link (\`store_bench BM_Set/0/32768\`) | $SB0 | |"
+  echo "| linked to a no-op store, flusher running (\`BM_Set/1/32768\`) | $SB1 | |"
+  echo "| linked, flusher asleep: enqueueing alone (\`BM_Set/2/32768\`) | $SB2 | |"
 } | tee "$RESULTS/redis_bench.md"

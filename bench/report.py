@@ -725,6 +725,30 @@ def write_page(args, cells, ctx, mem, traces, ref, python, run, mach, out):
             with open(notes_path) as f:
                 L.extend(f.read().rstrip("\n").splitlines())
 
+    # -- Write-behind to Redis (bench/redis_bench.sh)
+    redis_path = os.path.join(args.results, "redis_bench.md")
+    if os.path.exists(redis_path):
+        add("")
+        add("## Write-behind to Redis")
+        add("")
+        add("`bench/redis_bench.sh` (command: `bench/redis_bench.sh [N] [REPS]`, run by "
+            "`scripts/benchmarks.sh`) starts a redis-server on a free loopback port and runs, "
+            "alternately, `redis-benchmark -P 64 -t set -d 100 -n N -q` and `redis_bench "
+            "throughput` (one thread writes N distinct 16-byte keys with 100-byte values into a "
+            "cache linked to that Redis with the default link options, then `cache_redis_flush`; "
+            "rate = N / time until flushed), then `redis_bench added` (store_bench's set "
+            "workload into a cache without a link and one linked to the Redis, timed "
+            "alternately) and `store_bench` (the same with a no-op store).")
+        add("")
+        with open(redis_path) as f:
+            L.extend(f.read().rstrip("\n").splitlines())
+        notes_path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                  "redis_bench_notes.md")
+        if os.path.exists(notes_path):
+            add("")
+            with open(notes_path) as f:
+                L.extend(f.read().rstrip("\n").splitlines())
+
     # -- Hit ratio
     add("")
     add("## Hit ratio on the shared traces")

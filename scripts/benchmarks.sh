@@ -8,6 +8,7 @@
 #   3. memory per entry: bench/peer_memory, one process per engine and
 #      repetition
 #   3b. RSS while value sizes shift: bench/rss_shift, 1 and 2 threads
+#   3c. write-behind to a live Redis next to redis-benchmark: bench/redis_bench.sh
 #   4. hit ratios: bench/trace_replay over the traces in ../shared/traces (or
 #      $LIBCACHE_TRACES), at the capacities its README lists
 #   5. Python: bench/python_bench.py, when it exists
@@ -113,6 +114,20 @@ for threads in 1 2; do
     >"$RESULTS/rss_shift_$threads.md"
 done
 T_RSS=$((SECONDS - T0))
+
+phase "write-behind to Redis (bench/redis_bench.sh, next to redis-benchmark)"
+T0=$SECONDS
+rm -f "$RESULTS/redis_bench.md"
+if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
+  if [ "$QUICK" = 1 ]; then
+    bench/redis_bench.sh 200000 1 >/dev/null
+  else
+    bench/redis_bench.sh 1000000 5 >/dev/null
+  fi
+else
+  echo "benchmarks: redis-server or redis-benchmark missing (scripts/setup.sh installs them): no Redis section" >&2
+fi
+T_REDIS=$((SECONDS - T0))
 
 T0=$SECONDS
 if [ -f "$TRACES/README.md" ]; then

@@ -172,7 +172,7 @@ bool Link::GrowSlotsLocked() {
   for (uint64_t i = 0; slots_ != nullptr && i <= slot_mask_; ++i) {
     const uint64_t w = slots_[i].load(std::memory_order_relaxed);
     if (w == 0) continue;
-    uint64_t j = SlotNode(w)->hash & (cap - 1);
+    uint64_t j = SlotHome(w, cap - 1);
     while (grown[j].load(std::memory_order_relaxed) != 0) j = (j + 1) & (cap - 1);
     grown[j].store(w, std::memory_order_relaxed);
   }
@@ -201,7 +201,7 @@ Node *Link::NewNodeLocked(uint64_t hash) {
   // the slots fill up to all but one (which ends every probe), and past that
   // nodes go on overflow_.
   if ((in_slots_ + 1) * 2 > slot_mask_ + 1) GrowSlotsLocked();
-  if (in_slots_ + 1 < slot_mask_ + 1 && (reinterpret_cast<uintptr_t>(n) & ~kPtrMask) == 0) {
+  if (in_slots_ + 1 < slot_mask_ + 1 && Slottable(n)) {
     uint64_t i = hash & slot_mask_;
     while (slots_[i].load(std::memory_order_relaxed) != 0) i = (i + 1) & slot_mask_;
     slots_[i].store(SlotWord(hash, n), std::memory_order_relaxed);
@@ -233,7 +233,7 @@ void Link::EraseNodeLocked(Node *n) {
     j = (j + 1) & slot_mask_;
     const uint64_t w = slots_[j].load(std::memory_order_relaxed);
     if (w == 0) break;
-    const uint64_t home = SlotNode(w)->hash & slot_mask_;
+    const uint64_t home = SlotHome(w, slot_mask_);
     const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
     if (stays) continue;
     slots_[i].store(w, std::memory_order_relaxed);

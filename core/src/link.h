@@ -363,21 +363,33 @@ class Link {
   // The index: open addressing with linear probing, at most half full, so
   // that a lookup reads one run of slots and the matching node only;
   // deletion by backward shift, so no tombstones. A slot is one word: the
-  // node's address (low 48 bits) and the top 16 bits of its hash as a tag
-  // (0: free). Nodes that find no free slot (the index could not grow, or an
-  // address does not fit 48 bits; never in practice) are on overflow_,
-  // searched when it is set. The slots are atomics only so that a writer
-  // may read them without mu_ to prefetch (Prefetch*, relaxed; under mu_
-  // the relaxed accesses are plain moves): slots_ and slot_mask_ are also
-  // published for it (release, pointer before mask; read mask first,
-  // acquire), and a grown-out array stays allocated until the link is
-  // destroyed (its last word links the older arrays), so a stale read is
-  // of live memory. The sizes sum to less than the current array's.
-  static constexpr uint64_t kPtrBits = 48, kPtrMask = (uint64_t{1} << kPtrBits) - 1;
+  // node's address (bits 6-47: nodes are 64-byte aligned) and the low
+  // kHashBits of its hash (in bits 0-5 and 48-63), so that a probe compares
+  // hashes, and deletion and growth find a slot's home without touching its
+  // node up to 2^22 slots (0: free). Nodes that find no free slot (the index
+  // could not grow, or an address does not fit 48 bits; never in practice)
+  // are on overflow_, searched when it is set. The slots are atomics only so
+  // that a writer may read them without mu_ to prefetch (Prefetch*,
+  // relaxed; under mu_ the relaxed accesses are plain moves): slots_ and
+  // slot_mask_ are also published for it (release, pointer before mask;
+  // read mask first, acquire), and a grown-out array stays allocated until
+  // the link is destroyed (its last word links the older arrays), so a
+  // stale read is of live memory. Their sizes sum to less than the current.
+  static constexpr int kHashBits = 22;
+  static constexpr uint64_t kHashMask = (uint64_t{1} << kHashBits) - 1;
+  static constexpr uint64_t kPtrMask = ((uint64_t{1} << 48) - 1) & ~uint64_t{63};
+  static bool Slottable(const Node *n) {
+    return (reinterpret_cast<uintptr_t>(n) & ~kPtrMask) == 0;
+  }
   static uint64_t SlotWord(uint64_t hash, const Node *n) {
-    return (hash & ~kPtrMask) | reinterpret_cast<uintptr_t>(n);
+    return ((hash & kHashMask) >> 6 << 48) | reinterpret_cast<uintptr_t>(n) | (hash & 63);
   }
   static Node *SlotNode(uint64_t w) { return reinterpret_cast<Node *>(w & kPtrMask); }
+  static uint64_t SlotHash(uint64_t w) { return (w >> 48 << 6) | (w & 63); }  // low kHashBits
+  // The home slot of the node in word w, for an index of mask + 1 slots.
+  static uint64_t SlotHome(uint64_t w, uint64_t mask) {
+    return (mask <= kHashMask ? SlotHash(w) : SlotNode(w)->hash) & mask;
+  }
   std::atomic<uint64_t> *slots_ GUARDED_BY(mu_) = nullptr;  // slot_mask_ + 2 words
   uint64_t slot_mask_ GUARDED_BY(mu_) = 0;
   std::atomic<std::atomic<uint64_t> *> slots_hint_{nullptr};
@@ -419,11 +431,11 @@ class Link {
 };
 
 inline Node *Link::FindLocked(uint64_t hash, std::string_view key) {
-  const uint64_t tag = hash & ~kPtrMask;
+  const uint64_t low = hash & kHashMask;
   for (uint64_t i = hash & slot_mask_;; i = (i + 1) & slot_mask_) {
     const uint64_t w = slots_[i].load(std::memory_order_relaxed);  // relaxed: see slots_
     if (w == 0) break;
-    if ((w & ~kPtrMask) == tag) {
+    if (SlotHash(w) == low) {
       Node *n = SlotNode(w);
       if (n->key_entry()->KeyEquals(key)) return n;
     }
@@ -442,7 +454,7 @@ inline void Link::PrefetchNode(uint64_t hash) const NO_THREAD_SAFETY_ANALYSIS {
   const std::atomic<uint64_t> *slots = slots_hint_.load(std::memory_order_acquire);
   // relaxed: a hint; the node may be gone by now (a prefetch never faults).
   const uint64_t w = slots[hash & mask].load(std::memory_order_relaxed);
-  if (w != 0 && (w & ~kPtrMask) == (hash & ~kPtrMask)) __builtin_prefetch(SlotNode(w));
+  if (w != 0 && SlotHash(w) == (hash & kHashMask)) __builtin_prefetch(SlotNode(w));
 }
 
 }  // namespace libcache::detail

@@ -214,7 +214,11 @@ TEST(Store, PutDeleteStormsOnFewKeysEndWithTheStoreEqualToTheCache) {
   for (int t = 0; t < 3; ++t) {
     writers.emplace_back([&, t] {
       std::mt19937 rng(t);
-      for (int i = 0; i < 3000; ++i) {
+      // At least 3000 writes each, and on until a batch has failed: with
+      // cheap coalescing writes, 9000 can be over before the flusher sent
+      // any batch while the chaos thread had armed a failure.
+      for (int i = 0; i < 3000 || (i < 3000000 && (i % 64 != 0 || f.Stats().store_errors == 0));
+           ++i) {
         const std::string k = "k" + std::to_string(rng() % kKeys);
         if (rng() % 3 == 0) {
           f.Del(k);
