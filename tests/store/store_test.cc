@@ -9,6 +9,7 @@
 #include <atomic>
 #include <random>
 #include <string>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -488,11 +489,20 @@ TEST(Store, ConcurrentMissesOfOneKeyMakeOneLoad) {
   f.store.Put("k", "v");
   f.store.SetHoldLoads(true);
   std::vector<std::thread> readers;
-  std::atomic<int> got{0};
+  std::atomic<int> got{0}, started{0};
   for (int i = 0; i < 8; ++i) {
-    readers.emplace_back([&] { got += f.Get("k") == "v"; });
+    readers.emplace_back([&] {
+      ++started;
+      got += f.Get("k") == "v";
+    });
   }
   f.store.AwaitLoads(1);
+  // Every reader must have missed before the load is released, or a late one
+  // would start a flight of its own after this one ended (seen on a loaded CI
+  // machine: 7 loads). 100 ms after the last one started lets it reach the
+  // flight's wait; the load is held meanwhile, so no time-based outcome.
+  while (started.load() < 8) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   f.store.SetHoldLoads(false);
   for (auto &r : readers) r.join();
   EXPECT_EQ(got.load(), 8);
