@@ -9,6 +9,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "capi/src/abi_util.h"
 #include "core/cache.h"
 #include "libcache/cache_experimental.h"
 
@@ -32,6 +33,10 @@ struct cache_options_s {
 
 namespace {
 
+using libcache::abi::BadBytes;
+using libcache::abi::Bytes;
+using libcache::abi::Guarded;
+
 // cache_t and cache_value_t are never defined: they are the core's objects.
 Cache *AsCache(cache_t *c) { return reinterpret_cast<Cache *>(c); }
 const Cache *AsCache(const cache_t *c) { return reinterpret_cast<const Cache *>(c); }
@@ -41,24 +46,8 @@ const libcache::Value *AsValue(const cache_value_t *v) {
 
 int ToInt(Status s) { return static_cast<int>(s); }
 
-bool BadBytes(const void *p, size_t n) { return p == nullptr && n != 0; }
 
-// p may be null when n is 0: the core never passes empty bytes to memcmp/memcpy.
-std::string_view Bytes(const void *p, size_t n) {
-  return std::string_view(static_cast<const char *>(p), n);
-}
 
-// Runs fn, turning any exception into a status (none is expected).
-template <typename Fn>
-int Guarded(Fn fn) noexcept {
-  try {
-    return fn();
-  } catch (const std::bad_alloc &) {
-    return CACHE_E_NOMEM;
-  } catch (...) {
-    return CACHE_E_INTERNAL;
-  }
-}
 
 int Write(cache_t *cache, const void *key, size_t klen, const void *val, size_t vlen,
           int64_t ttl_ms, libcache::WriteMode mode) {

@@ -8,6 +8,7 @@
 #include <new>
 #include <string_view>
 
+#include "capi/src/abi_util.h"
 #include "core/cache.h"
 #include "core/src/link.h"
 
@@ -29,24 +30,14 @@ struct cache_store_options_s {
 
 namespace {
 
+using libcache::abi::BadBytes;
+using libcache::abi::Bytes;
+using libcache::abi::Guarded;
+
 Link *AsLink(cache_link_t *l) { return reinterpret_cast<Link *>(l); }
 
-bool BadBytes(const void *p, size_t n) { return p == nullptr && n != 0; }
 
-std::string_view Bytes(const void *p, size_t n) {
-  return std::string_view(static_cast<const char *>(p), n);
-}
 
-template <typename Fn>
-int Guarded(Fn fn) noexcept {
-  try {
-    return fn();
-  } catch (const std::bad_alloc &) {
-    return CACHE_E_NOMEM;
-  } catch (...) {
-    return CACHE_E_INTERNAL;
-  }
-}
 
 constexpr uint32_t kMaxBatchOps = 65536;
 

@@ -1,0 +1,37 @@
+// Helpers shared by the C ABI's translation units (capi/src/cache.cc,
+// capi/src/cache_store.cc): argument checks and the catch-all that keeps C++
+// exceptions from crossing the boundary.
+
+#ifndef LIBCACHE_CAPI_SRC_ABI_UTIL_H_
+#define LIBCACHE_CAPI_SRC_ABI_UTIL_H_
+
+#include <cstddef>
+#include <new>
+#include <string_view>
+
+#include "libcache/cache.h"
+
+namespace libcache::abi {
+
+inline bool BadBytes(const void *p, size_t n) { return p == nullptr && n != 0; }
+
+// p may be null when n is 0: the core never passes empty bytes to memcmp/memcpy.
+inline std::string_view Bytes(const void *p, size_t n) {
+  return std::string_view(static_cast<const char *>(p), n);
+}
+
+// Runs fn, turning any exception into a status (none is expected).
+template <typename Fn>
+int Guarded(Fn fn) noexcept {
+  try {
+    return fn();
+  } catch (const std::bad_alloc &) {
+    return CACHE_E_NOMEM;
+  } catch (...) {
+    return CACHE_E_INTERNAL;
+  }
+}
+
+}  // namespace libcache::abi
+
+#endif  // LIBCACHE_CAPI_SRC_ABI_UTIL_H_
