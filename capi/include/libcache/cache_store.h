@@ -231,6 +231,17 @@ typedef struct cache_link_stats_s {
   uint64_t read_hits;        /* read-through loads that found the key (store or queue) */
   uint64_t read_misses;      /* loads that did not */
   uint64_t read_errors;      /* loads that failed or timed out (answered as misses) */
+  /* Since 1.4 (coherence: see cache_store_invalidate). */
+  uint64_t invalidations;    /* cache_store_invalidate calls, plus _invalidate_all and
+                                set_coherent(0) calls */
+  uint64_t invalidated;      /* clean local copies they dropped (also those dropped once
+                                an in-flight write was acknowledged) */
+  uint64_t conflicts;        /* invalidations of a key with a local write waiting or in
+                                flight (the local write is kept: see below) */
+  uint64_t fills_refused;    /* loaded values served but not kept: an invalidation or a
+                                local write came while the load was in flight, or the
+                                link was not coherent */
+  uint64_t coherent;         /* 1 while the link is coherent (cache_store_set_coherent) */
 } cache_link_stats_t;
 
 /* Copies min(out_size, sizeof *out) bytes of the counters. */
@@ -243,6 +254,48 @@ typedef void (*cache_dead_letter_fn)(void *ctx, const cache_store_op_t *op, cons
  * (may be NULL) = how many. fn must not call cache_store_* on this link. */
 CACHE_API int cache_store_drain_dead_letters(cache_link_t *link, cache_dead_letter_fn fn, void *ctx,
                                              uint64_t *count);
+
+/* ---- Changes made elsewhere (coherence) --------------------------------------
+ *
+ * A store that learns that keys changed behind this cache's back (another
+ * process wrote them: Redis's invalidation messages, a database's change
+ * notifications) tells the link, so that the cache stops serving its old
+ * local copies. A local copy is "clean" when its key has no local write
+ * waiting or in flight to the store; only clean copies are dropped:
+ *
+ *  - a key with a local write still waiting (not yet sent) keeps its local
+ *    value: that write reaches the store after the remote one, and wins there
+ *    too (counted in conflicts);
+ *  - a key whose write was sent but not yet acknowledged keeps its local value
+ *    until the store answers, and then drops it (the remote write may have
+ *    been ordered after ours by the store; counted in conflicts); a sync write
+ *    in flight is not applied locally when it returns;
+ *  - a load of the key in flight is not kept when it lands (a fill token per
+ *    key: the late reply is served to nobody; the readers load again, up to
+ *    three times, and then get the last value loaded, not kept).
+ *
+ * All three may be called from any thread, also from a store's own thread
+ * (never from inside write_batch or load: they take the cache's locks).
+ * Since 1.4 (version node LIBCACHE_1.4). */
+
+/* key changed elsewhere. CACHE_OK (also when the key was not cached),
+ * CACHE_E_INVALID, CACHE_E_TOO_LARGE (a key over the cache's key limit),
+ * CACHE_E_CLOSED (the link is closed or detached). */
+CACHE_API int cache_store_invalidate(cache_link_t *link, const void *key, size_t klen);
+/* Every key may have changed elsewhere (the store was flushed, or the
+ * store's notifications may have been missed): drops every clean local copy,
+ * with the rules above, and no load in flight is kept. Takes each shard's lock
+ * once. CACHE_OK, CACHE_E_INVALID, CACHE_E_CLOSED. */
+CACHE_API int cache_store_invalidate_all(cache_link_t *link);
+/* coherent = 0: the store can no longer vouch for the cache's clean copies
+ * (its notifications stopped: a connection dropped, a health check failed):
+ * as cache_store_invalidate_all, and until it is set back to 1, loaded values
+ * are served but not kept, and a local write's copy is dropped once the store
+ * acknowledged it, so that every read of a key without a local write waiting
+ * goes to the store. coherent = 1 (the default, and for a store that sends no
+ * notifications): loads are kept again, except those in flight when it was
+ * set. CACHE_OK, CACHE_E_INVALID, CACHE_E_CLOSED. */
+CACHE_API int cache_store_set_coherent(cache_link_t *link, int coherent);
 
 /* Stops write-behind: flushes what it can within timeout_ms (0: no wait, -1: no
  * limit), stops the flusher, calls the store's destroy, detaches the link from

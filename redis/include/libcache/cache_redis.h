@@ -82,6 +82,16 @@ CACHE_API int cache_redis_options_set_timeouts(cache_redis_options_t *opts, int6
  * copy call, so opts holds one and lends it. NULL for a NULL opts. */
 CACHE_API cache_store_options_t *cache_redis_options_store_options(cache_redis_options_t *opts);
 
+/* Near-cache coherence (since 1.4): on (the default) when read-through is on
+ * too, the adapter keeps the cache's local copies coherent with Redis: when
+ * any other client changes or deletes a key under the prefix, this cache stops
+ * serving its old copy (see "Coherence" below). off: for a process that only
+ * writes. health_interval_ms (> 0, default 100): how often the invalidation
+ * path is checked (PING on the subscription, the writer's tracking state);
+ * a loss found by it is at most this (plus the command timeout) old. */
+CACHE_API int cache_redis_options_set_coherence(cache_redis_options_t *opts, int on,
+                                                int64_t health_interval_ms);
+
 /* Connects (failing with CACHE_E_IO if Redis cannot be reached, refuses AUTH
  * or SELECT, or refuses CLIENT ID, CLIENT KILL or INFO, within the connect
  * and command timeouts, so that a wrong URL or ACL is found at once;
@@ -109,6 +119,14 @@ typedef struct cache_redis_stats_s {
   uint64_t connects;       /* successful connections (writer and loads), the first included */
   uint64_t connect_errors; /* failed connection attempts (connect, AUTH, SELECT, fencing) */
   uint64_t fenced;         /* lost writer connections killed (CLIENT KILL) before a resend */
+  /* Since 1.4 (coherence). The link's own counters (invalidations, invalidated,
+   * conflicts, fills_refused, coherent) are in link. */
+  uint64_t coherence;        /* 1 when coherence is on for this adapter */
+  uint64_t tracking;         /* 1 while tracking is established and checked */
+  uint64_t tracking_resets;  /* times tracking was lost and local copies dropped */
+  uint64_t invalidation_messages; /* invalidation messages received (FLUSHALL included) */
+  uint64_t flushall_messages;     /* of them, whole-database invalidations (nil payload) */
+  int64_t health_check_age_ms;    /* since the last passed health check; -1: none yet */
 } cache_redis_stats_t;
 /* Copies min(out_size, sizeof *out) bytes of the counters. CACHE_OK,
  * CACHE_E_INVALID. */
@@ -123,6 +141,29 @@ CACHE_API size_t cache_redis_last_error(cache_redis_t *r, char *buf, size_t size
  * ("" if none): a thread-local string valid until that thread's next
  * cache_redis_* call. Never holds credentials. */
 CACHE_API const char *cache_redis_errmsg(void);
+
+/* One command on a connection of the adapter's load pool, with the command
+ * timeout of opts (or timeout_ms when > 0): argv[0..argc) with their lengths,
+ * keys given whole (the caller adds the prefix). For what the queue cannot
+ * say (a Lua script that checks a version, for example). Not ordered with the
+ * write-behind queue (cache_redis_flush first when it matters); its writes
+ * reach this process's near cache as any other client's do (an invalidation
+ * arrives). fn is called once with the reply: its type (CACHE_REDIS_REPLY_*),
+ * the bytes of a string, status or error reply (str, len), the value of an
+ * integer (integer), the element count of an array (integer; elements are
+ * not given). CACHE_OK (fn was called: an error reply too), CACHE_E_INVALID,
+ * CACHE_E_IO, CACHE_E_TIMEOUT, CACHE_E_CLOSED. */
+#define CACHE_REDIS_REPLY_STRING 1
+#define CACHE_REDIS_REPLY_ARRAY 2
+#define CACHE_REDIS_REPLY_INTEGER 3
+#define CACHE_REDIS_REPLY_NIL 4
+#define CACHE_REDIS_REPLY_STATUS 5
+#define CACHE_REDIS_REPLY_ERROR 6
+typedef void (*cache_redis_reply_fn)(void *ctx, int type, const char *str, size_t len,
+                                     int64_t integer);
+CACHE_API int cache_redis_command(cache_redis_t *r, int argc, const void *const *argv,
+                                  const size_t *argvlen, int64_t timeout_ms,
+                                  cache_redis_reply_fn fn, void *ctx);
 
 /* The Redis store alone, for a caller that links it with cache_store_attach
  * itself (or wraps it): fills *out (struct_size, ctx and callbacks) from
