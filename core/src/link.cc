@@ -599,8 +599,8 @@ bool Link::FinishChunkLocked(int rc, size_t begin, size_t end, int64_t now,
     Node *n = batch_nodes_[i];
     Op x = n->inflight;
     n->inflight = Op();
-    const bool drop = (n->drop_after_ack || drop_all) && !x.sync_only &&
-                      !(n->pending.live() && !n->pending.sync_only);
+    const bool drop =
+        (n->drop_after_ack || drop_all) && !x.sync_only && !n->pending.holds_local_value();
     n->drop_after_ack = false;  // a write still waiting is sent after the remote one: it wins
     const int st = rc == CACHE_OK ? batch_ops_[i].status : CACHE_E_IO;
     if (st == CACHE_OK) {

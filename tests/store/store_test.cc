@@ -759,6 +759,18 @@ TEST(Store, ALocalWriteStillWaitingSurvivesAnInvalidationAndWinsInTheStore) {
   EXPECT_EQ(f.Local("k"), "mine");
 }
 
+TEST(Store, AWaitingTouchDoesNotKeepAStaleValueOverAnInvalidation) {
+  Fixture f;
+  f.store.Put("k", "v1");
+  ASSERT_EQ(f.Get("k"), "v1");
+  ASSERT_EQ(cache_touch(f.c(), "k", 1, 60000), CACHE_OK);  // an EXPIRE waits
+  f.store.Put("k", "v2");
+  EXPECT_EQ(cache_store_invalidate(f.link, "k", 1), CACHE_OK);
+  EXPECT_EQ(f.Local("k"), "<none>");  // the value was clean: only its TTL moved
+  EXPECT_EQ(f.Get("k"), "v2");
+  EXPECT_EQ(f.Stats().conflicts, 0u);
+}
+
 TEST(Store, AWriteInFlightWhenInvalidatedIsDroppedLocallyOnceAcknowledged) {
   Fixture f;
   ASSERT_EQ(f.Set("k", "mine"), CACHE_OK);
