@@ -318,7 +318,8 @@ class RedisStore:
         After close(), the adapter's own counters (connects ... health_check_age)
         are those of the moment close() began, and tracking is False.
         """
-        d = self._link.stats()
+        raw = self._link.stats()
+        d: dict[str, Any] = dict(raw)
         age = d.pop("health_check_age_ms")
         d["oldest_pending"] = d.pop("oldest_pending_ms") / 1000.0
         d["health_check_age"] = None if age < 0 else age / 1000.0

@@ -274,14 +274,14 @@ class SessionStore:
             raise ValueError(f"refresh_fraction must be >= 0 and < 1; got {refresh_fraction!r}")
         if codec is None:
             raise ValueError("a SessionStore needs a codec: 'json', 'pickle' or an object with dumps()/loads()")
-        self._cache = cache
-        self._idle = float(idle_ttl)
-        self._absolute = float(absolute_ttl)
-        self._codec = _codecs.resolve(codec)
-        self._prefix = prefix
-        self._clock = clock
-        self._fraction = float(refresh_fraction)
-        self._timeout = float(timeout)
+        self._cache: Cache = cache
+        self._idle: float = float(idle_ttl)
+        self._absolute: float = float(absolute_ttl)
+        self._codec: Any = _codecs.resolve(codec)
+        self._prefix: str = prefix
+        self._clock: Callable[[], float] = clock
+        self._fraction: float = float(refresh_fraction)
+        self._timeout: float = float(timeout)
 
     @property
     def idle_ttl(self) -> float:
