@@ -361,6 +361,27 @@ class SessionStore:
         data, deadline, version = parsed
         return _Loaded(data, deadline, deadline - now, version)
 
+    def _load_for_write(self, key: str, rs: "Optional[RedisStore]") -> _Loaded:
+        """_load for save and rotate: KeyError if there is no live session.
+
+        With Redis, a miss is asked again of Redis itself (GET), so that an
+        unreachable Redis raises BackendError rather than KeyError (a read
+        through the cache answers a failure as a miss), and a read that timed
+        out does not fail a save. Every unknown id costs the same.
+        """
+        loaded = self._load(key, rs)
+        if loaded is not None:
+            return loaded
+        if rs is not None:
+            raw = self._command(rs, "GET", self._rkey(rs, key))
+            if isinstance(raw, bytes) and raw[:1] == _BYTES_TAG:
+                now = self._clock()
+                parsed = self._parse(raw[1:], now)
+                if parsed is not None and parsed is not _DEAD:
+                    data, deadline, version = parsed
+                    return _Loaded(data, deadline, deadline - now, version)
+        raise KeyError("unknown or expired session")
+
     def _expired(self, raw: object, now: float) -> bool:
         try:
             assert isinstance(raw, bytes)
@@ -468,7 +489,10 @@ class SessionStore:
         if rs is None:
             self._cache.touch(key, want)
             return loaded.data
-        left = self._cache.ttl(key)  # the idle deadline as Redis gave it (None: dropped since)
+        try:
+            left = self._cache.ttl(key)  # the idle deadline as Redis gave it
+        except KeyError:
+            left = None  # served, not kept (dropped since, or not coherent): nothing to compare with
         if left is not None and want - left > self._fraction * self._idle:
             try:
                 self._command(
@@ -495,9 +519,9 @@ class SessionStore:
         """
         key = self._key(sid)
         rs = self._redis()
-        loaded = self._load(key, rs) if key is not None else None
-        if key is None or loaded is None:
+        if key is None:
             raise KeyError("unknown or expired session")
+        loaded = self._load_for_write(key, rs)
         expected = _seen_version(self._cache, key)
         if expected is None:
             expected = loaded.version  # no earlier read here: over what is current
@@ -553,9 +577,9 @@ class SessionStore:
         """
         key = self._key(sid)
         rs = self._redis()
-        loaded = self._load(key, rs) if key is not None else None
-        if key is None or loaded is None:
+        if key is None:
             raise KeyError("unknown or expired session")
+        loaded = self._load_for_write(key, rs)
         if rs is not None:
             return self._rotate_redis(rs, key, loaded)
         # The record is read and deleted as one step against save(): what
