@@ -553,14 +553,17 @@ class SessionStore:
 
     def _save_redis(self, rs: "RedisStore", key: str, value: bytes, expected: int, left: float) -> None:
         now = self._clock()
-        outcome = self._eval(
-            rs,
-            _SAVE,
-            [self._rkey(rs, key)],
-            [str(expected), _BYTES_TAG + value, self._expiry_ms(now, left, self._idle)],
-        )
-        # Whatever happened, this cache's copy is not the current record any more.
-        rs.invalidate(key)
+        try:
+            outcome = self._eval(
+                rs,
+                _SAVE,
+                [self._rkey(rs, key)],
+                [str(expected), _BYTES_TAG + value, self._expiry_ms(now, left, self._idle)],
+            )
+        finally:
+            # Saved, refused or unknown (a timeout): this cache's copy is not
+            # to be trusted as the current record any more.
+            rs.invalidate(key)
         if outcome == 0:
             raise self._conflict(key)
         if outcome != 1:
@@ -608,15 +611,17 @@ class SessionStore:
             now = self._clock()
             if loaded.deadline <= now:
                 raise KeyError("unknown or expired session")
-            outcome = self._eval(
-                rs,
-                _ROTATE,
-                [self._rkey(rs, key), self._rkey(rs, new_key)],
-                [self._expiry_ms(now, loaded.deadline - now, self._idle)],
-            )
+            try:
+                outcome = self._eval(
+                    rs,
+                    _ROTATE,
+                    [self._rkey(rs, key), self._rkey(rs, new_key)],
+                    [self._expiry_ms(now, loaded.deadline - now, self._idle)],
+                )
+            finally:
+                rs.invalidate(key)  # moved, gone, or unknown (a timeout): read it from Redis next time
             if outcome != -1:  # -1: the new id exists already (it does not happen): another one
                 break
-        rs.invalidate(key)
         if outcome != 1:
             raise KeyError("unknown or expired session")
         self._moved(key, new_key, loaded.version)
