@@ -398,6 +398,7 @@ TEST_F(CoherenceTest, Kill9AndRestartComesBackCoherent) {
   ASSERT_TRUE(Eventually([&] { return a.Stats().tracking == 1; }));
   ASSERT_EQ(cache_redis_flush(a.redis, 20000), CACHE_OK);
   EXPECT_EQ(Str(server_.Cmd({"GET", "c:down"})), "written while Redis was down");
+  ASSERT_EQ(Str(server_.Cmd({"GET", "c:k"})), "v1");
   ASSERT_EQ(a.Get("k"), "v1");
   RemoteSet("k", "v2");
   EXPECT_TRUE(Eventually([&] { return a.Get("k") == "v2"; }));
