@@ -90,6 +90,16 @@ bool Connection::Fail(const std::string &what, std::string *error) {
   return false;
 }
 
+bool Connection::PeerClosed() const {
+  if (ctx_ == nullptr) return true;
+  struct pollfd p = {ctx_->fd, POLLIN, 0};
+  int r;
+  do {
+    r = poll(&p, 1, 0);
+  } while (r < 0 && errno == EINTR);
+  return r != 0;
+}
+
 void Connection::Close() {
   if (ctx_ != nullptr) {
     if (fork_slot_ != nullptr) fork_slot_->store(-1, std::memory_order_relaxed);

@@ -100,6 +100,9 @@ class Connection {
   bool ReadAvailable(bool read, std::vector<Reply> *replies, std::string *error);
 
   bool connected() const { return ctx_ != nullptr; }
+  // True when an idle connection is readable (EOF: the server closed it;
+  // or bytes nobody asked for) or failed: it cannot serve a command.
+  bool PeerClosed() const;
   int fd() const { return ctx_ ? ctx_->fd : -1; }
   // The fd of the open socket is kept in *slot (-1 while closed), for a
   // forked child to close by number (RedisStore::Forked).

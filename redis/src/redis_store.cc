@@ -397,10 +397,16 @@ std::unique_ptr<RedisStore::LoadConnection> RedisStore::AcquireLoad(Clock::time_
       return nullptr;
     }
   }
-  if (!idle_.empty()) {
+  while (!idle_.empty()) {
     std::unique_ptr<LoadConnection> lc = std::move(idle_.back());
     idle_.pop_back();
-    return lc;
+    if (!lc->conn.PeerClosed()) return lc;
+    // Closed by the server while idle (a restart, CLIENT KILL, its timeout):
+    // a load on it would fail, and a failed load is a miss for the reader
+    // (after a restart, the first read of every key would miss). A new one.
+    lc->conn.Close();
+    slot_used_[lc->slot] = false;
+    --open_loads_;
   }
   int slot = 0;
   while (slot_used_[slot]) ++slot;  // open_loads_ < kMaxLoadConnections: one is free

@@ -29,10 +29,12 @@
 // otherwise turn every key of a restarting Redis into a dead letter.
 //
 // ## Connections
-// One writer connection, used by write_batch only (the link never calls it
-// twice at once), and a pool of up to kMaxLoadConnections for loads
+// One writer connection, used by write_batch (the link never calls it twice
+// at once) and, with coherence on, by the coherence thread to (re)enable
+// tracking on it (EnsureTracking; writer_mu_ serialises the two), and a pool
+// of up to kMaxLoadConnections for loads and cache_redis_command
 // (mutex-protected; a load that finds all of them busy waits for one until
-// its timeout). Each connection is set up the same way after every connect:
+// its timeout; an idle one the server closed is replaced before use). Each connection is set up the same way after every connect:
 // socket timeouts, AUTH [user] password, SELECT db (hiredis's redisReconnect
 // would do none of this). An I/O error, an EOF, a timeout or a malformed
 // reply closes the connection at once, so a late reply is never read as the
