@@ -487,7 +487,7 @@ def _interrupt_when_blocked(main_ident: int, func_name: str) -> threading.Thread
 
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals reach the main thread only")
-@pytest.mark.parametrize("call", ["flush", "set_sync", "close"])
+@pytest.mark.parametrize("call", ["flush", "set_sync", "close", "command"])
 def test_ctrl_c_interrupts_a_blocking_call_at_once(server: RedisServer, cache: Cache, call: str) -> None:
     store = cache.attach_redis(server.url, **FAST)  # type: ignore[arg-type]
     server.pause()
@@ -496,6 +496,7 @@ def test_ctrl_c_interrupts_a_blocking_call_at_once(server: RedisServer, cache: C
         "flush": lambda: store.flush(timeout=20),
         "set_sync": lambda: store.set_sync("s", "v", timeout=20),
         "close": lambda: store.close(timeout=20),
+        "command": lambda: store.command("GET", "k", timeout=20),
     }
     t = _interrupt_when_blocked(threading.get_ident(), call)
     t0 = time.monotonic()
