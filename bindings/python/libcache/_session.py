@@ -112,16 +112,19 @@ if hasattr(os, "register_at_fork"):
 _seen: "contextvars.ContextVar[dict[tuple[int, str], int]]" = contextvars.ContextVar("libcache_sessions_seen")
 
 
+_NONE_SEEN: dict[tuple[int, str], int] = {}  # never changed
+
+
 def _seen_version(cache: Cache, key: str) -> Optional[int]:
-    return _seen.get({}).get((id(cache), key))
+    return _seen.get(_NONE_SEEN).get((id(cache), key))
 
 
 def _remember(cache: Cache, key: str, version: Optional[int]) -> None:
     """Records (or, with None, forgets) the version of key this context saw."""
-    old = _seen.get({})
+    old = _seen.get(_NONE_SEEN)
     k = (id(cache), key)
     if old.get(k) == version and (version is not None or k not in old):
-        return
+        return  # the common case (a get of what this context saw last): no copy
     new = dict(old)
     new.pop(k, None)
     if version is not None:
@@ -323,7 +326,7 @@ class SessionStore:
         """(data, deadline, version) of a live session record, _DEAD for a dead one, None if raw is not one."""
         if not isinstance(raw, bytes):
             return None
-        header = _HEADER.match(raw)
+        header = _HEADER.match(raw) if raw.startswith(b"S1:") else None
         version = int(header.group(1)) if header else 0
         try:
             record = self._codec.loads(raw[header.end() :] if header else raw)
