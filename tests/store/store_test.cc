@@ -889,6 +889,21 @@ TEST(Store, ASyncWriteInvalidatedInFlightIsNotAppliedLocally) {
   EXPECT_EQ(f.Get("k"), "theirs");
 }
 
+TEST(Store, ASyncWriteThatTimedOutAndLandedLaterDropsTheOlderLocalCopy) {
+  Fixture f;
+  f.store.Put("k", "old");
+  ASSERT_EQ(f.Get("k"), "old");  // a clean local copy
+  f.store.SetHoldWrites(true);
+  EXPECT_EQ(cache_store_set_sync(f.link, "k", 1, "new", 3, CACHE_TTL_NONE, 50), CACHE_E_TIMEOUT);
+  f.store.AwaitHeldWrite();  // it is still in flight
+  EXPECT_EQ(f.Local("k"), "old");  // unchanged, as documented
+  f.store.SetHoldWrites(false);
+  ASSERT_EQ(cache_store_flush(f.link, -1), CACHE_OK);
+  EXPECT_EQ(f.Stored("k"), "new");  // it landed...
+  EXPECT_EQ(f.Local("k"), "<none>");  // ...so the older copy went
+  EXPECT_EQ(f.Get("k"), "new");
+}
+
 TEST(Store, CoherenceCallsRefuseBadArguments) {
   Fixture f;
   EXPECT_EQ(cache_store_invalidate(nullptr, "k", 1), CACHE_E_INVALID);
