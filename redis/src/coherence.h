@@ -199,7 +199,9 @@ class Coherence {
   // RedisStore::fork_fds_).
   std::atomic<int> fork_fds_[2];
 
-  // relaxed: counters and test accessors only
+  // relaxed: counters and test accessors only; messages_ and flushall_ are
+  // release/acquire: counted after the message's invalidations were applied
+  // (the link's own locks order those anyway; this states the intent).
   std::atomic<bool> tracking_{false};
   std::atomic<uint64_t> resets_{0}, messages_{0}, flushall_{0};
   std::atomic<int64_t> last_pass_ms_{-1};  // steady-clock ms of the last passed check's start
