@@ -182,7 +182,9 @@ TEST_F(CoherenceTest, AttachEstablishesTrackingAndCountsNothingYet) {
   std::string sub = ClientWithFlag(server_, 'P');
   ASSERT_NE(sub, "");
   for (const std::string &l : Clients(server_)) {
-    if (l.rfind("id=" + writer + " ", 0) == 0) EXPECT_EQ(FieldOf(l, "redir"), sub) << l;
+    if (l.rfind("id=" + writer + " ", 0) == 0) {
+      EXPECT_EQ(FieldOf(l, "redir"), sub) << l;
+    }
   }
 }
 
