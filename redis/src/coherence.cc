@@ -44,7 +44,9 @@ std::string Field(const std::string &line, const std::string &name) {
   while (p < line.size()) {
     size_t end = line.find_first_of(" \r\n", p);
     if (end == std::string::npos) end = line.size();
-    if (line.compare(p, key.size(), key) == 0) return line.substr(p + key.size(), end - p - key.size());
+    if (line.compare(p, key.size(), key) == 0) {
+      return line.substr(p + key.size(), end - p - key.size());
+    }
     p = end + 1;
   }
   return "";
@@ -86,10 +88,10 @@ Coherence::~Coherence() {
 
 CoherenceCounters Coherence::counters() const {
   CoherenceCounters c;
-  c.tracking = tracking_.load(std::memory_order_relaxed);
+  c.tracking = tracking_.load(std::memory_order_acquire);
   c.resets = resets_.load(std::memory_order_relaxed);
-  c.messages = messages_.load(std::memory_order_relaxed);
-  c.flushall = flushall_.load(std::memory_order_relaxed);
+  c.messages = messages_.load(std::memory_order_acquire);
+  c.flushall = flushall_.load(std::memory_order_acquire);
   int64_t last = last_pass_ms_.load(std::memory_order_relaxed);
   c.health_age_ms = last < 0 ? -1 : std::max<int64_t>(SteadyMs(Clock::now()) - last, 0);
   return c;
@@ -317,11 +319,13 @@ bool Coherence::Handle(std::vector<Reply> *replies, std::string *error) {
       *error = "unexpected message on the invalidation connection: " + Text(m);
       return false;
     }
+    // Counted once applied: a reader of the counters that sees a message
+    // counted may rely on its invalidations being done (tests do).
     const redisReply *keys = m->element[2];
-    messages_.fetch_add(1, std::memory_order_relaxed);
     if (keys->type == REDIS_REPLY_NIL) {
-      flushall_.fetch_add(1, std::memory_order_relaxed);
       if (link_ != nullptr) cache_store_invalidate_all(link_);
+      flushall_.fetch_add(1, std::memory_order_release);
+      messages_.fetch_add(1, std::memory_order_release);
       continue;
     }
     if (keys->type != REDIS_REPLY_ARRAY) {
@@ -339,6 +343,7 @@ bool Coherence::Handle(std::vector<Reply> *replies, std::string *error) {
         cache_store_invalidate(link_, k->str + prefix.size(), k->len - prefix.size());
       }
     }
+    messages_.fetch_add(1, std::memory_order_release);
   }
   replies->clear();
   return true;
@@ -353,8 +358,9 @@ void Coherence::Run() {
       if (Reestablish(&why)) {
         established_ = true;
         backoff = 0;
-        tracking_.store(true, std::memory_order_relaxed);
         cache_store_set_coherent(link_, 1);
+        // After: whoever sees tracking up sees the link coherent too.
+        tracking_.store(true, std::memory_order_release);
         continue;
       }
       if (stopping()) break;

@@ -30,6 +30,9 @@
 // an invalidation that arrived proves every earlier one did (tests rely on it).
 // Tracking is not per database either: a write of the same key name in
 // another db invalidates here too (a needless drop, never a stale read).
+// Keys that expire in Redis are invalidated too (Redis sends it when it
+// deletes them). A subscription too slow for Redis's pubsub output-buffer
+// limit is disconnected by Redis: a loss like any other.
 //
 // ## What "tracking is up" means, and the health check
 // Up = the subscription is connected and subscribed, and the writer
@@ -199,7 +202,9 @@ class Coherence {
   // RedisStore::fork_fds_).
   std::atomic<int> fork_fds_[2];
 
-  // relaxed: counters and test accessors only
+  // relaxed: counters and test accessors only; messages_ and flushall_ are
+  // release/acquire: counted after the message's invalidations were applied
+  // (the link's own locks order those anyway; this states the intent).
   std::atomic<bool> tracking_{false};
   std::atomic<uint64_t> resets_{0}, messages_{0}, flushall_{0};
   std::atomic<int64_t> last_pass_ms_{-1};  // steady-clock ms of the last passed check's start

@@ -87,6 +87,22 @@ class Worker {
     }
   }
   bool ok() const { return pid_ > 0; }
+  // Sends quit and returns the exit status (a sanitizer's report at exit,
+  // a crash: nonzero), or -1 if it did not exit within 30 s.
+  int Quit() {
+    Send("quit");
+    close(to_);
+    to_ = -1;
+    int status = 0;
+    for (int i = 0; i < 3000; ++i) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      SleepMs(10);
+    }
+    return -1;
+  }
   int id() const { return id_; }
 
   void Send(const std::string &line) {
@@ -284,7 +300,7 @@ void CoherenceMultiTest::RunSeed(uint32_t seed) {
   // and the restart each reset every worker, unless one came while a worker
   // was still re-establishing after another).
   for (int i = 0; i < kWorkers; ++i) EXPECT_GE(st[i]["resets"], 2) << "worker " << i;
-  for (auto &w : workers) w->Send("quit");
+  for (auto &w : workers) EXPECT_EQ(w->Quit(), 0) << "worker " << w->id() << " exit status";
 }
 
 TEST_F(CoherenceMultiTest, AfterQuiescenceEveryProcessSeesWhatRedisHolds) {
