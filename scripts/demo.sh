@@ -12,10 +12,13 @@
 #   scripts/demo.sh [--quick] [--requests N] [--products N]   # --quick: a few seconds, for CI
 #
 # Run scripts/setup.sh first. PYTHON overrides the interpreter (default
-# .venv/bin/python). The C example: build/examples/slow_lookup.
+# .venv/bin/python), REDIS_SERVER the server (default redis-server on the
+# PATH; the tests use it to check the fallback). The C example:
+# build/examples/slow_lookup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
+REDIS=${REDIS_SERVER:-redis-server}
 if ! [ -x "$PY" ] && ! command -v "$PY" >/dev/null; then
   echo "demo: $PY not found: run scripts/setup.sh first" >&2
   exit 1
@@ -28,8 +31,8 @@ single_process() {  # why
   exec "$PY" examples/demo.py "${ARGS[@]}"
 }
 
-if ! command -v redis-server >/dev/null; then
-  single_process "redis-server is not installed (scripts/setup.sh installs it)"
+if ! command -v "$REDIS" >/dev/null; then
+  single_process "$REDIS is not installed (scripts/setup.sh installs redis-server)"
 fi
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/libcache-demo-redis.XXXXXX")
@@ -65,7 +68,7 @@ free_port() {
 PORT=""
 for _attempt in 1 2 3; do  # a port taken between free_port and the bind: try another
   PORT=$(free_port)
-  redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$DIR" \
+  "$REDIS" --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$DIR" \
     --logfile "$DIR/redis.log" --daemonize no </dev/null &
   REDIS_PID=$!
   for _ in $(seq 100); do  # up to 5 s
@@ -76,14 +79,14 @@ for _attempt in 1 2 3; do  # a port taken between free_port and the bind: try an
   stop_redis
 done
 if [ -z "$REDIS_PID" ]; then
-  why="redis-server did not start"
+  why="$REDIS did not start"
   [ -s "$DIR/redis.log" ] && why="$why ($(tail -n 1 "$DIR/redis.log"))"
   cleanup
   trap - EXIT
   single_process "$why"
 fi
 
-echo "demo: $(redis-server --version | sed 's/ sha=.*//') started on 127.0.0.1:$PORT (pid $REDIS_PID, no persistence); stopped at the end"
+echo "demo: $("$REDIS" --version | sed 's/ sha=.*//') started on 127.0.0.1:$PORT (pid $REDIS_PID, no persistence); stopped at the end"
 echo
 rc=0
 "$PY" examples/three_tier.py --redis-url "redis://127.0.0.1:$PORT/0" "${ARGS[@]}" || rc=$?
