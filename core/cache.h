@@ -162,10 +162,15 @@ class Cache {
   Status TouchLinked(detail::Link *link, std::string_view key, uint64_t hash, uint64_t ttl);
   // A local miss, asked of the link (read-through): the entry pinned, or null.
   detail::Entry *MissThrough(std::string_view key, uint64_t hash);
-  // Inserts a value loaded from the store without queueing it, unless gen
-  // moved from gen0 (a local write of the key since the load began).
-  Status FillFromStore(detail::Entry *e, uint64_t hash, uint64_t ttl,
-                       const std::atomic<uint64_t> &gen, uint64_t gen0);
+  // Inserts a value loaded from the store without queueing it, if its fill
+  // token holds (see Shard::Fill).
+  Status FillFromStore(detail::Entry *e, uint64_t hash, uint64_t ttl, const detail::Link &link,
+                       uint64_t gen0, uint64_t epoch0, detail::Entry **current);
+  // Coherence: the shards' parts of Link::Invalidate, InvalidateAll and
+  // DropAcked (see Shard); return how many local copies were dropped.
+  uint64_t InvalidateFromStore(detail::Link *link, std::string_view key, uint64_t hash);
+  uint64_t InvalidateAllFromStore(detail::Link *link);
+  uint64_t DropAckedFromStore(detail::Link *link, std::string_view key, uint64_t hash);
   // Applies an acknowledged sync write locally (e: the value, or null for a
   // delete) unless a newer write of the key exists; takes e's reference.
   void ApplySync(detail::Entry *e, std::string_view key, uint64_t hash, uint64_t ttl,

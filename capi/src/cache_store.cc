@@ -163,10 +163,26 @@ int cache_store_stats(cache_link_t *link, cache_link_stats_t *out, size_t out_si
     cache_link_stats_t full = {s.queued_ops,   s.queued_bytes, s.flushed_ops,  s.batches,
                                s.retries,      s.store_errors, s.dead_letters, s.refused_full,
                                s.coalesced,    s.oldest_pending_ms, s.read_hits, s.read_misses,
-                               s.read_errors};
+                               s.read_errors,  s.invalidations, s.invalidated, s.conflicts,
+                               s.fills_refused, s.coherent};
     std::memcpy(out, &full, out_size < sizeof(full) ? out_size : sizeof(full));
     return CACHE_OK;
   });
+}
+
+int cache_store_invalidate(cache_link_t *link, const void *key, size_t klen) {
+  if (link == nullptr || BadBytes(key, klen)) return CACHE_E_INVALID;
+  return Guarded([&] { return static_cast<int>(AsLink(link)->Invalidate(Bytes(key, klen))); });
+}
+
+int cache_store_invalidate_all(cache_link_t *link) {
+  if (link == nullptr) return CACHE_E_INVALID;
+  return Guarded([&] { return static_cast<int>(AsLink(link)->InvalidateAll()); });
+}
+
+int cache_store_set_coherent(cache_link_t *link, int coherent) {
+  if (link == nullptr || (coherent != 0 && coherent != 1)) return CACHE_E_INVALID;
+  return Guarded([&] { return static_cast<int>(AsLink(link)->SetCoherent(coherent == 1)); });
 }
 
 int cache_store_drain_dead_letters(cache_link_t *link, cache_dead_letter_fn fn, void *ctx,

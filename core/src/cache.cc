@@ -483,10 +483,24 @@ Status Cache::TouchLinked(detail::Link *link, std::string_view key, uint64_t has
   return st;
 }
 
-Status Cache::FillFromStore(Entry *e, uint64_t hash, uint64_t ttl,
-                            const std::atomic<uint64_t> &gen, uint64_t gen0) {
+Status Cache::FillFromStore(Entry *e, uint64_t hash, uint64_t ttl, const detail::Link &link,
+                            uint64_t gen0, uint64_t epoch0, Entry **current) {
   if (!HashTable::Encodable(e)) return Status::kNoMem;
-  return ShardFor(hash).Fill(e, hash, ttl, gen, gen0);
+  return ShardFor(hash).Fill(e, hash, ttl, link, gen0, epoch0, current);
+}
+
+uint64_t Cache::InvalidateFromStore(detail::Link *link, std::string_view key, uint64_t hash) {
+  return ShardFor(hash).Invalidate(key, hash, link) ? 1 : 0;
+}
+
+uint64_t Cache::InvalidateAllFromStore(detail::Link *link) {
+  uint64_t n = 0;
+  for (uint32_t i = 0; i <= shard_mask_; ++i) n += shards_.get()[i].InvalidateAll(link);
+  return n;
+}
+
+uint64_t Cache::DropAckedFromStore(detail::Link *link, std::string_view key, uint64_t hash) {
+  return ShardFor(hash).DropAcked(key, hash, link) ? 1 : 0;
 }
 
 void Cache::ApplySync(Entry *e, std::string_view key, uint64_t hash, uint64_t ttl,

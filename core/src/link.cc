@@ -589,12 +589,19 @@ void Link::StartFinishLocked(int rc) {
 // Returns whether an operation's outcome was unknown.
 bool Link::FinishChunkLocked(int rc, size_t begin, size_t end, int64_t now,
                              std::vector<std::pair<Op, std::string>> *dead,
-                             std::vector<Entry *> *unref) {
+                             std::vector<Entry *> *unref,
+                             std::vector<std::pair<Entry *, uint64_t>> *drops) {
   bool unknown_any = false;
+  // Whether the copies of applied writes must go (see link.h, coherence): the
+  // link is not coherent, or was not for part of the batch's flight.
+  const bool drop_all = !coherent_.load() || coh_epoch_.load() != batch_epoch_;
   for (size_t i = end; i-- > begin;) {
     Node *n = batch_nodes_[i];
     Op x = n->inflight;
     n->inflight = Op();
+    const bool drop = (n->drop_after_ack || drop_all) && !x.sync_only &&
+                      !(n->pending.live() && !n->pending.sync_only);
+    n->drop_after_ack = false;  // a write still waiting is sent after the remote one: it wins
     const int st = rc == CACHE_OK ? batch_ops_[i].status : CACHE_E_IO;
     if (st == CACHE_OK) {
       ++stats_.flushed_ops;
@@ -602,7 +609,12 @@ bool Link::FinishChunkLocked(int rc, size_t begin, size_t end, int64_t now,
         MoveWaitersLocked(n, SyncWaiter::kInflight, SyncWaiter::kDone, CACHE_OK);
       }
       UncountOpLocked(&x);
-      unref->push_back(x.entry);  // reserved to kChunkNodes: never reallocates
+      // Both reserved to kChunkNodes: never reallocate.
+      if (drop) {
+        drops->emplace_back(x.entry, n->hash);  // takes the op's reference
+      } else {
+        unref->push_back(x.entry);
+      }
     } else if (st == CACHE_STORE_REJECTED) {
       if (n->waiters != nullptr) {
         MoveWaitersLocked(n, SyncWaiter::kInflight, SyncWaiter::kDone, CACHE_STORE_REJECTED);
@@ -619,6 +631,11 @@ bool Link::FinishChunkLocked(int rc, size_t begin, size_t end, int64_t now,
         const char *why = batch_ops_[i].reason != nullptr ? batch_ops_[i].reason : "rejected";
         UncountOpLocked(&x);
         ++stats_.dead_letters;
+        if (drop) {
+          // Never applied, and the store has a newer remote value.
+          x.entry->refs.fetch_add(1, std::memory_order_relaxed);  // relaxed: x holds it
+          drops->emplace_back(x.entry, n->hash);
+        }
         try {
           dead->emplace_back(x, why);
         } catch (const std::bad_alloc &) {
@@ -656,6 +673,8 @@ void Link::FlusherLoop() NO_THREAD_SAFETY_ANALYSIS {
   std::vector<std::pair<Op, std::string>> dead;
   std::vector<Entry *> unref;
   unref.reserve(kChunkNodes);
+  std::vector<std::pair<Entry *, uint64_t>> drops;
+  drops.reserve(kChunkNodes);
   mu_.lock();
   while (!stop_) {
     const int64_t now = MonotonicMs();
@@ -693,6 +712,7 @@ void Link::FlusherLoop() NO_THREAD_SAFETY_ANALYSIS {
     batch_ops_.clear();
     batch_bytes_ = 0;
     inflight_oldest_ms_ = 0;
+    batch_epoch_ = coh_epoch_.load();  // before any of its operations is sent
     ++stats_.batches;  // not empty: ready_head_ is set and nothing is in flight
     while (TakeChunkLocked()) {
       mu_.unlock();
@@ -708,12 +728,13 @@ void Link::FlusherLoop() NO_THREAD_SAFETY_ANALYSIS {
     bool unknown_any = false;
     for (size_t end = batch_nodes_.size(); end > 0;) {
       const size_t begin = end > kChunkNodes ? end - kChunkNodes : 0;
-      unknown_any |= FinishChunkLocked(rc, begin, end, done_ms, &dead, &unref);
+      unknown_any |= FinishChunkLocked(rc, begin, end, done_ms, &dead, &unref, &drops);
       end = begin;
-      if (!unref.empty()) {
+      if (!unref.empty() || !drops.empty()) {
         mu_.unlock();
         for (Entry *e : unref) e->Unref(*cache_->alloc_);
         unref.clear();
+        DropAcked(&drops);  // takes shard locks, then mu_
         mu_.lock();
       }
     }
@@ -805,6 +826,11 @@ LinkStats Link::GetStats() {
   const int64_t oldest = OldestPendingLocked();
   s.oldest_pending_ms =
       oldest == 0 ? 0 : static_cast<uint64_t>(std::max<int64_t>(MonotonicMs() - oldest, 0));
+  s.invalidations = invalidations_.load(std::memory_order_relaxed);
+  s.invalidated = invalidated_.load(std::memory_order_relaxed);
+  s.conflicts = conflicts_.load(std::memory_order_relaxed);
+  s.fills_refused = fills_refused_.load(std::memory_order_relaxed);
+  s.coherent = coherent_.load() ? 1 : 0;
   return s;
 }
 

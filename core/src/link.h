@@ -79,6 +79,26 @@
 // - fork(): the child's copy is inert (detached from the child's cache, never
 //   sends); see Cache::ForkChild.
 //
+// ## Changes made elsewhere (coherence)
+// A store that learns of other processes' writes calls Invalidate,
+// InvalidateAll or SetCoherent (cache_store_invalidate and friends). Only
+// clean local copies are dropped: a key whose node has a non-sync pending
+// operation keeps its value (our write reaches the store later and wins
+// there; a conflict); a key whose only operation is in flight keeps it until
+// the store answers, then drops it (drop_after_ack: the remote write may have
+// been ordered after ours). Sync waiters of an invalidated key are
+// superseded (they do not apply locally). Fill tokens: every load records the
+// key's generation stripe (gen_) and the coherence epoch (coh_epoch_) before
+// it asks the store, and Shard::Fill keeps the value only if neither moved
+// and the link is coherent; an invalidation bumps the key's stripe under the
+// key's shard lock, InvalidateAll and SetCoherent bump the epoch before they
+// walk the shards. A refused fill whose key now has a local value serves that
+// value; otherwise the load is repeated (at most kFillAttempts loads), so that
+// a reply that raced an invalidation is never served after it. While not
+// coherent, loads are served but not kept, and acknowledged writes drop their
+// key's local copy (as does a write acknowledged in a batch sent under an
+// older epoch), so that no clean copy is served until the store vouches again.
+//
 // ## Locks
 // Shard lock, then mu_ (the engine enqueues with the shard lock held); the
 // flusher never takes a shard lock, and calls the store with no lock held.
@@ -135,6 +155,7 @@ inline constexpr size_t kMaxHeldDeadLetters = 4096;
 struct LinkStats {
   uint64_t queued_ops, queued_bytes, flushed_ops, batches, retries, store_errors, dead_letters,
       refused_full, coalesced, oldest_pending_ms, read_hits, read_misses, read_errors;
+  uint64_t invalidations, invalidated, conflicts, fills_refused, coherent;
 };
 
 // One operation of the queue. Owns one reference to entry.
@@ -167,6 +188,7 @@ struct alignas(64) Node {
   int64_t not_before_ms = 0;              // kDelayed
   Entry *key_hold = nullptr;  // a reference for the key while only waiters remain
   Op inflight;
+  bool drop_after_ack = false;  // invalidated while inflight was the key's only write
   const Entry *key_entry() const {
     return pending.live() ? pending.entry : inflight.live() ? inflight.entry : key_hold;
   }
@@ -246,6 +268,32 @@ class Link {
   // write of the key exists). Unregisters the waiter.
   bool FinishSyncLocked(SyncWaiter *w, uint64_t hash) EXCLUDES(mu_);
 
+  // ---- Coherence (see "Changes made elsewhere") ----
+  // Under the key's shard lock: an invalidation of key; true when its local
+  // copy is clean and must be dropped (the caller drops it and calls
+  // CountInvalidated). Bumps the key's generation stripe.
+  bool InvalidateKeyLocked(uint64_t hash, std::string_view key) EXCLUDES(mu_);
+  // Under the key's shard lock, for a walk of InvalidateAll: true when the
+  // local copy of key is clean (a write in flight is marked drop_after_ack).
+  bool CleanForWalkLocked(uint64_t hash, std::string_view key) EXCLUDES(mu_);
+  // Under the key's shard lock, after the store acknowledged a write that
+  // must not stay cached: true when no newer local write of key is queued.
+  bool CleanAfterAckLocked(uint64_t hash, std::string_view key) EXCLUDES(mu_);
+  void CountInvalidated(uint64_t n) { invalidated_.fetch_add(n, std::memory_order_relaxed); }
+  // Whether a load that began with (gen0, epoch0) may be kept. REQUIRES: the
+  // key's shard lock (the stripe's bumps are made under it).
+  enum class FillVerdict { kKeep, kMoved, kIncoherent };
+  FillVerdict FillVerdictLocked(uint64_t hash, uint64_t gen0, uint64_t epoch0) const {
+    if (gen_[hash & kGenMask].load(std::memory_order_relaxed) != gen0) return FillVerdict::kMoved;
+    // seq_cst: ordered with the bump InvalidateAll makes before its walk.
+    if (coh_epoch_.load() != epoch0) return FillVerdict::kMoved;
+    return coherent_.load() ? FillVerdict::kKeep : FillVerdict::kIncoherent;
+  }
+  // The C ABI's calls (cache_store_invalidate, _invalidate_all, _set_coherent).
+  Status Invalidate(std::string_view key) EXCLUDES(mu_);
+  Status InvalidateAll() EXCLUDES(mu_);
+  Status SetCoherent(bool coherent) EXCLUDES(mu_);
+
   // ---- The C ABI's calls ----
   Status Flush(int64_t timeout_ms) EXCLUDES(mu_);
   Status SetSync(std::string_view key, std::string_view value, int64_t ttl_ms,
@@ -321,8 +369,13 @@ class Link {
   // Loads key from the store and fills the cache with it: the value pinned
   // (one reference for the caller, one for its flight), or nullptr; *status =
   // the load's status.
-  Entry *LoadAndFill(std::string_view key, uint64_t hash, uint64_t gen0, int *status)
-      EXCLUDES(mu_);
+  static constexpr int kFillAttempts = 3;
+  Entry *LoadAndFill(std::string_view key, uint64_t hash, int *status) EXCLUDES(mu_);
+  // Drops the local copies of acknowledged writes that must not stay cached
+  // (drop_after_ack, or not coherent); each entry holds one reference, which
+  // this releases. REQUIRES: no lock.
+  void DropAcked(std::vector<std::pair<Entry *, uint64_t>> *drops) EXCLUDES(mu_);
+  bool Usable() const { return !forked_ && state_.load() == kOpen; }
   void FreeQueueLocked() REQUIRES(mu_);
 
   // The flusher (link.cc).
@@ -334,7 +387,8 @@ class Link {
   void StartFinishLocked(int rc) REQUIRES(mu_);
   bool FinishChunkLocked(int rc, size_t begin, size_t end, int64_t now,
                          std::vector<std::pair<Op, std::string>> *dead,
-                         std::vector<Entry *> *unref) REQUIRES(mu_);
+                         std::vector<Entry *> *unref,
+                         std::vector<std::pair<Entry *, uint64_t>> *drops) REQUIRES(mu_);
   int64_t BackoffMs(uint32_t failures) REQUIRES(mu_);
 
   Cache *const cache_;
@@ -354,6 +408,13 @@ class Link {
   static constexpr uint64_t kGenStripes = 1024, kGenMask = kGenStripes - 1;
   // relaxed: bumped and read under the key's shard lock, which orders them.
   std::atomic<uint64_t> gen_[kGenStripes] = {};
+  // Coherence: bumped by InvalidateAll and SetCoherent before their walks
+  // (seq_cst, see FillVerdictLocked); coherent_ set by SetCoherent.
+  std::atomic<uint64_t> coh_epoch_{0};
+  std::atomic<bool> coherent_{true};
+  // relaxed: counters only.
+  std::atomic<uint64_t> invalidations_{0}, invalidated_{0}, conflicts_{0}, fills_refused_{0};
+  uint64_t batch_epoch_ = 0;  // coh_epoch_ when the flusher took its batch (flusher only)
 
   mutable Mutex mu_;
   CondVar work_cv_;  // the flusher waits for work

@@ -16,7 +16,8 @@ struct SyncWaiter {
   enum : int { kPending, kInflight, kDone };
   int slot = kPending;  // where the operation carrying its write is
   int status = 0;       // with kDone: CACHE_OK, CACHE_STORE_REJECTED or CACHE_E_CLOSED
-  bool superseded = false;  // a newer write of the key was queued after it
+  bool superseded = false;  // a newer write of the key was queued after it, or it was invalidated
+  uint64_t coh_epoch0 = 0;  // the link's coherence epoch when it was queued
 };
 
 // One read-through load in progress (single-flight); under the link's mu_.

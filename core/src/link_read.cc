@@ -53,26 +53,65 @@ void OnLoaded(void *p, const void *value, size_t vlen, int64_t ttl_ms) {
 
 }  // namespace
 
-Entry *Link::LoadAndFill(std::string_view key, uint64_t hash, uint64_t gen0, int *status) {
-  LoadCtx ctx{cache_->alloc_, key};
-  const int st =
-      store_.load(store_.ctx, key.data(), key.size(), opts_.read_timeout_ms, &OnLoaded, &ctx);
-  Entry *e = ctx.entry;
-  *status = st == CACHE_OK && e == nullptr ? CACHE_E_NOMEM : st;
-  if (st != CACHE_OK || e == nullptr) {
-    if (e != nullptr) {
-      for (int i = 0; i < 3; ++i) e->Unref(*cache_->alloc_);
+Entry *Link::LoadAndFill(std::string_view key, uint64_t hash, int *status) {
+  for (int attempt = 1;; ++attempt) {
+    // The fill token. relaxed/seq_cst: see FillVerdictLocked; a stale gen0
+    // only refuses a fill that could have been kept.
+    const uint64_t gen0 = gen_[hash & kGenMask].load(std::memory_order_relaxed);
+    const uint64_t epoch0 = coh_epoch_.load();
+    LoadCtx ctx{cache_->alloc_, key};
+    const int st =
+        store_.load(store_.ctx, key.data(), key.size(), opts_.read_timeout_ms, &OnLoaded, &ctx);
+    Entry *e = ctx.entry;
+    *status = st == CACHE_OK && e == nullptr ? CACHE_E_NOMEM : st;
+    if (st != CACHE_OK || e == nullptr) {
+      if (e != nullptr) {
+        for (int i = 0; i < 3; ++i) e->Unref(*cache_->alloc_);
+      }
+      return nullptr;
     }
-    return nullptr;
-  }
-  // ttl_ms: -1 never expires; 0 is about to expire (served, not kept).
-  bool filled = false;
-  if (ctx.ttl_ms != 0) {
+    // ttl_ms: -1 never expires; 0 is about to expire (served, not kept).
+    if (ctx.ttl_ms == 0) {
+      e->Unref(*cache_->alloc_);
+      return e;
+    }
     const uint64_t ttl = ctx.ttl_ms < 0 ? 0 : std::min<uint64_t>(ctx.ttl_ms, kMaxTtlMs);
-    filled = cache_->FillFromStore(e, hash, ttl, Generation(hash), gen0) == Status::kOk;
+    Entry *current = nullptr;
+    const Status fill = cache_->FillFromStore(e, hash, ttl, *this, gen0, epoch0, &current);
+    if (fill == Status::kOk) return e;
+    if (fill == Status::kExists || fill == Status::kClosed) {
+      fills_refused_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (current != nullptr) {
+      // A local write came while the load was in flight: its value is newer.
+      // Served pinned twice, like a loaded entry (the caller's and the flight's).
+      for (int i = 0; i < 3; ++i) e->Unref(*cache_->alloc_);
+      current->refs.fetch_add(1, std::memory_order_relaxed);  // relaxed: our pin holds it
+      return current;
+    }
+    if (fill != Status::kExists || attempt == kFillAttempts) {
+      // Not coherent, not storable, or the key keeps changing: served, not kept.
+      e->Unref(*cache_->alloc_);
+      return e;
+    }
+    // An invalidation (or a local delete) came while the load was in flight:
+    // the reply may predate it, so it is served to nobody.
+    for (int i = 0; i < 3; ++i) e->Unref(*cache_->alloc_);
+    // Else load again, unless a local write of the key now waits in the
+    // queue (a DELETE answers a miss, a PUT its value).
+    LockGuard<Mutex> g(mu_);
+    if (Node *n = FindLocked(hash, key); n != nullptr && KeyBusyLocked(n)) {
+      const Op &op = n->pending.live() && !n->pending.sync_only ? n->pending : n->inflight;
+      if (op.kind == OpKind::kPut && !(op.expire_at_ms != 0 && op.expire_at_ms <= RealtimeMs())) {
+        op.entry->refs.fetch_add(2, std::memory_order_relaxed);  // relaxed: the queue's ref holds it
+        return op.entry;
+      }
+      if (op.kind != OpKind::kExpire) {
+        *status = CACHE_NOT_FOUND;
+        return nullptr;
+      }
+    }
   }
-  if (!filled) e->Unref(*cache_->alloc_);
-  return e;
 }
 
 // Not analysed: mu_ is released around the load.
@@ -118,10 +157,9 @@ Entry *Link::ReadThrough(std::string_view key, uint64_t hash) NO_THREAD_SAFETY_A
       }
       f->refs = 1;
       ++loads_;
-      const uint64_t gen0 = gen_[hash & kGenMask].load(std::memory_order_relaxed);
       mu_.unlock();
       int st = CACHE_OK;
-      Entry *e = LoadAndFill(key, hash, gen0, &st);
+      Entry *e = LoadAndFill(key, hash, &st);
       mu_.lock();
       --loads_;
       flights_.erase(k);
@@ -174,7 +212,10 @@ bool Link::KeyBusyLocked(Node *n) {
 
 bool Link::FinishSyncLocked(SyncWaiter *w, uint64_t hash) {
   LockGuard<Mutex> g(mu_);
-  const bool apply = w->node != nullptr && !w->superseded && w->status == CACHE_OK;
+  // Not while incoherent, nor when the epoch moved since it was queued: the
+  // value might be stale by the time it is applied (see link.h, coherence).
+  const bool apply = w->node != nullptr && !w->superseded && w->status == CACHE_OK &&
+                     coherent_.load() && coh_epoch_.load() == w->coh_epoch0;
   if (apply) {
     // A local write: a fill that began before it must not land.
     std::atomic<uint64_t> &gen = gen_[hash & kGenMask];
@@ -234,6 +275,7 @@ Status Link::SyncWrite(OpKind kind, std::string_view key, std::string_view value
       return ok ? Status::kClosed : Status::kTimeout;
     }
     const int64_t expire_at = ttl == 0 ? 0 : RealtimeMs() + static_cast<int64_t>(ttl);
+    w.coh_epoch0 = coh_epoch_.load();
     BumpGenerationLocked(hash);
     EnqueueInnerLocked(kind, e, hash, expire_at, charge, &w,
                        FindLocked(hash, key));  // takes the queue's reference
@@ -268,6 +310,84 @@ Status Link::SetSync(std::string_view key, std::string_view value, int64_t ttl_m
 
 Status Link::DeleteSync(std::string_view key, int64_t timeout_ms) {
   return SyncWrite(OpKind::kDelete, key, std::string_view(), CACHE_TTL_NONE, timeout_ms);
+}
+
+// ---- Coherence (link.h, "Changes made elsewhere") -------------------------------
+
+bool Link::InvalidateKeyLocked(uint64_t hash, std::string_view key) {
+  LockGuard<Mutex> g(mu_);
+  BumpGenerationLocked(hash);  // a load of the key in flight is not kept
+  Node *n = FindLocked(hash, key);
+  if (n == nullptr) return true;
+  SupersedeWaitersLocked(n);  // a sync write in flight is not applied locally
+  if (n->pending.live() && !n->pending.sync_only) {
+    conflicts_.fetch_add(1, std::memory_order_relaxed);  // ours is sent later: it wins
+    return false;
+  }
+  if (n->inflight.live() && !n->inflight.sync_only) {
+    // Sent, not answered: the remote write may have been ordered after ours.
+    conflicts_.fetch_add(1, std::memory_order_relaxed);
+    n->drop_after_ack = true;
+    return false;
+  }
+  return true;
+}
+
+bool Link::CleanForWalkLocked(uint64_t hash, std::string_view key) {
+  LockGuard<Mutex> g(mu_);
+  Node *n = FindLocked(hash, key);
+  if (n == nullptr) return true;
+  SupersedeWaitersLocked(n);
+  if (n->pending.live() && !n->pending.sync_only) return false;
+  if (n->inflight.live() && !n->inflight.sync_only) {
+    n->drop_after_ack = true;
+    return false;
+  }
+  return true;
+}
+
+bool Link::CleanAfterAckLocked(uint64_t hash, std::string_view key) {
+  LockGuard<Mutex> g(mu_);
+  BumpGenerationLocked(hash);
+  Node *n = FindLocked(hash, key);
+  return n == nullptr || !KeyBusyLocked(n);
+}
+
+void Link::DropAcked(std::vector<std::pair<Entry *, uint64_t>> *drops) {
+  uint64_t n = 0;
+  for (auto &[e, hash] : *drops) {
+    n += cache_->DropAckedFromStore(this, e->key(), hash);
+    e->Unref(*cache_->alloc_);
+  }
+  drops->clear();
+  CountInvalidated(n);
+}
+
+Status Link::Invalidate(std::string_view key) {
+  if (key.size() > kMaxKeySize) return Status::kTooLarge;
+  if (!Usable()) return Status::kClosed;
+  invalidations_.fetch_add(1, std::memory_order_relaxed);
+  CountInvalidated(cache_->InvalidateFromStore(this, key, cache_->Hash(key)));
+  return Status::kOk;
+}
+
+Status Link::InvalidateAll() {
+  if (!Usable()) return Status::kClosed;
+  invalidations_.fetch_add(1, std::memory_order_relaxed);
+  coh_epoch_.fetch_add(1);  // seq_cst, before the walk: see FillVerdictLocked
+  CountInvalidated(cache_->InvalidateAllFromStore(this));
+  return Status::kOk;
+}
+
+Status Link::SetCoherent(bool coherent) {
+  if (!Usable()) return Status::kClosed;
+  if (!coherent) {
+    coherent_.store(false);
+    return InvalidateAll();
+  }
+  coh_epoch_.fetch_add(1);  // loads begun while incoherent are not kept
+  coherent_.store(true);
+  return Status::kOk;
 }
 
 }  // namespace libcache::detail

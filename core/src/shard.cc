@@ -65,12 +65,55 @@ Status Shard::Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms, W
   return InsertLocked(e, hash, mode, ttl_ms, hook);
 }
 
-Status Shard::Fill(Entry *e, uint64_t hash, uint64_t ttl_ms, const std::atomic<uint64_t> &gen,
-                   uint64_t gen0) {
+Status Shard::Fill(Entry *e, uint64_t hash, uint64_t ttl_ms, const Link &link, uint64_t gen0,
+                   uint64_t epoch0, Entry **current) {
   LockGuard<StripeLock> lock(lock_);
-  // relaxed: every bump of gen for this key is made under this lock.
-  if (gen.load(std::memory_order_relaxed) != gen0) return Status::kExists;
-  return InsertLocked(e, hash, WriteMode::kSet, ttl_ms, nullptr);
+  switch (link.FillVerdictLocked(hash, gen0, epoch0)) {
+    case Link::FillVerdict::kKeep:
+      return InsertLocked(e, hash, WriteMode::kSet, ttl_ms, nullptr);
+    case Link::FillVerdict::kIncoherent:
+      return Status::kClosed;
+    case Link::FillVerdict::kMoved:
+      break;
+  }
+  if (Entry *now = LookupLocked(e->key(), hash, nullptr)) {
+    // relaxed: the table's reference (held under the lock) keeps it alive meanwhile.
+    now->refs.fetch_add(1, std::memory_order_relaxed);
+    *current = now;
+  }
+  return Status::kExists;
+}
+
+bool Shard::Invalidate(std::string_view key, uint64_t hash, Link *link) {
+  LockGuard<StripeLock> lock(lock_);
+  if (!link->InvalidateKeyLocked(hash, key)) return false;
+  size_t slot;
+  Entry *e = LookupLocked(key, hash, &slot);
+  if (e == nullptr) return false;
+  UnlinkLocked(slot, e);
+  return true;
+}
+
+uint64_t Shard::InvalidateAll(Link *link) {
+  LockGuard<StripeLock> lock(lock_);
+  uint64_t dropped = 0;
+  // Not analysed: the analysis does not carry the lock held here into lambdas.
+  ring_.ForEach([&](Entry *e) NO_THREAD_SAFETY_ANALYSIS {
+    if (!link->CleanForWalkLocked(HashKey(e->key(), seed_), e->key())) return;
+    UnlinkEntryLocked(e);  // leaves a hole in the ring, which ForEach tolerates
+    ++dropped;
+  });
+  return dropped;
+}
+
+bool Shard::DropAcked(std::string_view key, uint64_t hash, Link *link) {
+  LockGuard<StripeLock> lock(lock_);
+  if (!link->CleanAfterAckLocked(hash, key)) return false;
+  size_t slot;
+  Entry *e = LookupLocked(key, hash, &slot);
+  if (e == nullptr) return false;
+  UnlinkLocked(slot, e);
+  return true;
 }
 
 void Shard::ApplySync(Entry *e, std::string_view key, uint64_t hash, uint64_t ttl_ms, Link *link,

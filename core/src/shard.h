@@ -227,10 +227,20 @@ class alignas(64) Shard {
   // store may hold it), so they always consume the hook.
   Status Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms,
                 WriteHook *hook = nullptr) EXCLUDES(lock_);
-  // Inserts a value loaded from the store (never queued), unless gen moved
-  // from gen0 since the load began (kExists then). Ownership as Insert.
-  Status Fill(Entry *e, uint64_t hash, uint64_t ttl_ms, const std::atomic<uint64_t> &gen,
-              uint64_t gen0) EXCLUDES(lock_);
+  // Inserts a value loaded from the store (never queued) if its fill token
+  // (gen0, epoch0) still holds (Link::FillVerdictLocked): kOk. Otherwise the
+  // entry is not taken: kExists when the key's stripe or the epoch moved
+  // since the load began (*current: the key's live local entry, pinned, if
+  // one exists), kClosed when the link is not coherent.
+  Status Fill(Entry *e, uint64_t hash, uint64_t ttl_ms, const Link &link, uint64_t gen0,
+              uint64_t epoch0, Entry **current) EXCLUDES(lock_);
+  // Coherence (core/src/link.h, "Changes made elsewhere"): drops the local
+  // copy of key if the link says it is clean; true when one was dropped.
+  bool Invalidate(std::string_view key, uint64_t hash, Link *link) EXCLUDES(lock_);
+  // Drops every clean local copy (InvalidateAll's walk); returns how many.
+  uint64_t InvalidateAll(Link *link) EXCLUDES(lock_);
+  // Drops the copy of an acknowledged write if no newer write is queued.
+  bool DropAcked(std::string_view key, uint64_t hash, Link *link) EXCLUDES(lock_);
   // Applies an acknowledged sync write (e, or a delete of key when e is
   // null) if link->FinishSyncLocked says so; takes e's reference either way.
   void ApplySync(Entry *e, std::string_view key, uint64_t hash, uint64_t ttl_ms, Link *link,

@@ -55,6 +55,7 @@ class FakeStore {
   int loads = 0;                   // load calls
   int loads_waiting = 0;
   std::string stale_on_load;       // non-empty: load answers this value instead
+  int stale_loads = -1;            // >= 0: only the next N loads answer stale_on_load
   int destroyed = 0;
   int forked = 0;
 
@@ -168,7 +169,9 @@ class FakeStore {
     if (it == s->data.end()) return CACHE_NOT_FOUND;
     const int64_t ttl = it->second.expire_at_ms == 0 ? -1 : it->second.expire_at_ms - WallMs();
     if (ttl != -1 && ttl <= 0) return CACHE_NOT_FOUND;
-    const std::string v = s->stale_on_load.empty() ? it->second.value : s->stale_on_load;
+    bool stale = !s->stale_on_load.empty() && s->stale_loads != 0;
+    if (stale && s->stale_loads > 0) --s->stale_loads;
+    const std::string v = stale ? s->stale_on_load : it->second.value;
     fn(fn_ctx, v.data(), v.size(), ttl);
     return CACHE_OK;
   }

@@ -724,5 +724,244 @@ TEST(Store, StressFlusherRacesReadsWritesEvictionsAndExpiry) {
   EXPECT_EQ(s.queued_bytes, 0u);
 }
 
+// ---- Coherence: changes made elsewhere (cache_store_invalidate and friends) ----
+
+TEST(Store, AnInvalidatedCleanCopyIsDroppedAndTheNextReadLoadsTheNewValue) {
+  Fixture f;
+  f.store.Put("k", "v1");
+  EXPECT_EQ(f.Get("k"), "v1");  // loaded and kept
+  EXPECT_EQ(f.Local("k"), "v1");
+  f.store.Put("k", "v2");  // another process's write
+  EXPECT_EQ(f.Local("k"), "v1");
+  EXPECT_EQ(cache_store_invalidate(f.link, "k", 1), CACHE_OK);
+  EXPECT_EQ(f.Local("k"), "<none>");
+  EXPECT_EQ(f.Get("k"), "v2");
+  EXPECT_EQ(f.Local("k"), "v2");
+  // A key not cached: nothing to drop, still counted as an invalidation.
+  EXPECT_EQ(cache_store_invalidate(f.link, "absent", 6), CACHE_OK);
+  const cache_link_stats_t s = f.Stats();
+  EXPECT_EQ(s.invalidations, 2u);
+  EXPECT_EQ(s.invalidated, 1u);
+  EXPECT_EQ(s.conflicts, 0u);
+  EXPECT_EQ(s.coherent, 1u);
+}
+
+TEST(Store, ALocalWriteStillWaitingSurvivesAnInvalidationAndWinsInTheStore) {
+  Fixture f;  // flush interval: never, so the write waits
+  ASSERT_EQ(f.Set("k", "mine"), CACHE_OK);
+  f.store.Put("k", "theirs");
+  EXPECT_EQ(cache_store_invalidate(f.link, "k", 1), CACHE_OK);
+  EXPECT_EQ(f.Local("k"), "mine");
+  EXPECT_EQ(f.Stats().conflicts, 1u);
+  EXPECT_EQ(f.Stats().invalidated, 0u);
+  ASSERT_EQ(cache_store_flush(f.link, -1), CACHE_OK);
+  EXPECT_EQ(f.Stored("k"), "mine");  // the last flush wins
+  EXPECT_EQ(f.Local("k"), "mine");
+}
+
+TEST(Store, AWriteInFlightWhenInvalidatedIsDroppedLocallyOnceAcknowledged) {
+  Fixture f;
+  ASSERT_EQ(f.Set("k", "mine"), CACHE_OK);
+  f.store.SetHoldWrites(true);
+  std::thread flusher([&] { EXPECT_EQ(cache_store_flush(f.link, -1), CACHE_OK); });
+  f.store.AwaitHeldWrite();  // sent, not answered
+  EXPECT_EQ(cache_store_invalidate(f.link, "k", 1), CACHE_OK);
+  EXPECT_EQ(f.Local("k"), "mine");  // kept until the store answers
+  f.store.SetHoldWrites(false);
+  flusher.join();
+  // The remote write may have been ordered after ours: the copy is gone,
+  // and the next read asks the store (here: another process's later value).
+  EXPECT_EQ(f.Local("k"), "<none>");
+  f.store.Put("k", "theirs");
+  EXPECT_EQ(f.Get("k"), "theirs");
+  EXPECT_EQ(f.Stats().conflicts, 1u);
+  EXPECT_EQ(f.Stats().invalidated, 1u);
+}
+
+TEST(Store, ALoadInFlightWhenItsKeyIsInvalidatedIsNotKeptNorServed) {
+  Fixture f;
+  f.store.Put("k", "new");
+  {
+    std::lock_guard<std::mutex> g(f.store.mu);
+    f.store.stale_on_load = "old";  // the first reply predates the invalidation
+    f.store.stale_loads = 1;
+  }
+  f.store.SetHoldLoads(true);
+  std::string got;
+  std::thread reader([&] { got = f.Get("k"); });
+  f.store.AwaitLoads(1);  // the load is in flight
+  EXPECT_EQ(cache_store_invalidate(f.link, "k", 1), CACHE_OK);
+  f.store.SetHoldLoads(false);
+  reader.join();
+  EXPECT_EQ(got, "new");  // loaded again after the late reply
+  EXPECT_EQ(f.Local("k"), "new");
+  const cache_link_stats_t s = f.Stats();
+  EXPECT_EQ(s.fills_refused, 1u);
+  EXPECT_GE(f.store.loads, 2);
+}
+
+TEST(Store, InvalidateAllDropsEveryCleanCopyAndKeepsWaitingWrites) {
+  Fixture f;
+  for (int i = 0; i < 100; ++i) f.store.Put("r" + std::to_string(i), "stored");
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(f.Get("r" + std::to_string(i)), "stored");
+  ASSERT_EQ(f.Set("w", "waiting"), CACHE_OK);
+  EXPECT_EQ(cache_store_invalidate_all(f.link), CACHE_OK);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(f.Local("r" + std::to_string(i)), "<none>");
+  EXPECT_EQ(f.Local("w"), "waiting");
+  EXPECT_EQ(f.Stats().invalidated, 100u);
+  cache_stats_t cs{};
+  ASSERT_EQ(cache_stats(f.c(), &cs, sizeof cs), CACHE_OK);
+  EXPECT_EQ(cs.entries, 1u);
+}
+
+TEST(Store, WhileNotCoherentNoCleanCopyIsKeptAndCoherenceComesBack) {
+  Fixture f;
+  f.store.Put("a", "1");
+  ASSERT_EQ(f.Get("a"), "1");
+  ASSERT_EQ(cache_store_set_coherent(f.link, 0), CACHE_OK);
+  EXPECT_EQ(f.Stats().coherent, 0u);
+  EXPECT_EQ(f.Local("a"), "<none>");  // dropped at once
+  const int loads = f.store.loads;
+  EXPECT_EQ(f.Get("a"), "1");  // served from the store...
+  EXPECT_EQ(f.Local("a"), "<none>");  // ...not kept
+  EXPECT_EQ(f.Get("a"), "1");
+  EXPECT_EQ(f.store.loads, loads + 2);
+  // A local write is served while it waits, dropped once the store has it.
+  ASSERT_EQ(f.Set("b", "mine"), CACHE_OK);
+  EXPECT_EQ(f.Local("b"), "mine");
+  ASSERT_EQ(cache_store_flush(f.link, -1), CACHE_OK);
+  EXPECT_EQ(f.Local("b"), "<none>");
+  EXPECT_EQ(f.Get("b"), "mine");
+  // A sync write is applied in the store, not locally.
+  ASSERT_EQ(cache_store_set_sync(f.link, "c", 1, "sync", 4, CACHE_TTL_NONE, -1), CACHE_OK);
+  EXPECT_EQ(f.Stored("c"), "sync");
+  EXPECT_EQ(f.Local("c"), "<none>");
+  ASSERT_EQ(cache_store_set_coherent(f.link, 1), CACHE_OK);
+  EXPECT_EQ(f.Stats().coherent, 1u);
+  EXPECT_EQ(f.Get("a"), "1");
+  EXPECT_EQ(f.Local("a"), "1");  // kept again
+  EXPECT_GE(f.Stats().fills_refused, 2u);
+}
+
+TEST(Store, ALoadBegunWhileNotCoherentIsNotKeptAfterCoherenceReturns) {
+  Fixture f;
+  f.store.Put("k", "v");
+  ASSERT_EQ(cache_store_set_coherent(f.link, 0), CACHE_OK);
+  f.store.SetHoldLoads(true);
+  std::string got;
+  std::thread reader([&] { got = f.Get("k"); });
+  f.store.AwaitLoads(1);
+  ASSERT_EQ(cache_store_set_coherent(f.link, 1), CACHE_OK);
+  f.store.SetHoldLoads(false);
+  reader.join();
+  EXPECT_EQ(got, "v");
+  // The first reply began before the store vouched again: loaded once more,
+  // and only that value is kept.
+  EXPECT_EQ(f.Local("k"), "v");
+  EXPECT_EQ(f.store.loads, 2);
+}
+
+TEST(Store, ASyncWriteInvalidatedInFlightIsNotAppliedLocally) {
+  Fixture f;
+  f.store.SetHoldWrites(true);
+  int rc = -100;
+  std::thread writer(
+      [&] { rc = cache_store_set_sync(f.link, "k", 1, "mine", 4, CACHE_TTL_NONE, -1); });
+  f.store.AwaitHeldWrite();
+  EXPECT_EQ(cache_store_invalidate(f.link, "k", 1), CACHE_OK);
+  f.store.SetHoldWrites(false);
+  writer.join();
+  EXPECT_EQ(rc, CACHE_OK);  // the store applied it...
+  EXPECT_EQ(f.Local("k"), "<none>");  // ...and a remote write may have come after
+  f.store.Put("k", "theirs");
+  EXPECT_EQ(f.Get("k"), "theirs");
+}
+
+TEST(Store, CoherenceCallsRefuseBadArguments) {
+  Fixture f;
+  EXPECT_EQ(cache_store_invalidate(nullptr, "k", 1), CACHE_E_INVALID);
+  EXPECT_EQ(cache_store_invalidate(f.link, nullptr, 1), CACHE_E_INVALID);
+  const std::string huge(CACHE_MAX_KEY_SIZE + 1, 'k');
+  EXPECT_EQ(cache_store_invalidate(f.link, huge.data(), huge.size()), CACHE_E_TOO_LARGE);
+  EXPECT_EQ(cache_store_invalidate(f.link, "", 0), CACHE_OK);  // the empty key is a key
+  EXPECT_EQ(cache_store_invalidate_all(nullptr), CACHE_E_INVALID);
+  EXPECT_EQ(cache_store_set_coherent(nullptr, 1), CACHE_E_INVALID);
+  EXPECT_EQ(cache_store_set_coherent(f.link, 2), CACHE_E_INVALID);
+  EXPECT_EQ(cache_store_set_coherent(f.link, -1), CACHE_E_INVALID);
+  EXPECT_EQ(f.Stats().coherent, 1u);  // unchanged
+}
+
+TEST(Store, StressInvalidationsRaceReadsWritesFlushesAndLoads) {
+  LinkOpts lo;
+  lo.flush_interval_ms = 1;
+  lo.batch_ops = 16;
+  lo.read_timeout_ms = 50;
+  Fixture f(lo, /*max_entries=*/256, /*shards=*/4);
+#if defined(LIBCACHE_TEST_SANITIZED)
+  constexpr int kOps = 4000;
+#else
+  constexpr int kOps = 20000;
+#endif
+  std::atomic<bool> stop{false};
+  std::thread remote([&] {  // another process: writes the store, then invalidates
+    std::mt19937 rng(7);
+    for (int i = 0; !stop.load(); ++i) {
+      const std::string k = "k" + std::to_string(rng() % 512);
+      f.store.Put(k, "remote" + std::to_string(i));
+      cache_store_invalidate(f.link, k.data(), k.size());
+      if (i % 500 == 0) cache_store_invalidate_all(f.link);
+      if (i % 700 == 0) cache_store_set_coherent(f.link, 0);
+      if (i % 700 == 350) cache_store_set_coherent(f.link, 1);
+      std::this_thread::yield();
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(200 + t);
+      char buf[64];
+      size_t n;
+      for (int i = 0; i < kOps; ++i) {
+        const std::string k = "k" + std::to_string(rng() % 512);
+        switch (rng() % 8) {
+          case 0:
+            cache_delete(f.c(), k.data(), k.size());
+            break;
+          case 1:
+            cache_store_set_sync(f.link, k.data(), k.size(), "sync", 4, CACHE_TTL_NONE, 50);
+            break;
+          case 2:
+          case 3:
+          case 4:
+            cache_get(f.c(), k.data(), k.size(), buf, sizeof buf, &n);
+            break;
+          default:
+            cache_set(f.c(), k.data(), k.size(), "local", 5, rng() % 2 ? 2 : CACHE_TTL_NONE);
+        }
+      }
+    });
+  }
+  for (auto &t : threads) t.join();
+  stop = true;
+  remote.join();
+  ASSERT_EQ(cache_store_set_coherent(f.link, 1), CACHE_OK);
+  ASSERT_EQ(cache_store_flush(f.link, -1), CACHE_OK);
+  const char *what = nullptr;
+  EXPECT_EQ(cache_check_invariants(f.c(), &what), CACHE_OK) << (what ? what : "");
+  // Quiescent and flushed: every read answers what the store holds.
+  ASSERT_EQ(cache_store_invalidate_all(f.link), CACHE_OK);
+  for (int i = 0; i < 512; ++i) {
+    const std::string k = "k" + std::to_string(i);
+    std::string v;
+    int64_t expire_at = 0;
+    if (!f.store.Get(k, &v, &expire_at) || (expire_at != 0 && expire_at <= WallMs() + 1)) {
+      v = "<none>";  // absent, or expired (or about to: TTLs were 2 ms)
+    }
+    if (v == "<none>" && expire_at != 0) continue;  // may expire between the two reads
+    EXPECT_EQ(f.Get(k), v) << k;
+  }
+  EXPECT_EQ(f.Stats().queued_ops, 0u);
+}
+
 }  // namespace
 }  // namespace libcache_test

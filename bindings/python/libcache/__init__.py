@@ -35,7 +35,7 @@ from ._session import SessionStore
 from ._redis import DeadLetter, RedisStats, RedisStore
 from ._core import ENGINE_VERSION, MAX_KEY_SIZE
 
-__version__ = "1.3.0"
+__version__ = "1.4.0"
 
 __all__ = [
     "BackendError",

@@ -57,18 +57,18 @@ extern "C" {
 /* ---- Version --------------------------------------------------------------- */
 
 #define CACHE_VERSION_MAJOR 1
-#define CACHE_VERSION_MINOR 3
+#define CACHE_VERSION_MINOR 4
 #define CACHE_VERSION_PATCH 0
 #define CACHE_VERSION_NUMBER \
   (CACHE_VERSION_MAJOR * 10000 + CACHE_VERSION_MINOR * 100 + CACHE_VERSION_PATCH)
 /* "MAJOR.MINOR.PATCH" of this header, as a string literal. */
-#define CACHE_VERSION_STRING "1.3.0"
+#define CACHE_VERSION_STRING "1.4.0"
 
 /* The version of the library actually loaded, as CACHE_VERSION_NUMBER computes
  * it. Compare with the macro to check that header and library agree. */
 CACHE_API unsigned cache_version_number(void);
 /* The version of the library actually loaded as a static string, the
- * CACHE_VERSION_STRING it was built with (for example "1.3.0"). Never free
+ * CACHE_VERSION_STRING it was built with (for example "1.4.0"). Never free
  * it. */
 CACHE_API const char *cache_version_string(void);
 
