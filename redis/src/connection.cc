@@ -90,6 +90,16 @@ bool Connection::Fail(const std::string &what, std::string *error) {
   return false;
 }
 
+bool Connection::PeerClosed() const {
+  if (ctx_ == nullptr) return true;
+  struct pollfd p = {ctx_->fd, POLLIN, 0};
+  int r;
+  do {
+    r = poll(&p, 1, 0);
+  } while (r < 0 && errno == EINTR);
+  return r != 0;
+}
+
 void Connection::Close() {
   if (ctx_ != nullptr) {
     if (fork_slot_ != nullptr) fork_slot_->store(-1, std::memory_order_relaxed);
@@ -98,26 +108,35 @@ void Connection::Close() {
   }
 }
 
-bool Connection::Exchange(const CommandBuffer &cmds, Clock::time_point deadline,
-                          std::vector<Reply> *replies, std::string *error, bool *timed_out) {
-  replies->clear();
+int Connection::Wait(short events, Clock::time_point deadline, int abort_fd, short *revents,
+                     std::string *error) {
+  for (;;) {
+    struct pollfd p[2] = {{ctx_->fd, events, 0}, {abort_fd, POLLIN, 0}};
+    int ms = RemainingMs(deadline);
+    if (ms == 0) return 0;
+    int r = poll(p, abort_fd >= 0 ? 2 : 1, ms);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      Fail(std::string("poll failed: ") + strerror(errno), error);
+      return -1;
+    }
+    if (r == 0) return 0;
+    if (abort_fd >= 0 && (p[1].revents & POLLIN)) {
+      Fail("stopped (the adapter is closing)", error);
+      return -1;
+    }
+    *revents = p[0].revents;
+    return 1;
+  }
+}
+
+bool Connection::SendAll(const std::string &out, Clock::time_point deadline, std::string *error,
+                         bool *timed_out, int abort_fd) {
   if (timed_out != nullptr) *timed_out = false;
   if (ctx_ == nullptr) {
     *error = "not connected";
     return false;
   }
-  auto timeout = [&](const char *phase) {
-    if (timed_out != nullptr) *timed_out = true;
-    return Fail(std::string("timed out ") + phase + " Redis", error);
-  };
-  // Reads what the socket holds into hiredis's reader (one read call).
-  auto read_some = [&]() {
-    if (redisBufferRead(ctx_) != REDIS_OK) {
-      return Fail(std::string("connection lost reading from Redis: ") + ctx_->errstr, error);
-    }
-    return true;
-  };
-  const std::string &out = cmds.data();
   size_t sent = 0;
   while (sent < out.size()) {
     ssize_t n = send(ctx_->fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -131,16 +150,49 @@ bool Connection::Exchange(const CommandBuffer &cmds, Clock::time_point deadline,
     }
     // The send buffer is full: wait for room, and take replies meanwhile so
     // that neither side waits for the other.
-    struct pollfd p = {ctx_->fd, POLLOUT | POLLIN, 0};
-    int ms = RemainingMs(deadline);
-    if (ms == 0) return timeout("writing to");
-    int r = poll(&p, 1, ms);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return Fail(std::string("poll failed: ") + strerror(errno), error);
-    if (r == 0) return timeout("writing to");
-    if ((p.revents & POLLIN) && !read_some()) return false;
-    if (p.revents & (POLLERR | POLLNVAL)) return Fail("connection lost writing to Redis", error);
+    short revents = 0;
+    int w = Wait(POLLOUT | POLLIN, deadline, abort_fd, &revents, error);
+    if (w < 0) return false;
+    if (w == 0) {
+      if (timed_out != nullptr) *timed_out = true;
+      return Fail("timed out writing to Redis", error);
+    }
+    if ((revents & POLLIN) && redisBufferRead(ctx_) != REDIS_OK) {
+      return Fail(std::string("connection lost reading from Redis: ") + ctx_->errstr, error);
+    }
+    if (revents & (POLLERR | POLLNVAL)) return Fail("connection lost writing to Redis", error);
   }
+  return true;
+}
+
+bool Connection::Send(const CommandBuffer &cmds, Clock::time_point deadline, std::string *error,
+                      int abort_fd) {
+  return SendAll(cmds.data(), deadline, error, nullptr, abort_fd);
+}
+
+bool Connection::ReadAvailable(bool read, std::vector<Reply> *replies, std::string *error) {
+  if (ctx_ == nullptr) {
+    *error = "not connected";
+    return false;
+  }
+  if (read && redisBufferRead(ctx_) != REDIS_OK) {
+    return Fail(std::string("connection lost reading from Redis: ") + ctx_->errstr, error);
+  }
+  for (;;) {
+    void *reply = nullptr;
+    if (redisGetReplyFromReader(ctx_, &reply) != REDIS_OK) {
+      return Fail(std::string("malformed reply from Redis: ") + ctx_->errstr, error);
+    }
+    if (reply == nullptr) return true;
+    replies->emplace_back(static_cast<redisReply *>(reply));
+  }
+}
+
+bool Connection::Exchange(const CommandBuffer &cmds, Clock::time_point deadline,
+                          std::vector<Reply> *replies, std::string *error, bool *timed_out,
+                          int abort_fd) {
+  replies->clear();
+  if (!SendAll(cmds.data(), deadline, error, timed_out, abort_fd)) return false;
   replies->reserve(cmds.commands());
   while (replies->size() < cmds.commands()) {
     void *reply = nullptr;
@@ -151,14 +203,16 @@ bool Connection::Exchange(const CommandBuffer &cmds, Clock::time_point deadline,
       replies->emplace_back(static_cast<redisReply *>(reply));
       continue;
     }
-    struct pollfd p = {ctx_->fd, POLLIN, 0};
-    int ms = RemainingMs(deadline);
-    if (ms == 0) return timeout("waiting for");
-    int r = poll(&p, 1, ms);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return Fail(std::string("poll failed: ") + strerror(errno), error);
-    if (r == 0) return timeout("waiting for");
-    if (!read_some()) return false;
+    short revents = 0;
+    int w = Wait(POLLIN, deadline, abort_fd, &revents, error);
+    if (w < 0) return false;
+    if (w == 0) {
+      if (timed_out != nullptr) *timed_out = true;
+      return Fail("timed out waiting for Redis", error);
+    }
+    if (redisBufferRead(ctx_) != REDIS_OK) {
+      return Fail(std::string("connection lost reading from Redis: ") + ctx_->errstr, error);
+    }
   }
   return true;
 }

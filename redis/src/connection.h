@@ -14,6 +14,11 @@
 // After a failed exchange (I/O error, EOF, timeout, a malformed reply) the
 // connection is closed at once: a reply that arrives late can never be taken
 // for the answer to a later command.
+//
+// A wait may also watch an abort fd (an eventfd that a closing adapter makes
+// readable): the exchange then fails at once, so that the thread that runs it
+// stops promptly (coherence.h). Send and ReadAvailable serve a connection
+// whose replies are not one per command (the subscription: pushed messages).
 #ifndef LIBCACHE_REDIS_SRC_CONNECTION_H_
 #define LIBCACHE_REDIS_SRC_CONNECTION_H_
 
@@ -80,10 +85,24 @@ class Connection {
   // Sends cmds and reads cmds.commands() replies into *replies, all before
   // deadline. False with *error set (and the connection closed) on an I/O
   // error, EOF, timeout (*timed_out = true) or a protocol error.
+  // abort_fd (-1: none): readable = give up now (closed, *error "stopped").
   bool Exchange(const CommandBuffer &cmds, Clock::time_point deadline, std::vector<Reply> *replies,
-                std::string *error, bool *timed_out = nullptr);
+                std::string *error, bool *timed_out = nullptr, int abort_fd = -1);
+  // Sends cmds before deadline without waiting for their replies (whatever
+  // arrives meanwhile is buffered: ReadAvailable returns it). False with
+  // *error set (and the connection closed) as Exchange.
+  bool Send(const CommandBuffer &cmds, Clock::time_point deadline, std::string *error,
+            int abort_fd = -1);
+  // Appends to *replies every complete reply buffered, after one read of
+  // what the socket holds when read is true (call it when poll(2) says the
+  // fd is readable: it does not wait). False with *error set (and the
+  // connection closed) on EOF, an I/O error or a malformed reply.
+  bool ReadAvailable(bool read, std::vector<Reply> *replies, std::string *error);
 
   bool connected() const { return ctx_ != nullptr; }
+  // True when an idle connection is readable (EOF: the server closed it;
+  // or bytes nobody asked for) or failed: it cannot serve a command.
+  bool PeerClosed() const;
   int fd() const { return ctx_ ? ctx_->fd : -1; }
   // The fd of the open socket is kept in *slot (-1 while closed), for a
   // forked child to close by number (RedisStore::Forked).
@@ -95,6 +114,13 @@ class Connection {
 
  private:
   bool Fail(const std::string &what, std::string *error);
+  // Sends all of out before deadline, buffering replies that arrive meanwhile.
+  bool SendAll(const std::string &out, Clock::time_point deadline, std::string *error,
+               bool *timed_out, int abort_fd);
+  // Waits for events on the socket (or the abort fd) until deadline: 1 ready
+  // (*revents set), 0 timed out, -1 failed (closed, *error set).
+  int Wait(short events, Clock::time_point deadline, int abort_fd, short *revents,
+           std::string *error);
 
   redisContext *ctx_ = nullptr;
   std::atomic<int> *fork_slot_ = nullptr;

@@ -1,6 +1,7 @@
 #include "redis/src/redis_store.h"
 
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <utility>
@@ -85,7 +86,7 @@ void RedisStore::AddKey(CommandBuffer *b, const void *key, size_t klen) const {
 
 bool RedisStore::Open(Connection *c, int64_t connect_ms, Clock::time_point deadline,
                       const CommandBuffer &extra, std::vector<Reply> *extra_replies,
-                      std::string *error) {
+                      std::string *error, int abort_fd) {
   const Target &t = config_.target;
   if (!c->Connect(t, connect_ms, config_.command_ms, error)) {
     connect_errors_.fetch_add(1, std::memory_order_relaxed);
@@ -104,7 +105,7 @@ bool RedisStore::Open(Connection *c, int64_t connect_ms, Clock::time_point deadl
   pipeline.Append(extra);
   std::vector<Reply> replies;
   std::string why;
-  if (!c->Exchange(pipeline, deadline, &replies, &why)) {
+  if (!c->Exchange(pipeline, deadline, &replies, &why, nullptr, abort_fd)) {
     *error = "connection to " + t.Describe() + " failed while logging in: " + why;
     connect_errors_.fetch_add(1, std::memory_order_relaxed);
     return false;
@@ -130,6 +131,11 @@ bool RedisStore::Open(Connection *c, int64_t connect_ms, Clock::time_point deadl
 }
 
 int RedisStore::Connect(std::string *error) {
+  std::lock_guard<std::mutex> l(writer_mu_);
+  return ConnectLocked(-1, error);
+}
+
+int RedisStore::ConnectLocked(int abort_fd, std::string *error) {
   if (forked_.load(std::memory_order_relaxed)) {
     *error = "the store was inherited through fork(): it is closed in the child";
     return CACHE_E_CLOSED;
@@ -142,7 +148,7 @@ int RedisStore::Connect(std::string *error) {
   extra.Command({"INFO", "server"});
   std::vector<Reply> r;
   if (!Open(&writer_, config_.connect_ms, After(config_.connect_ms + config_.command_ms), extra, &r,
-            error)) {
+            error, abort_fd)) {
     SetError(*error);
     return CACHE_E_IO;
   }
@@ -185,7 +191,7 @@ int RedisStore::Connect(std::string *error) {
   if (kills.commands() > 0) {
     std::vector<Reply> kr;
     std::string why;
-    if (!writer_.Exchange(kills, After(config_.command_ms), &kr, &why)) {
+    if (!writer_.Exchange(kills, After(config_.command_ms), &kr, &why, nullptr, abort_fd)) {
       return fail("connection to " + t.Describe() + " failed while fencing the lost one: " + why);
     }
     for (const Reply &k : kr) {
@@ -204,22 +210,119 @@ int RedisStore::Connect(std::string *error) {
   }
   writer_run_id_ = std::move(run_id);
   writer_id_.store(id, std::memory_order_relaxed);
+  writer_redirect_ = -1;
   connects_.fetch_add(1, std::memory_order_relaxed);
+  if (redirect_.load(std::memory_order_relaxed) >= 0) {
+    // The last step: tracking for the subscription (see "Tracking on the
+    // writer connection"). A refusal leaves the connection up for writes;
+    // the coherence thread learns of it (a loss) and tries again.
+    std::string why;
+    if (!TrackLocked(false, abort_fd, &why)) {
+      if (!writer_.connected()) {
+        *error = why;
+        return CACHE_E_IO;
+      }
+      writer_losses_.fetch_add(1, std::memory_order_release);
+      WakeCoherence();
+    }
+  }
   return CACHE_OK;
+}
+
+bool RedisStore::TrackLocked(bool off_first, int abort_fd, std::string *error) {
+  const Target &t = config_.target;
+  CommandBuffer b;
+  if (off_first) b.Command({"CLIENT", "TRACKING", "off"});
+  const bool prefixed = !config_.prefix.empty();
+  b.Begin(prefixed ? 9 : 7);
+  for (const char *a : {"CLIENT", "TRACKING", "on", "REDIRECT"}) b.Arg(a, strlen(a));
+  const int64_t redirect = redirect_.load(std::memory_order_relaxed);
+  if (redirect < 0) {
+    *error = "tracking is stopped (the subscription is down)";
+    writer_redirect_ = -1;
+    return false;
+  }
+  b.ArgNumber(redirect);
+  b.Arg("BCAST", 5);
+  if (prefixed) {
+    b.Arg("PREFIX", 6);
+    b.Arg(config_.prefix);
+  }
+  b.Arg("NOLOOP", 6);
+  std::vector<Reply> r;
+  std::string why;
+  if (!writer_.Exchange(b, After(config_.command_ms), &r, &why, nullptr, abort_fd)) {
+    *error = "connection to " + t.Describe() + " failed while enabling tracking: " + why;
+    LoseWriter(*error);
+    return false;
+  }
+  for (const Reply &x : r) {
+    if (IsError(x.get())) {
+      *error = "Redis at " + t.Describe() +
+               " refused CLIENT TRACKING, which coherence needs (the ACL user needs "
+               "+client|tracking; or the subscription is gone): " +
+               ReplyText(x.get());
+      writer_redirect_ = -1;
+      SetError(*error);
+      return false;
+    }
+  }
+  writer_redirect_ = redirect;
+  return true;
+}
+
+void RedisStore::WakeCoherence() {
+  int fd = event_fd_.load(std::memory_order_relaxed);
+  if (fd >= 0) {
+    uint64_t one = 1;
+    // Non-blocking (EFD_NONBLOCK): a full counter is a pending wake already.
+    if (write(fd, &one, sizeof one) < 0) {
+    }
+  }
 }
 
 void RedisStore::LoseWriter(const std::string &why) {
   int64_t id = writer_id_.load(std::memory_order_relaxed);
   if (id >= 0) lost_.push_back(Lost{writer_run_id_, id});
   writer_id_.store(-1, std::memory_order_relaxed);
+  writer_redirect_ = -1;
   writer_.Close();
   SetError(why);
+  writer_losses_.fetch_add(1, std::memory_order_release);
+  WakeCoherence();
+}
+
+int RedisStore::EnsureTracking(int64_t sub_id, int abort_fd, int64_t *writer_id, uint64_t *losses,
+                               std::string *error) {
+  std::lock_guard<std::mutex> l(writer_mu_);
+  if (forked_.load(std::memory_order_relaxed)) {
+    *error = "the store was inherited through fork(): it is closed in the child";
+    return CACHE_E_CLOSED;
+  }
+  redirect_.store(sub_id, std::memory_order_relaxed);
+  if (sub_id < 0) return CACHE_OK;
+  if (writer_.connected() && !TrackLocked(true, abort_fd, error) && writer_.connected()) {
+    return CACHE_E_IO;  // refused
+  }
+  // Down, or lost just now (a socket that died while the flusher was idle).
+  if (!writer_.connected()) {
+    int rc = ConnectLocked(abort_fd, error);
+    if (rc != CACHE_OK) return rc;
+    if (writer_redirect_ != sub_id) {
+      *error = last_error();
+      return CACHE_E_IO;
+    }
+  }
+  *writer_id = writer_id_.load(std::memory_order_relaxed);
+  *losses = writer_losses_.load(std::memory_order_relaxed);
+  return CACHE_OK;
 }
 
 int RedisStore::WriteBatch(cache_store_op_t *ops, size_t n) {
+  std::lock_guard<std::mutex> l(writer_mu_);
   reasons_.clear();
   std::string error;
-  int rc = Connect(&error);
+  int rc = ConnectLocked(-1, &error);
   if (rc != CACHE_OK) return rc;
   batch_.Clear();
   sent_.clear();
@@ -294,10 +397,16 @@ std::unique_ptr<RedisStore::LoadConnection> RedisStore::AcquireLoad(Clock::time_
       return nullptr;
     }
   }
-  if (!idle_.empty()) {
+  while (!idle_.empty()) {
     std::unique_ptr<LoadConnection> lc = std::move(idle_.back());
     idle_.pop_back();
-    return lc;
+    if (!lc->conn.PeerClosed()) return lc;
+    // Closed by the server while idle (a restart, CLIENT KILL, its timeout):
+    // a load on it would fail, and a failed load is a miss for the reader
+    // (after a restart, the first read of every key would miss). A new one.
+    lc->conn.Close();
+    slot_used_[lc->slot] = false;
+    --open_loads_;
   }
   int slot = 0;
   while (slot_used_[slot]) ++slot;  // open_loads_ < kMaxLoadConnections: one is free
@@ -383,8 +492,32 @@ int RedisStore::Load(const void *key, size_t klen, int64_t timeout_ms, cache_sto
   return CACHE_OK;
 }
 
+int RedisStore::Command(int argc, const void *const *argv, const size_t *argvlen,
+                        int64_t timeout_ms, void (*fn)(void *, const redisReply *), void *ctx) {
+  if (forked_.load(std::memory_order_relaxed)) return CACHE_E_CLOSED;
+  Clock::time_point deadline = After(timeout_ms > 0 ? timeout_ms : config_.command_ms);
+  int status = CACHE_OK;
+  std::unique_ptr<LoadConnection> lc = AcquireLoad(deadline, &status);
+  if (lc == nullptr) return status;
+  CommandBuffer b;
+  b.Begin(argc);
+  for (int i = 0; i < argc; ++i) b.Arg(argv[i], argvlen[i]);
+  std::vector<Reply> r;
+  std::string error;
+  bool timed_out = false;
+  if (!lc->conn.Exchange(b, deadline, &r, &error, &timed_out)) {
+    SetError("running a command on " + config_.target.Describe() + ": " + error);
+    ReleaseLoad(std::move(lc), false);
+    return timed_out ? CACHE_E_TIMEOUT : CACHE_E_IO;
+  }
+  ReleaseLoad(std::move(lc), true);
+  fn(ctx, r[0].get());
+  return CACHE_OK;
+}
+
 void RedisStore::Forked() {
   forked_.store(true, std::memory_order_relaxed);
+  event_fd_.store(-1, std::memory_order_relaxed);  // the coherence's: it closes it
   for (auto &slot : fork_fds_) {
     int fd = slot.exchange(-1, std::memory_order_relaxed);
     if (fd >= 0) close(fd);  // the child's copy only: the parent's socket stays open

@@ -29,10 +29,12 @@
 // otherwise turn every key of a restarting Redis into a dead letter.
 //
 // ## Connections
-// One writer connection, used by write_batch only (the link never calls it
-// twice at once), and a pool of up to kMaxLoadConnections for loads
+// One writer connection, used by write_batch (the link never calls it twice
+// at once) and, with coherence on, by the coherence thread to (re)enable
+// tracking on it (EnsureTracking; writer_mu_ serialises the two), and a pool
+// of up to kMaxLoadConnections for loads and cache_redis_command
 // (mutex-protected; a load that finds all of them busy waits for one until
-// its timeout). Each connection is set up the same way after every connect:
+// its timeout; an idle one the server closed is replaced before use). Each connection is set up the same way after every connect:
 // socket timeouts, AUTH [user] password, SELECT db (hiredis's redisReconnect
 // would do none of this). An I/O error, an EOF, a timeout or a malformed
 // reply closes the connection at once, so a late reply is never read as the
@@ -71,7 +73,28 @@
 //    SELECT when db != 0): for example `+@read +@write +multi +exec +info
 //    +client|id +client|kill +select`. A connection whose CLIENT ID or
 //    CLIENT KILL is refused fails (the adapter never writes unfenced); the
-//    first connect (cache_redis_attach) says so.
+//    first connect (cache_redis_attach) says so. With coherence on (the
+//    default of cache_redis_attach) it also needs CLIENT TRACKING on the
+//    writer, SUBSCRIBE and the channel __redis__:invalidate for the
+//    subscription, and CLIENT LIST and PING for the health check:
+//    `+client|tracking +subscribe +client|list +ping &__redis__:invalidate`
+//    (since Redis 7 a new ACL user has no channel until given one);
+//    cache_redis_attach fails with CACHE_E_IO and says which is missing.
+//
+// ## Tracking on the writer connection (coherence.h has the protocol)
+// With coherence on, the writer connection is also the tracking client:
+// CLIENT TRACKING on REDIRECT <subscription id> BCAST [PREFIX <prefix>]
+// NOLOOP, so that this process's own writes (write-behind and sync) bring no
+// invalidation back. It is the last step of the writer's connect sequence
+// whenever the coherence thread has published a subscription id
+// (redirect_), and the coherence thread (re)enables it itself, through
+// EnsureTracking, when the subscription got a new id or the writer is down
+// while the flusher is idle. writer_mu_ serialises the two threads on the
+// writer connection. Every loss of the writer connection counts in
+// writer_losses_ and wakes the coherence thread (an eventfd write: nothing
+// that takes a lock of the cache, so it is safe inside write_batch), which
+// treats it as a loss of tracking: between the old connection's end and the
+// new one's CLIENT TRACKING nobody tracked the keys.
 //
 // ## Signals, fork, credentials
 // No SIGPIPE: connection.h sends with MSG_NOSIGNAL and never lets hiredis
@@ -122,8 +145,7 @@ class RedisStore {
   RedisStore &operator=(const RedisStore &) = delete;
 
   // Connects the writer connection if it is not connected (CACHE_OK, or
-  // CACHE_E_IO with *error saying why). Flusher thread only, or before the
-  // store is linked.
+  // CACHE_E_IO with *error saying why). Any thread (takes writer_mu_).
   int Connect(std::string *error);
 
   // The cache_store_t callbacks (see <libcache/cache_store.h>).
@@ -131,12 +153,50 @@ class RedisStore {
   int Load(const void *key, size_t klen, int64_t timeout_ms, cache_store_value_fn fn, void *fn_ctx);
   void Forked();
 
+  // cache_redis_command: one command on a load connection (see the header).
+  int Command(int argc, const void *const *argv, const size_t *argvlen, int64_t timeout_ms,
+              void (*fn)(void *, const redisReply *), void *ctx);
+
+  // ---- Coherence (coherence.h) ----
+  // The eventfd that a lost writer connection wakes (-1: none). Before the
+  // store is linked.
+  void set_event_fd(int fd) { event_fd_.store(fd, std::memory_order_relaxed); }
+  // Makes the writer connection track for sub_id (the subscription's CLIENT
+  // ID; -1 stops asking for tracking on new connections): connects it if it
+  // is down (fenced, as the flusher would), else sends CLIENT TRACKING off
+  // and on with the new redirect. On CACHE_OK, *writer_id is the tracking
+  // connection's CLIENT ID and *losses the writer_losses() value it goes
+  // with. CACHE_E_IO (or CACHE_E_CLOSED after fork) with *error. Waits for
+  // writer_mu_ (a batch in flight). abort_fd: as Connection::Exchange.
+  int EnsureTracking(int64_t sub_id, int abort_fd, int64_t *writer_id, uint64_t *losses,
+                     std::string *error);
+  // New writer connections no longer ask for tracking (the subscription is
+  // gone). Does not wait for writer_mu_.
+  void StopTracking() { redirect_.store(-1, std::memory_order_relaxed); }
+  // Writer connections lost (or found without tracking) so far; acquire:
+  // pairs with the release increment under writer_mu_.
+  uint64_t writer_losses() const { return writer_losses_.load(std::memory_order_acquire); }
+  // Records a failure for cache_redis_last_error.
+  void ReportError(const std::string &e) { SetError(e); }
+  const StoreConfig &config() const { return config_; }
+  // True in a fork child (the store is inert there).
+  bool forked() const { return forked_.load(std::memory_order_relaxed); }
+
   StoreCounters counters() const;
   // The last connection or command failure, without credentials ("" if none).
   std::string last_error() const;
 
   // For tests: the writer connection's CLIENT ID (-1 when not connected).
   int64_t writer_client_id() const { return writer_id_.load(std::memory_order_relaxed); }
+
+  // Connects c within connect_ms, then sends AUTH and SELECT, then extra,
+  // all answered before deadline; extra's replies go to *extra_replies (may
+  // be NULL when extra is empty). False with *error set: c is closed. For the
+  // store's connections and the coherence thread's own.
+  bool Open(Connection *c, int64_t connect_ms, Clock::time_point deadline,
+            const CommandBuffer &extra, std::vector<Reply> *extra_replies, std::string *error,
+            int abort_fd = -1);
+  void CountConnect() { connects_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   struct Lost {  // a writer connection to kill on the next connect
@@ -148,20 +208,35 @@ class RedisStore {
     int slot = 0;  // its place in slot_used_ and fork_fds_
   };
 
-  // Connects c within connect_ms, then sends AUTH and SELECT, then extra,
-  // all answered before deadline; extra's replies go to *extra_replies (may
-  // be NULL when extra is empty). False with *error set: c is closed.
-  bool Open(Connection *c, int64_t connect_ms, Clock::time_point deadline,
-            const CommandBuffer &extra, std::vector<Reply> *extra_replies, std::string *error);
+  int ConnectLocked(int abort_fd, std::string *error);  // REQUIRES(writer_mu_)
+  // CLIENT TRACKING on the writer for redirect_ (after CLIENT TRACKING off
+  // when off_first: a second "on" with the same prefix is refused). False
+  // with *error: the reply (the writer stays up, without tracking), or the
+  // I/O error (the writer is lost). REQUIRES(writer_mu_)
+  bool TrackLocked(bool off_first, int abort_fd, std::string *error);
+  void LoseWriter(const std::string &why);  // REQUIRES(writer_mu_)
+  void WakeCoherence();
   void AddKey(CommandBuffer *b, const void *key, size_t klen) const;
-  void LoseWriter(const std::string &why);
   void SetError(const std::string &e);
   std::unique_ptr<LoadConnection> AcquireLoad(Clock::time_point deadline, int *status);
   void ReleaseLoad(std::unique_ptr<LoadConnection> lc, bool keep);
 
   const StoreConfig config_;
 
-  // Writer state: flusher thread only.
+  // Writer state: the flusher's (inside write_batch) and the coherence
+  // thread's (EnsureTracking), one at a time.
+  std::mutex writer_mu_;
+  // The subscription id that new writer connections track for (-1: none);
+  // set by the coherence thread, also while a batch holds writer_mu_ (a
+  // loss must not wait for it). Relaxed: read once per connect, and a stale
+  // value only makes CLIENT TRACKING fail or track for a dead subscription,
+  // both of which the coherence thread checks before it trusts tracking.
+  std::atomic<int64_t> redirect_{-1};
+  int64_t writer_redirect_ = -1;  // GUARDED_BY(writer_mu_): the connection tracks for it
+  // Incremented (release, under writer_mu_) when the writer connection is
+  // lost or comes up without the tracking asked for.
+  std::atomic<uint64_t> writer_losses_{0};
+  std::atomic<int> event_fd_{-1};  // relaxed: set before linking, -1 in a fork child
   Connection writer_;
   std::string writer_run_id_;
   std::deque<Lost> lost_;

@@ -31,7 +31,7 @@ if grep -v '^cache_redis_' "$tmp/declared" >"$tmp/bad_names"; then
 fi
 # The map's global names (comments stripped).
 sed -e 's|/\*.*\*/||g' "$map" | awk '/\/\*/ {c = 1} !c {print} /\*\// {c = 0}' |
-  awk '/global:/ {g = 1; next} /local:/ {g = 0} g' | tr -d ' \t;' | grep -v '^$' | sort >"$tmp/map"
+  awk '/global:/ {g = 1; next} /local:/ || /^[[:space:]]*}/ {g = 0} g' | tr -d ' \t;' | grep -v '^$' | sort >"$tmp/map"
 if grep -q '[*?]' "$tmp/map"; then fail "$map: wildcard in a global: section"; fi
 compare "declared in $(basename "$header") but not in $(basename "$map")" \
   "in $(basename "$map") but not declared" "$tmp/declared" "$tmp/map"

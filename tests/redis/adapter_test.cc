@@ -312,7 +312,8 @@ void OnDeadLetter(void *ctx, const cache_store_op_t *op, const char *reason) {
 }
 
 TEST_F(AdapterTest, PoisonKeyBecomesADeadLetterWhileOthersFlush) {
-  ASSERT_EQ(Str(server_.Cmd({"ACL", "SETUSER", "app", "on", ">pw", "~t:ok*", "+@all"})), "OK");
+  ASSERT_EQ(Str(server_.Cmd({"ACL", "SETUSER", "app", "on", ">pw", "~t:ok*",
+                                   "&__redis__:invalidate", "+@all"})), "OK");
   Config cfg = Cfg();
   cfg.url = "redis://app:pw@127.0.0.1:" + std::to_string(server_.port());
   Adapter a;

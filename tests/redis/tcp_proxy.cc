@@ -93,18 +93,87 @@ void TcpProxy::Release() {
   }
 }
 
+void TcpProxy::HoldReplies(int upstream_local_port) {
+  int target;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    hold_replies_port_ = upstream_local_port;
+    held_replies_copy_.clear();
+    target = replies_requests_done_ + 1;
+  }
+  Wake();
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (replies_requests_done_ >= target) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+std::string TcpProxy::HeldReplies() {
+  std::lock_guard<std::mutex> l(mu_);
+  return held_replies_copy_;
+}
+
+void TcpProxy::ReleaseReplies() {
+  int target;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    release_replies_ = true;
+    target = replies_requests_done_ + 1;
+  }
+  Wake();
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (replies_requests_done_ >= target) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 void TcpProxy::Run() {
   char buf[65536];
   for (;;) {
-    bool hold, release, stop;
+    bool hold, release, stop, release_replies;
+    int hold_replies_port;
     {
       std::lock_guard<std::mutex> l(mu_);
       hold = hold_;
       release = release_;
       stop = stop_;
       hold_ = release_ = false;
+      hold_replies_port = hold_replies_port_;
+      release_replies = release_replies_;
+      hold_replies_port_ = 0;
+      release_replies_ = false;
     }
     if (stop) return;
+    if (hold_replies_port != 0) {
+      for (Pair &p : pairs_) {
+        if (p.upstream_local_port == hold_replies_port) p.replies_held = true;
+      }
+      std::lock_guard<std::mutex> l(mu_);
+      ++replies_requests_done_;
+    }
+    if (release_replies) {
+      for (Pair &p : pairs_) {
+        if (!p.replies_held) continue;
+        p.replies_held = false;
+        size_t off = 0;
+        while (p.client >= 0 && off < p.held_replies.size()) {
+          ssize_t n = send(p.client, p.held_replies.data() + off, p.held_replies.size() - off,
+                           MSG_NOSIGNAL);
+          if (n <= 0) break;
+          off += static_cast<size_t>(n);
+        }
+        p.held_replies.clear();
+      }
+      std::lock_guard<std::mutex> l(mu_);
+      held_replies_copy_.clear();
+      ++replies_requests_done_;
+    }
     if (hold) {
       for (Pair &p : pairs_) p.held = true;
       std::lock_guard<std::mutex> l(mu_);
@@ -155,6 +224,11 @@ void TcpProxy::Run() {
           Pair p;
           p.client = c;
           p.server = s;
+          sockaddr_in local;
+          socklen_t llen = sizeof local;
+          if (getsockname(s, reinterpret_cast<sockaddr *>(&local), &llen) == 0) {
+            p.upstream_local_port = ntohs(local.sin_port);
+          }
           pairs_.push_back(p);
         } else {
           close(s);
@@ -186,6 +260,10 @@ void TcpProxy::Run() {
             close(p.client);
             p.client = -1;
           }
+        } else if (p.replies_held) {
+          p.held_replies.append(buf, static_cast<size_t>(n));
+          std::lock_guard<std::mutex> l(mu_);
+          held_replies_copy_.append(buf, static_cast<size_t>(n));
         } else if (p.client >= 0) {
           send(p.client, buf, static_cast<size_t>(n), MSG_NOSIGNAL);
         }

@@ -21,6 +21,48 @@
  * SELECT. Its threads block SIGPIPE. Credentials never appear in errors,
  * dead-letter reasons or stats.
  *
+ * Coherence (since 1.4; redis/src/coherence.h has the protocol). With
+ * coherence on (the default), when any other client (another process's
+ * adapter, redis-cli, a script) changes, deletes or expires a key under the
+ * prefix, or flushes the database, this cache stops serving its old local
+ * copy. The adapter uses Redis's client-side caching in RESP2 redirect mode:
+ * its writer connection runs CLIENT TRACKING on REDIRECT <id> BCAST PREFIX
+ * <prefix> NOLOOP (every key under the prefix, also keys this process wrote
+ * but never read; none of its own writes), a thread of its own holds the
+ * connection <id> subscribed to __redis__:invalidate and calls
+ * cache_store_invalidate for each key (cache_store_invalidate_all for a
+ * FLUSHALL / FLUSHDB), and health-checks both every health_interval_ms
+ * (PING on the subscription; CLIENT LIST ID of the writer: tracking on,
+ * redirect not broken). The link's rules apply (<libcache/cache_store.h>):
+ * a local write not yet flushed survives a remote invalidation (it reaches
+ * Redis later and wins there: counted in conflicts), and a load in flight
+ * when its key is invalidated is not kept.
+ *
+ * When tracking is lost (the subscription or the writer connection dropped
+ * or was killed, a health check failed or timed out, Redis paused, killed or
+ * restarted, the redirect broken), the adapter at once drops every clean
+ * local copy and, until tracking is re-established with a new connection
+ * (and checked), serves reads from Redis without keeping them
+ * (cache_store_set_coherent); counted in tracking_resets. Re-establishing
+ * backs off from 10 ms to 1 s, jittered.
+ *
+ * The guarantee: invalidations received are applied at once, in the order
+ * Redis ran the writes, so a process that received the invalidation of a
+ * write never returns the value that write replaced again. After writes
+ * stop, every process has flushed, and every process reports tracking up
+ * (stats.tracking == 1), every process's cache returns exactly what Redis
+ * holds, for every key (tests/redis/coherence_multi_test.cc; except a key
+ * whose cache_redis_set_sync or _delete_sync timed out and landed later,
+ * until the core drops the older local copy then). The window in which a
+ * changed key may still be served from a local copy is the delivery of its
+ * invalidation (Redis sends it as it runs the write), or, when tracking
+ * broke silently (the writer connection killed while this process was not
+ * writing, Redis unreachable without a reset), up to health_interval_ms
+ * plus the command timeout. Tracking is not per database: a write of the
+ * same key name in another db invalidates too (a needless drop). Needs
+ * Redis >= 6.2 and, with ACLs, +client|tracking +subscribe +client|list
+ * +ping and the channel &__redis__:invalidate (see cache_redis_attach).
+ *
  * Example:
  *
  *   cache_redis_options_t *ro = cache_redis_options_new();
@@ -82,20 +124,32 @@ CACHE_API int cache_redis_options_set_timeouts(cache_redis_options_t *opts, int6
  * copy call, so opts holds one and lends it. NULL for a NULL opts. */
 CACHE_API cache_store_options_t *cache_redis_options_store_options(cache_redis_options_t *opts);
 
-/* Near-cache coherence (since 1.4): on (the default) when read-through is on
- * too, the adapter keeps the cache's local copies coherent with Redis: when
- * any other client changes or deletes a key under the prefix, this cache stops
- * serving its old copy (see "Coherence" below). off: for a process that only
- * writes. health_interval_ms (> 0, default 100): how often the invalidation
- * path is checked (PING on the subscription, the writer's tracking state);
- * a loss found by it is at most this (plus the command timeout) old. */
+/* Near-cache coherence (since 1.4): on (the default), the adapter keeps the
+ * cache's local copies coherent with Redis: when any other client changes or
+ * deletes a key under the prefix, this cache stops serving its old copy (see
+ * "Coherence" above). It costs a thread and two connections per adapter.
+ * off: for a process that only writes (read-through off; its local copies
+ * are then only its own writes, which another process's write makes stale:
+ * keep coherence on if it reads them). The adapter cannot see the link's
+ * read-through option, so it does not turn coherence off by itself.
+ * health_interval_ms (> 0, default 100): how often the invalidation path is
+ * checked (PING on the subscription, the writer's tracking state); a loss
+ * found by it is at most this (plus the command timeout) old. Only
+ * cache_redis_attach runs coherence (cache_redis_store_new has no link to
+ * tell). CACHE_OK, CACHE_E_INVALID. */
 CACHE_API int cache_redis_options_set_coherence(cache_redis_options_t *opts, int on,
                                                 int64_t health_interval_ms);
 
 /* Connects (failing with CACHE_E_IO if Redis cannot be reached, refuses AUTH
  * or SELECT, or refuses CLIENT ID, CLIENT KILL or INFO, within the connect
  * and command timeouts, so that a wrong URL or ACL is found at once;
- * cache_redis_errmsg says why), then links the adapter to cache. The cache
+ * cache_redis_errmsg says why). With coherence on, it also subscribes to
+ * __redis__:invalidate, enables tracking on the writer connection and checks
+ * it once (CLIENT LIST), failing with CACHE_E_IO when Redis refuses any of
+ * it (an ACL user without +client|tracking, +subscribe,
+ * &__redis__:invalidate, +client|list or +ping; Redis < 6.2); then links the
+ * adapter to cache and drops every local copy the cache held (they were
+ * never tracked; local writes made before attach are not queued either). The cache
  * owns the adapter: cache_close(cache) closes it, after which *out is
  * invalid. CACHE_OK, CACHE_E_INVALID, CACHE_E_IO, CACHE_EXISTS (the cache has
  * a store already), CACHE_E_NOMEM. */
@@ -122,11 +176,13 @@ typedef struct cache_redis_stats_s {
   /* Since 1.4 (coherence). The link's own counters (invalidations, invalidated,
    * conflicts, fills_refused, coherent) are in link. */
   uint64_t coherence;        /* 1 when coherence is on for this adapter */
-  uint64_t tracking;         /* 1 while tracking is established and checked */
+  uint64_t tracking;         /* 1 while tracking is established and checked (0 from
+                                a loss until it is back) */
   uint64_t tracking_resets;  /* times tracking was lost and local copies dropped */
   uint64_t invalidation_messages; /* invalidation messages received (FLUSHALL included) */
   uint64_t flushall_messages;     /* of them, whole-database invalidations (nil payload) */
-  int64_t health_check_age_ms;    /* since the last passed health check; -1: none yet */
+  int64_t health_check_age_ms;    /* since the last passed health check began; -1: none
+                                     (coherence off); grows while tracking is down */
 } cache_redis_stats_t;
 /* Copies min(out_size, sizeof *out) bytes of the counters. CACHE_OK,
  * CACHE_E_INVALID. */
@@ -148,11 +204,20 @@ CACHE_API const char *cache_redis_errmsg(void);
  * say (a Lua script that checks a version, for example). Not ordered with the
  * write-behind queue (cache_redis_flush first when it matters); its writes
  * reach this process's near cache as any other client's do (an invalidation
- * arrives). fn is called once with the reply: its type (CACHE_REDIS_REPLY_*),
- * the bytes of a string, status or error reply (str, len), the value of an
- * integer (integer), the element count of an array (integer; elements are
- * not given). CACHE_OK (fn was called: an error reply too), CACHE_E_INVALID,
- * CACHE_E_IO, CACHE_E_TIMEOUT, CACHE_E_CLOSED. */
+ * arrives, asynchronously: the local copy may still be served until it
+ * does). fn is called once, before the call returns, with the reply: its
+ * type (CACHE_REDIS_REPLY_*), the bytes of a string, status or error reply
+ * (str, len; NULL and 0 otherwise), the value of an integer (integer), the
+ * element count of an array (integer; elements are not given). Each call
+ * may use another connection, so commands that change a connection's state
+ * are refused with CACHE_E_INVALID: (P|S)SUBSCRIBE and their UNSUBSCRIBEs,
+ * MONITOR, SELECT, AUTH, HELLO, MULTI, EXEC, DISCARD, WATCH, UNWATCH, RESET,
+ * QUIT, SYNC, PSYNC, REPLCONF, CLIENT REPLY / TRACKING / CACHING (use one
+ * Lua script for an atomic check-and-set). An I/O error or a timeout closes
+ * the connection (a late reply is never read as another's), and the outcome
+ * is then unknown: not retried. CACHE_OK (fn was called: an error reply
+ * too), CACHE_E_INVALID, CACHE_E_IO, CACHE_E_TIMEOUT, CACHE_E_CLOSED (the
+ * adapter was inherited through fork()). Thread-safe. */
 #define CACHE_REDIS_REPLY_STRING 1
 #define CACHE_REDIS_REPLY_ARRAY 2
 #define CACHE_REDIS_REPLY_INTEGER 3

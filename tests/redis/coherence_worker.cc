@@ -1,0 +1,188 @@
+// One process of the multi-process coherence test (coherence_multi_test.cc):
+// its own cache and Redis adapter (coherence on), driven by line commands on
+// stdin, answering on stdout:
+//
+//   run        start the workload: a seeded random mix over keys k0..k999 of
+//              cache_set (with and without TTL), cache_delete, cache_touch,
+//              cache_redis_set_sync, cache_redis_delete_sync and cache_get;
+//              and the version check over v0..v49 (below)          -> "running"
+//   stop       stop the workload, then cache_redis_flush           -> "stopped <rc>"
+//   status     "status tracking=T resets=R messages=M coherent=C age=A"
+//   dump       one line "<key> <value>" per key (cache_get: the local copy or
+//              read-through; "-" when absent), then "end"
+//   violations "violations N" then up to 10 lines saying which
+//   quit       close the cache and exit 0
+//
+// The version check (the running guarantee: a process never returns a value
+// older than one it returned already). Worker 0 is the only writer of
+// v0..v49: each write carries a number from one increasing counter, so in
+// Redis every v key's number only grows (or the key is absent, after a
+// FLUSHALL). The other workers read v keys and count a violation when a read
+// returns a smaller number than one an earlier read of that key returned.
+//
+// Usage: coherence_worker URL PREFIX SEED ID
+#include <libcache/cache.h>
+#include <libcache/cache_redis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <atomic>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr int kKeys = 1000;
+constexpr int kVersioned = 50;
+
+cache_t *g_cache = nullptr;
+cache_redis_t *g_redis = nullptr;
+std::atomic<bool> g_stop{false};
+std::mutex g_mu;
+std::vector<std::string> g_violations;  // guarded by g_mu
+long g_violation_count = 0;             // guarded by g_mu
+
+bool Get(const std::string &k, std::string *v) {
+  char buf[512];
+  size_t n = 0;
+  if (cache_get(g_cache, k.data(), k.size(), buf, sizeof buf, &n) != CACHE_OK) return false;
+  v->assign(buf, n);
+  return true;
+}
+
+void Mix(uint32_t seed, int id) {
+  std::mt19937 rng(seed);
+  for (long i = 0; !g_stop.load(); ++i) {
+    std::string k = "k" + std::to_string(rng() % kKeys);
+    std::string v = "w" + std::to_string(id) + ":" + std::to_string(i);
+    unsigned dice = rng() % 100;
+    if (dice < 25) {
+      cache_set(g_cache, k.data(), k.size(), v.data(), v.size(), CACHE_TTL_NONE);
+    } else if (dice < 35) {
+      cache_set(g_cache, k.data(), k.size(), v.data(), v.size(), 60000 + rng() % 60000);
+    } else if (dice < 43) {
+      cache_delete(g_cache, k.data(), k.size());
+    } else if (dice < 45) {
+      cache_touch(g_cache, k.data(), k.size(), 90000 + rng() % 30000);
+    } else if (dice < 49) {
+      // A timeout long enough for every fault of the test: a sync write
+      // that timed out may still land (see the test's notes).
+      cache_redis_set_sync(g_redis, k.data(), k.size(), v.data(), v.size(), CACHE_TTL_NONE,
+                           30000);
+    } else if (dice < 52) {
+      cache_redis_delete_sync(g_redis, k.data(), k.size(), 30000);
+    } else {
+      std::string got;
+      Get(k, &got);
+    }
+    if (i % 64 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+void Versions(uint32_t seed, int id) {
+  std::mt19937 rng(seed ^ 0x9e3779b9u);
+  std::vector<long> seen(kVersioned, -1);
+  for (long i = 1; !g_stop.load(); ++i) {
+    int j = static_cast<int>(rng() % kVersioned);
+    std::string k = "v" + std::to_string(j);
+    if (id == 0) {
+      std::string v = std::to_string(i);
+      cache_set(g_cache, k.data(), k.size(), v.data(), v.size(), CACHE_TTL_NONE);
+    } else {
+      std::string got;
+      if (Get(k, &got)) {
+        long n = strtol(got.c_str(), nullptr, 10);
+        if (n < seen[j]) {
+          std::lock_guard<std::mutex> l(g_mu);
+          if (g_violations.size() < 10) {
+            g_violations.push_back(k + " returned " + got + " after " + std::to_string(seen[j]));
+          }
+          ++g_violation_count;
+        }
+        if (n > seen[j]) seen[j] = n;
+      }
+    }
+    if (i % 16 == 0) std::this_thread::sleep_for(std::chrono::microseconds(300));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  if (argc != 5) {
+    fprintf(stderr, "usage: coherence_worker URL PREFIX SEED ID\n");
+    return 2;
+  }
+  const std::string prefix = argv[2];
+  const uint32_t seed = static_cast<uint32_t>(strtoul(argv[3], nullptr, 10));
+  const int id = atoi(argv[4]);
+  cache_options_t *o = cache_options_new();
+  cache_options_set_max_bytes(o, 64u << 20);
+  if (cache_open(o, &g_cache) != CACHE_OK) return 3;
+  cache_options_free(o);
+  cache_redis_options_t *ro = cache_redis_options_new();
+  cache_redis_options_set_url(ro, argv[1]);
+  cache_redis_options_set_prefix(ro, prefix.data(), prefix.size());
+  cache_redis_options_set_timeouts(ro, 500, 300);
+  cache_redis_options_set_coherence(ro, 1, 50);
+  cache_store_options_t *so = cache_redis_options_store_options(ro);
+  cache_store_options_set_flush_interval_ms(so, 2);
+  cache_store_options_set_backoff(so, 5, 200);
+  cache_store_options_set_read_through(so, 1, 500);
+  int rc = cache_redis_attach(g_cache, ro, &g_redis);
+  cache_redis_options_free(ro);
+  if (rc != CACHE_OK) {
+    fprintf(stderr, "worker %d: attach: %s\n", id, cache_redis_errmsg());
+    return 4;
+  }
+  std::vector<std::thread> threads;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (line == "run") {
+      g_stop = false;
+      threads.emplace_back(Mix, seed * 7919u + static_cast<uint32_t>(id), id);
+      threads.emplace_back(Versions, seed * 104729u + static_cast<uint32_t>(id), id);
+      printf("running\n");
+    } else if (line == "stop") {
+      g_stop = true;
+      for (auto &t : threads) t.join();
+      threads.clear();
+      printf("stopped %d\n", cache_redis_flush(g_redis, 60000));
+    } else if (line == "status") {
+      cache_redis_stats_t s;
+      memset(&s, 0, sizeof s);
+      cache_redis_stats(g_redis, &s, sizeof s);
+      printf("status tracking=%llu resets=%llu messages=%llu coherent=%llu age=%lld\n",
+             (unsigned long long)s.tracking, (unsigned long long)s.tracking_resets,
+             (unsigned long long)s.invalidation_messages, (unsigned long long)s.link.coherent,
+             (long long)s.health_check_age_ms);
+    } else if (line == "dump") {
+      std::string out;
+      for (int i = 0; i < kKeys + kVersioned; ++i) {
+        std::string k = i < kKeys ? "k" + std::to_string(i) : "v" + std::to_string(i - kKeys);
+        std::string v;
+        out += k + " " + (Get(k, &v) ? v : std::string("-")) + "\n";
+      }
+      fputs(out.c_str(), stdout);
+      printf("end\n");
+    } else if (line == "violations") {
+      std::lock_guard<std::mutex> l(g_mu);
+      printf("violations %ld\n", g_violation_count);
+      for (const std::string &v : g_violations) printf("  %s\n", v.c_str());
+    } else if (line == "quit") {
+      break;
+    }
+    fflush(stdout);
+  }
+  g_stop = true;
+  for (auto &t : threads) t.join();
+  cache_close(g_cache);
+  printf("bye\n");
+  fflush(stdout);
+  return 0;
+}
