@@ -18,8 +18,12 @@ script starts on a free loopback port (no persistence), or --url:
            moment the write returned: redis-py SET (the reply read), or
            libcache's store.set_sync in a cache attached with coherence=False
            (Redis's reply, and the local apply). delay = reader's timestamp -
-           writer's. It can be slightly negative: Redis sends the invalidation
-           before it sends the writer its reply.
+           writer's. It is often negative: Redis sends the invalidation
+           before the writer's reply, and the writer still has to read that
+           reply (set_sync: its flusher thread reads it and wakes the caller)
+           while the reader drops its copy. The table also shows the delay
+           from the start of the write (just before the SET or set_sync
+           call): an upper bound that includes the writer's own round trip.
   load     (the loaded runs only) a client writing pipelined SETs of 100-byte
            values under the same prefix (100k keys, 500 per pipeline, RESP
            on a socket) at --load writes/s, paced per pipeline; the achieved rate
@@ -62,6 +66,7 @@ from redis_server import REDIS_SERVER, RedisServer  # noqa: E402
 POLL_LIMIT_S = 2.0  # a sample whose change is not seen within this is "not seen"
 LOAD_KEYS = 100_000
 LOAD_BATCH = 500
+BYTES_TAG = b"b"  # how the Python binding stores a bytes value in Redis: this tag, then the bytes
 
 
 def attach(cache: libcache.Cache, url: str, prefix: str, coherence: bool) -> Tuple[libcache.RedisStore, bool]:
@@ -193,7 +198,8 @@ def one_run(ctx: Any, url: str, reader: Connection, writer_kind: str, load: floa
     reader.send(("prepare", prefix, keys, old))
     _, has_coherence, _ = reader.recv()
     if not has_coherence:  # before 1.4: the old value stays until its TTL; nothing to time
-        return {"delays_us": [], "p50_us": None, "p99_us": None, "max_us": None, "not_resident": 0,
+        return {"delays_us": [], "p50_us": None, "p99_us": None, "max_us": None, "p50_start_us": None,
+                "p99_start_us": None, "not_resident": 0,
                 "not_seen": samples, "load_achieved": 0.0, "coherence": False}
     r = redis.Redis.from_url(url)
     wcache = libcache.Cache(max_bytes=64 << 20)
@@ -208,16 +214,18 @@ def one_run(ctx: Any, url: str, reader: Connection, writer_kind: str, load: floa
         lconn.recv()
         time.sleep(0.3)  # let it reach its rate
     delays: List[float] = []
+    from_start: List[float] = []
     not_resident = not_seen = 0
     try:
         for k in keys:
             reader.send(("sample", k, old))
             _, resident = reader.recv()
+            t_send = time.monotonic_ns()
             if writer_kind == "redis-py SET":
                 # The key in Redis is the prefix plus the cache's key; the
-                # value is foreign to libcache (no type tag): the reader's
-                # read-through refuses it, a miss, which is "not the old value".
-                r.set(prefix + k, new)
+                # value as the binding stores bytes (its type tag b"b", then
+                # the payload), so that the reader's read-through returns it.
+                r.set(prefix + k, BYTES_TAG + new)
             else:
                 wstore.set_sync(k, new, timeout=10)
             t_ack = time.monotonic_ns()
@@ -228,6 +236,7 @@ def one_run(ctx: Any, url: str, reader: Connection, writer_kind: str, load: floa
                 not_seen += 1
             else:
                 delays.append((t_seen - t_ack) / 1000.0)
+                from_start.append((t_seen - t_send) / 1000.0)
     finally:
         achieved = 0.0
         if loader is not None:
@@ -243,6 +252,8 @@ def one_run(ctx: Any, url: str, reader: Connection, writer_kind: str, load: floa
         "p50_us": pct(delays, 50) if delays else None,
         "p99_us": pct(delays, 99) if delays else None,
         "max_us": max(delays) if delays else None,
+        "p50_start_us": pct(from_start, 50) if from_start else None,
+        "p99_start_us": pct(from_start, 99) if from_start else None,
         "not_resident": not_resident,
         "not_seen": not_seen,
         "load_achieved": achieved,
@@ -306,6 +317,8 @@ def main() -> None:
             "p50_us": statistics.median(r["p50_us"] for r in ok) if ok else None,
             "p99_us": statistics.median(r["p99_us"] for r in ok) if ok else None,
             "max_us": max(r["max_us"] for r in ok) if ok else None,
+            "p50_start_us": statistics.median(r["p50_start_us"] for r in ok) if ok else None,
+            "p99_start_us": statistics.median(r["p99_start_us"] for r in ok) if ok else None,
             "samples": sum(len(r["delays_us"]) for r in rs),
             "not_seen": sum(r["not_seen"] for r in rs),
             "not_resident": sum(r["not_resident"] for r in rs),
@@ -314,11 +327,14 @@ def main() -> None:
     coherence = all(r["coherence"] for rs in results.values() for r in rs)
     print(f"libcache {libcache.__version__}, redis-py {redis.__version__}, {os.cpu_count()} cores, {runs} runs of "
           f"{samples} samples per case, medians over runs{'' if coherence else ' -- NO COHERENCE in this libcache'}")
-    print(f"{'writer':20} {'load (achieved)':>18} {'p50 µs':>9} {'p99 µs':>9} {'max µs':>10} {'not seen':>9}")
+    print(f"{'':39} {'from the ack':>30} {'from the write':>20}")
+    print(f"{'writer':20} {'load (achieved)':>18} {'p50 µs':>9} {'p99 µs':>9} {'max µs':>10} {'p50 µs':>9} "
+          f"{'p99 µs':>9} {'not seen':>9}")
     for row in rows:
         load = f"{row['load_target']:,.0f} ({row['load_achieved']:,.0f})" if row["load_target"] else "0"
         print(f"{row['writer']:20} {load:>18} {fmt(row['p50_us']):>9} {fmt(row['p99_us']):>9} "
-              f"{fmt(row['max_us']):>10} {row['not_seen']:>9}")
+              f"{fmt(row['max_us']):>10} {fmt(row['p50_start_us']):>9} {fmt(row['p99_start_us']):>9} "
+              f"{row['not_seen']:>9}")
     inv = reader_stats.get("invalidations")
     if inv is not None:
         print(f"reader: {inv:,} invalidations, {reader_stats.get('invalidated', 0):,} local copies dropped, "

@@ -493,22 +493,27 @@ def near_cache_section(results, run):
             add("**This libcache has no near-cache coherence**: the old value was never dropped "
                 "(every sample \"not seen\" within %g s)." % inv["poll_limit_s"])
             add("")
-        add("| writer | background writes/s: target (achieved) | p50 | p99 | max | samples | "
-            "not seen within %g s |" % inv["poll_limit_s"])
-        add("|---|---:|---:|---:|---:|---:|---:|")
+        add("| writer | background writes/s: target (achieved) | from the ack: p50 | p99 | max | "
+            "from the write's start: p50 | p99 | samples | not seen within %g s |" % inv["poll_limit_s"])
+        add("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in inv["rows"]:
             load = ("%s (%s)" % ("{:,.0f}".format(r["load_target"]), "{:,.0f}".format(r["load_achieved"]))
                     if r["load_target"] else "0")
-            add("| %s | %s | %s µs | %s µs | %s µs | %s | %d |" %
+            add("| %s | %s | %s µs | %s µs | %s µs | %s µs | %s µs | %s | %d |" %
                 (r["writer"], load, fmt(r["p50_us"]), fmt(r["p99_us"]), fmt(r["max_us"]),
+                 fmt(r.get("p50_start_us")), fmt(r.get("p99_start_us")),
                  "{:,}".format(r["samples"]), r["not_seen"]))
+        add("")
+        add("A delay below zero means the reader had dropped its copy before the writer's call "
+            "returned: Redis sends the invalidation before the reply to the writer, and the writer "
+            "still has to read that reply (for `set_sync`, its flusher thread reads it and wakes "
+            "the caller). \"From the write's start\" is timed from just before the writer's call: "
+            "an upper bound that includes the writer's own round trip.")
         add("")
         add("The writer, the reader, the load generator and redis-server share the machine's %d "
             "cores: a delay includes waiting for a core (the reader's invalidation thread is woken "
             "by the message, and the loaded runs keep both cores busy), so on a machine with cores "
-            "to spare the loaded figures would be lower. A delay can be below zero: Redis sends "
-            "the invalidation before the reply to the writer, and the writer timestamps after "
-            "reading its reply." % inv["cores"])
+            "to spare the loaded figures, and the tails, would be lower." % inv["cores"])
         add("")
     if os.path.exists(nc_path):
         with open(nc_path) as f:
