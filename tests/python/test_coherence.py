@@ -166,12 +166,6 @@ def test_a_local_write_not_yet_flushed_wins_over_a_remote_change(server: RedisSe
     assert r.get("c:k") == tagged("local")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: a waiting EXPIRE (cache.touch) keeps the local VALUE over a remote write of the key "
-    "(Link::InvalidateKeyLocked treats every pending op as a newer value); the stale value is then served "
-    "until its TTL. An EXPIRE carries no value: the copy should be dropped (reported to the lead)",
-)
 def test_a_waiting_touch_does_not_keep_a_stale_value(server: RedisServer, cache: Cache) -> None:
     r = server.client()
     store = cache.attach_redis(server.url, prefix="c:", flush_interval=60)
