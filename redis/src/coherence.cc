@@ -44,7 +44,9 @@ std::string Field(const std::string &line, const std::string &name) {
   while (p < line.size()) {
     size_t end = line.find_first_of(" \r\n", p);
     if (end == std::string::npos) end = line.size();
-    if (line.compare(p, key.size(), key) == 0) return line.substr(p + key.size(), end - p - key.size());
+    if (line.compare(p, key.size(), key) == 0) {
+      return line.substr(p + key.size(), end - p - key.size());
+    }
     p = end + 1;
   }
   return "";

@@ -30,6 +30,9 @@
 // an invalidation that arrived proves every earlier one did (tests rely on it).
 // Tracking is not per database either: a write of the same key name in
 // another db invalidates here too (a needless drop, never a stale read).
+// Keys that expire in Redis are invalidated too (Redis sends it when it
+// deletes them). A subscription too slow for Redis's pubsub output-buffer
+// limit is disconnected by Redis: a loss like any other.
 //
 // ## What "tracking is up" means, and the health check
 // Up = the subscription is connected and subscribed, and the writer

@@ -34,9 +34,10 @@
 // tracking on it (EnsureTracking; writer_mu_ serialises the two), and a pool
 // of up to kMaxLoadConnections for loads and cache_redis_command
 // (mutex-protected; a load that finds all of them busy waits for one until
-// its timeout; an idle one the server closed is replaced before use). Each connection is set up the same way after every connect:
-// socket timeouts, AUTH [user] password, SELECT db (hiredis's redisReconnect
-// would do none of this). An I/O error, an EOF, a timeout or a malformed
+// its timeout; an idle one the server closed is replaced before use). Each
+// connection is set up the same way after every connect: socket timeouts,
+// AUTH [user] password, SELECT db (hiredis's redisReconnect would do none of
+// this). An I/O error, an EOF, a timeout or a malformed
 // reply closes the connection at once, so a late reply is never read as the
 // answer to a later command; the next call connects again (once per call:
 // the link's backoff spaces the calls).

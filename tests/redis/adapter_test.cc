@@ -56,6 +56,7 @@ struct Config {
   int64_t command_ms = 500;
   uint32_t max_retries = 2;
   bool read_through = true;
+  bool coherence = true;
 };
 
 ::testing::AssertionResult Attach(const Config &cfg, Adapter *a) {
@@ -75,6 +76,7 @@ struct Config {
   cache_store_options_set_max_retries(so, cfg.max_retries);
   cache_store_options_set_backoff(so, 5, 100);
   cache_store_options_set_read_through(so, cfg.read_through ? 1 : 0, 200);
+  cache_redis_options_set_coherence(ro, cfg.coherence ? 1 : 0, 100);
   rc = cache_redis_attach(a->cache, ro, &a->redis);
   cache_redis_options_free(ro);
   if (rc != CACHE_OK) {
@@ -146,6 +148,20 @@ void ExpectRedisEqualsLocal(RedisServer &server, cache_t *c, const std::string &
                     << t->integer;
     }
   }
+}
+
+// After a fault the adapter's coherence may still be re-establishing
+// tracking: loads are then served but not kept, and the local TTL that
+// ExpectRedisEqualsLocal reads would be missing. Waits (up to 20 s) until
+// tracking is back, when coherence is on.
+void WaitCoherent(const Adapter &a) {
+  for (int i = 0; i < 10000; ++i) {
+    cache_redis_stats_t s;
+    if (cache_redis_stats(a.redis, &s, sizeof s) != CACHE_OK) return;
+    if (s.coherence == 0 || s.tracking == 1) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ADD_FAILURE() << "tracking did not come back";
 }
 
 class AdapterTest : public ::testing::Test {
@@ -249,6 +265,7 @@ TEST_F(AdapterTest, Kill9AndRestartDuringWritesLosesNothing) {
   EXPECT_EQ(failed.load(), 0);
   EXPECT_GE(writes.load(), static_cast<long>(kThreads) * kWritesPerThread);
   ASSERT_EQ(cache_redis_flush(a.redis, 60000), CACHE_OK);
+  WaitCoherent(a);
   ExpectRedisEqualsLocal(server_, a.cache, "t:", keys);
   cache_redis_stats_t s;
   ASSERT_EQ(cache_redis_stats(a.redis, &s, sizeof s), CACHE_OK);
@@ -275,6 +292,7 @@ TEST_F(AdapterTest, ClientKillAndDebugSleepThenEverythingFlushes) {
   for (const auto &k : keys) cache_set(a.cache, k.data(), k.size(), "3", 1, 90000);
   server_.WaitAwake();
   ASSERT_EQ(cache_redis_flush(a.redis, 10000), CACHE_OK);
+  WaitCoherent(a);
   ExpectRedisEqualsLocal(server_, a.cache, "t:", keys);
 }
 
@@ -361,6 +379,10 @@ TEST_F(AdapterTest, LongOutageWithBoundedQueueRefusesAndReportsThenFlushesTheRes
   cfg.on_full = CACHE_REDIS_ON_FULL_FAIL;
   cfg.command_ms = 200;
   cfg.read_through = false;  // the checks of refused writes read missing keys
+  // A process that only writes. (With coherence on, the pause loses tracking,
+  // and writes acknowledged before it is back drop their local copies: the
+  // local view checked below would be empty.)
+  cfg.coherence = false;
   Adapter a;
   ASSERT_TRUE(Attach(cfg, &a));
   server_.Pause();
@@ -451,6 +473,7 @@ TEST_F(AdapterTest, ForkWithBusyWritersChildAttachesItsOwn) {
                                        "5: flush timed out, 6: flush failed";
   EXPECT_EQ(Str(server_.Cmd({"GET", "child:c"})), "v");
   ASSERT_EQ(cache_redis_flush(a.redis, 30000), CACHE_OK);
+  WaitCoherent(a);
   std::vector<std::string> keys;
   for (int t = 0; t < 4; ++t) {
     for (int i = 0; i < 500; ++i) keys.push_back("f" + std::to_string(t) + "-" + std::to_string(i));
