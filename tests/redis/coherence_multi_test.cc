@@ -1,7 +1,8 @@
 // Near-cache coherence across processes: 3 coherence_worker processes, each
 // with its own cache and adapter on one Redis and one prefix, run a seeded
-// random mix of write-behind sets (with and without TTL), deletes, touches,
-// write-through set_sync / delete_sync and reads over 1000 keys, while this
+// random mix of write-behind sets (with and without TTL), deletes,
+// write-through set_sync / delete_sync and reads over 1000 keys (touches
+// too with LIBCACHE_COHERENCE_TOUCH=1: see coherence_worker.cc), while this
 // test kills Redis (kill -9, restart on the same port), CLIENT KILLs the
 // invalidation connections and the writers (the tracking clients), runs
 // FLUSHALL and pauses Redis (SIGSTOP / SIGCONT), in a seeded order.
@@ -9,7 +10,8 @@
 // Then: the workers stop writing and flush; once every worker reports
 // tracking up and no invalidation message arrived for a while (quiescence),
 // every worker's view of every key (cache_get: its local copy or
-// read-through) equals Redis's GET. While they ran, no worker returned an
+// read-through) equals Redis's GET; a mismatch is reported with each
+// worker's last operations on the key. While they ran, no worker returned an
 // older version of a v key than one it had returned (coherence_worker.cc).
 //
 // 3 seeds by default (a few seconds each); LIBCACHE_COHERENCE_SEEDS=N runs
@@ -281,8 +283,17 @@ void CoherenceMultiTest::RunSeed(uint32_t seed) {
       std::string want = r->type == REDIS_REPLY_NIL ? "-" : std::string(r->str, r->len);
       if (w->id() == 0 && want == "-") ++absent;
       if (view[keys[i]] != want && ++mismatches <= 10) {
+        std::string history;
+        for (auto &o : workers) {
+          if (keys[i][0] != 'k') break;
+          o->Send("history " + keys[i]);
+          history += "\n worker " + std::to_string(o->id()) + ":";
+          for (std::string l = o->ReadLine(5000); l[0] == ' '; l = o->ReadLine(5000)) {
+            history += "\n" + l;
+          }
+        }
         ADD_FAILURE() << "worker " << w->id() << " " << keys[i] << ": " << view[keys[i]]
-                      << ", Redis " << want;
+                      << ", Redis " << want << history;
       }
     }
     EXPECT_EQ(mismatches, 0) << "worker " << w->id() << " (faults: " << order << ")";
