@@ -459,6 +459,93 @@ def headline_table(cells, engines):
     return lines
 
 
+def near_cache_section(results, run):
+    """The "Near caches and sessions" section, from the two Python benchmarks' JSON."""
+    inv_path = os.path.join(results, "invalidation_delay.json")
+    nc_path = os.path.join(results, "near_cache.json")
+    errors = run.get("near_cache_errors") or []
+    if not (os.path.exists(inv_path) or os.path.exists(nc_path) or errors):
+        return []
+    L = ["", "## Near caches and sessions", ""]
+    add = L.append
+    for e in errors:
+        add("**Not measured in this run**: %s" % e)
+        add("")
+    if os.path.exists(inv_path):
+        with open(inv_path) as f:
+            inv = json.load(f)
+        add("### Invalidation delay")
+        add("")
+        add("`bench/invalidation_delay.py` (command: `.venv/bin/python bench/invalidation_delay.py`, run by "
+            "`scripts/benchmarks.sh`): from a write's acknowledgement by Redis (the writer's "
+            "`SET` or `set_sync` returned) until another process's near cache (a `Cache` with "
+            "`attach_redis(prefix, coherence=True)`, the key resident locally, polled with "
+            "`cache.get` in a tight loop) stops returning the old value; each sample a fresh key, "
+            "timestamps on CLOCK_MONOTONIC in both processes. The loaded runs add a load generator "
+            "writing pipelined SETs under the same prefix (each one an invalidation the reader must "
+            "process); its achieved rate is shown. libcache %s, redis-py %s, CPython %s; %d runs of %d "
+            "samples per case, alternating; medians over runs of each run's p50 and p99; the maximum "
+            "over all samples. Load average at the start: %s." %
+            (inv["libcache"], inv["redis_py"], inv["python"], inv["runs"], inv["samples"],
+             " ".join(inv.get("load_avg", ["?"]))))
+        add("")
+        if not inv.get("coherence"):
+            add("**This libcache has no near-cache coherence**: the old value was never dropped "
+                "(every sample \"not seen\" within %g s)." % inv["poll_limit_s"])
+            add("")
+        add("| writer | background writes/s: target (achieved) | from the ack: p50 | p99 | max | "
+            "from the write's start: p50 | p99 | samples | not seen within %g s |" % inv["poll_limit_s"])
+        add("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in inv["rows"]:
+            load = ("%s (%s)" % ("{:,.0f}".format(r["load_target"]), "{:,.0f}".format(r["load_achieved"]))
+                    if r["load_target"] else "0")
+            add("| %s | %s | %s µs | %s µs | %s µs | %s µs | %s µs | %s | %d |" %
+                (r["writer"], load, fmt(r["p50_us"]), fmt(r["p99_us"]), fmt(r["max_us"]),
+                 fmt(r.get("p50_start_us")), fmt(r.get("p99_start_us")),
+                 "{:,}".format(r["samples"]), r["not_seen"]))
+        add("")
+        add("A delay below zero means the reader had dropped its copy before the writer's call "
+            "returned: Redis sends the invalidation before the reply to the writer, and the writer "
+            "still has to read that reply (for `set_sync`, its flusher thread reads it and wakes "
+            "the caller). \"From the write's start\" is timed from just before the writer's call: "
+            "an upper bound that includes the writer's own round trip.")
+        add("")
+        add("The writer, the reader, the load generator and redis-server share the machine's %d "
+            "cores: a delay includes waiting for a core (the reader's invalidation thread is woken "
+            "by the message, and the loaded runs keep both cores busy), so on a machine with cores "
+            "to spare the loaded figures, and the tails, would be lower." % inv["cores"])
+        add("")
+    if os.path.exists(nc_path):
+        with open(nc_path) as f:
+            nc = json.load(f)
+        ns = nc["ns_per_op"]
+        add("### A near-cache hit against a round trip")
+        add("")
+        add("`bench/near_cache_bench.py` (command: `.venv/bin/python bench/near_cache_bench.py`, run "
+            "by `scripts/benchmarks.sh`), same Redis, same run: a local hit through Python "
+            "(`cache.get` of a resident key, with Redis attached and coherence on) against redis-py's "
+            "`GET` of the same key; `SessionStore.get` of a locally resident session against what a "
+            "Redis session backend does per request (`GET`, then `json.loads`; the same %d-byte "
+            "session). libcache %s, redis-py %s, CPython %s; %d repetitions in shuffled order, "
+            "medians. Load average at the start: %s." %
+            (nc["session_bytes"], nc["libcache"], nc["redis_py"], nc["python"], nc["reps"],
+             " ".join(nc.get("load_avg", ["?"]))))
+        add("")
+        add("| case | ns/op (median) | ops/s |")
+        add("|---|---:|---:|")
+        for name, v in ns.items():
+            add("| %s | %s | %s |" % (name, fmt(v), "{:,.0f}".format(1e9 / v)))
+        add("")
+        for name, x in nc["ratios"].items():
+            add("- %s: **%.0fx**" % (name, x))
+        if not nc.get("local_only", True):
+            add("- Some near-cache reads read through to Redis (a key was not resident): the "
+                "near-cache figures are not pure local hits.")
+    while L and L[-1] == "":
+        L.pop()
+    return L
+
+
 def write_page(args, cells, ctx, mem, traces, ref, python, run, mach, out):
     engines = present_engines(cells)
     peers = [e for e in engines if e != "libcache"]
@@ -490,9 +577,10 @@ def write_page(args, cells, ctx, mem, traces, ref, python, run, mach, out):
     if secs:
         add("")
         add("The command took %.1f minutes before writing this page (throughput %d s, memory "
-            "%d s, traces %d s, Python %d s; the build is extra)." %
+            "%d s, near caches %d s, traces %d s, Python %d s; the build is extra)." %
             (secs.get("total_before_report", 0) / 60, secs.get("throughput", 0),
-             secs.get("memory", 0), secs.get("traces", 0), secs.get("python", 0)))
+             secs.get("memory", 0), secs.get("near_cache", 0), secs.get("traces", 0),
+             secs.get("python", 0)))
     add("")
     add("## Summary")
     add("")
@@ -748,6 +836,9 @@ def write_page(args, cells, ctx, mem, traces, ref, python, run, mach, out):
             add("")
             with open(notes_path) as f:
                 L.extend(f.read().rstrip("\n").splitlines())
+
+    # -- Near caches and sessions (bench/invalidation_delay.py, bench/near_cache_bench.py)
+    L.extend(near_cache_section(args.results, run))
 
     # -- Hit ratio
     add("")

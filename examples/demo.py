@@ -21,7 +21,9 @@ Usage (scripts/demo.sh runs it with the project's virtualenv):
   python examples/demo.py [--requests N] [--products N] [--quick]
 
 --quick is for smoke tests: a small catalogue, few requests, short timeouts
-(under ten seconds). A progress bar is shown when tqdm is installed.
+(under ten seconds). A progress bar is shown when tqdm is installed and
+stderr is a terminal. scripts/demo.sh runs this demo when no redis-server
+can be started; with one it runs the three-tier demo (examples/three_tier.py).
 """
 
 from __future__ import annotations
@@ -53,7 +55,9 @@ SEED = 42
 
 
 def progress(items: Iterable[Any], total: int, label: str) -> Iterable[Any]:
-    """items, with a progress bar on stderr when tqdm is installed."""
+    """items, with a progress bar on stderr when tqdm is installed and stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return items  # no bar frames in a CI log
     try:
         from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
     except ImportError:

@@ -9,6 +9,8 @@
 #      repetition
 #   3b. RSS while value sizes shift: bench/rss_shift, 1 and 2 threads
 #   3c. write-behind to a live Redis next to redis-benchmark: bench/redis_bench.sh
+#   3d. near caches and sessions (Python, each with its own redis-server):
+#       bench/invalidation_delay.py, bench/near_cache_bench.py
 #   4. hit ratios: bench/trace_replay over the traces in ../shared/traces (or
 #      $LIBCACHE_TRACES), at the capacities its README lists
 #   5. Python: bench/python_bench.py, when it exists
@@ -129,6 +131,27 @@ else
 fi
 T_REDIS=$((SECONDS - T0))
 
+# Failures are reported on the page and fail the command at the end, as the
+# Python benchmark's do.
+phase "near caches and sessions (bench/invalidation_delay.py, bench/near_cache_bench.py)"
+T0=$SECONDS
+NEAR_ERRORS=()
+rm -f "$RESULTS/invalidation_delay.json" "$RESULTS/near_cache.json"
+if command -v redis-server >/dev/null; then
+  NEAR_QUICK=()
+  [ "$QUICK" = 1 ] && NEAR_QUICK=(--quick)
+  for pair in invalidation_delay:bench/invalidation_delay.py near_cache:bench/near_cache_bench.py; do
+    b=${pair%%:*} script=${pair#*:}
+    if ! "$PY" "$script" --json "$RESULTS/$b.json" "${NEAR_QUICK[@]}" >"$RESULTS/$b.log" 2>&1; then
+      NEAR_ERRORS+=("\`$script\` failed (\`$(tail -n 1 "$RESULTS/$b.log")\`)")
+      echo "benchmarks: $script failed: $(tail -n 1 "$RESULTS/$b.log")" >&2
+    fi
+  done
+else
+  echo "benchmarks: redis-server missing (scripts/setup.sh installs it): no near-cache section" >&2
+fi
+T_NEAR=$((SECONDS - T0))
+
 T0=$SECONDS
 if [ -f "$TRACES/README.md" ]; then
   phase "hit ratios (trace_replay over $TRACES)"
@@ -164,7 +187,8 @@ cat >"$RESULTS/run.json" <<EOF
 {"quick": $([ "$QUICK" = 1 ] && echo true || echo false), "min_time": $MIN_TIME,
  "memory_repetitions": $MEMORY_REPS, "source": "$SOURCE", "load_at_start": "$LOAD_AT_START",
  "python_error": $(printf '%s' "$PYTHON_ERROR" | "$PY" -c 'import json, sys; print(json.dumps(sys.stdin.read()))'),
- "seconds": {"throughput": $T_THROUGHPUT, "memory": $T_MEMORY, "rss_shift": $T_RSS, "traces": $T_TRACES,
+ "near_cache_errors": $(printf '%s\n' "${NEAR_ERRORS[@]}" | "$PY" -c 'import json, sys; print(json.dumps([l for l in sys.stdin.read().splitlines() if l]))'),
+ "seconds": {"throughput": $T_THROUGHPUT, "memory": $T_MEMORY, "rss_shift": $T_RSS, "near_cache": $T_NEAR, "traces": $T_TRACES,
              "python": $T_PYTHON, "total_before_report": $((SECONDS - START))}}
 EOF
 PYTHON_JSON=()
@@ -172,6 +196,10 @@ PYTHON_JSON=()
 "$PY" bench/report.py --results "$RESULTS" --traces "$TRACES" --out "$DOCS" "${PYTHON_JSON[@]}"
 if [ -n "$PYTHON_ERROR" ]; then
   echo "benchmarks: wrote $DOCS/benchmarks.md without the Python table (see $RESULTS/python_bench.log)" >&2
+  exit 1
+fi
+if ((${#NEAR_ERRORS[@]})); then
+  echo "benchmarks: wrote $DOCS/benchmarks.md without some near-cache figures (see $RESULTS/*.log)" >&2
   exit 1
 fi
 phase "done: $DOCS/benchmarks.md"

@@ -70,7 +70,10 @@ for m in (libcache, c): assert m.__file__.startswith('$site/'), m.__file__"
 # pytest exits 5 when it collects no test: that fails here too (set -e).
 "$PY" -m pytest
 "$PY" -m mypy
-"$PY" examples/demo.py --quick >/dev/null
+# The main job (scripts/demo.sh: three tiers with a redis-server of its own, or
+# the single-process demo without one), quick; tests/python/test_demo.py checks
+# its output.
+PYTHON="$PY" scripts/demo.sh --quick >/dev/null
 unset PYTHONPATH
 # ---- end of the Python leg -----------------------------------------------------
 echo "=== python, _core under asan+ubsan ==="

@@ -599,8 +599,15 @@ bool Link::FinishChunkLocked(int rc, size_t begin, size_t end, int64_t now,
     Node *n = batch_nodes_[i];
     Op x = n->inflight;
     n->inflight = Op();
-    const bool drop = (n->drop_after_ack || drop_all) && !x.sync_only &&
-                      !(n->pending.live() && !n->pending.sync_only);
+    // A sync write whose caller gave up (timed out) is applied by the store
+    // and never locally: the local copy is older than the store's, and no
+    // invalidation of our own write will come. Drop it too.
+    bool orphan_sync = x.sync_only;
+    for (SyncWaiter *w = n->waiters; w != nullptr && orphan_sync; w = w->next) {
+      if (w->slot == SyncWaiter::kInflight) orphan_sync = false;
+    }
+    const bool drop = ((!x.sync_only && (n->drop_after_ack || drop_all)) || orphan_sync) &&
+                      !n->pending.holds_local_value();
     n->drop_after_ack = false;  // a write still waiting is sent after the remote one: it wins
     const int st = rc == CACHE_OK ? batch_ops_[i].status : CACHE_E_IO;
     if (st == CACHE_OK) {

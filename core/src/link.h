@@ -169,6 +169,10 @@ struct Op {
   OpKind kind = OpKind::kPut;
   bool sync_only = false;    // carries only a sync write (not applied locally)
   bool live() const { return entry != nullptr; }
+  // A local write whose value the cache holds (or whose delete it applied):
+  // an invalidation does not drop its key. An EXPIRE only moved a TTL: the
+  // value under it is as clean as before.
+  bool holds_local_value() const { return live() && !sync_only && kind != OpKind::kExpire; }
 };
 
 struct SyncWaiter;

@@ -320,11 +320,11 @@ bool Link::InvalidateKeyLocked(uint64_t hash, std::string_view key) {
   Node *n = FindLocked(hash, key);
   if (n == nullptr) return true;
   SupersedeWaitersLocked(n);  // a sync write in flight is not applied locally
-  if (n->pending.live() && !n->pending.sync_only) {
+  if (n->pending.holds_local_value()) {
     conflicts_.fetch_add(1, std::memory_order_relaxed);  // ours is sent later: it wins
     return false;
   }
-  if (n->inflight.live() && !n->inflight.sync_only) {
+  if (n->inflight.holds_local_value()) {
     // Sent, not answered: the remote write may have been ordered after ours.
     conflicts_.fetch_add(1, std::memory_order_relaxed);
     n->drop_after_ack = true;
@@ -338,8 +338,8 @@ bool Link::CleanForWalkLocked(uint64_t hash, std::string_view key) {
   Node *n = FindLocked(hash, key);
   if (n == nullptr) return true;
   SupersedeWaitersLocked(n);
-  if (n->pending.live() && !n->pending.sync_only) return false;
-  if (n->inflight.live() && !n->inflight.sync_only) {
+  if (n->pending.holds_local_value()) return false;
+  if (n->inflight.holds_local_value()) {
     n->drop_after_ack = true;
     return false;
   }
@@ -350,7 +350,7 @@ bool Link::CleanAfterAckLocked(uint64_t hash, std::string_view key) {
   LockGuard<Mutex> g(mu_);
   BumpGenerationLocked(hash);
   Node *n = FindLocked(hash, key);
-  return n == nullptr || !KeyBusyLocked(n);
+  return n == nullptr || (!n->pending.holds_local_value() && !n->inflight.holds_local_value());
 }
 
 void Link::DropAcked(std::vector<std::pair<Entry *, uint64_t>> *drops) {

@@ -267,6 +267,8 @@ int cache_redis_attach(cache_t *cache, const cache_redis_options_t *opts, cache_
   return CACHE_OK;
 }
 
+cache_link_t *cache_redis_link(cache_redis_t *r) { return r == nullptr ? nullptr : r->link; }
+
 int cache_redis_flush(cache_redis_t *r, int64_t timeout_ms) {
   Clear();
   if (r == nullptr) return Fail(CACHE_E_INVALID, "NULL adapter");

@@ -104,6 +104,14 @@ class RedisServer:
             os.kill(self.proc.pid, signal.SIGCONT)
         self.paused = False
 
+    def kill(self) -> None:
+        """kill -9: the server dies at once, with no goodbye to its clients."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+        self.paused = False
+
     def stop(self) -> None:
         if self.proc is None:
             return

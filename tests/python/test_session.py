@@ -20,8 +20,9 @@ from typing import Any, Callable, Optional
 
 import pytest
 
+import libcache
 from helpers import WAIT, wait_until
-from libcache import Cache, CodecError, SessionStore, _session
+from libcache import Cache, CodecError, SessionConflict, SessionStore, _session
 from libcache._core import FakeClock
 
 PREFIX = "session:"
@@ -723,3 +724,117 @@ def test_cache_must_be_a_cache() -> None:
 def test_timeouts_are_reported() -> None:
     store = SessionStore(Cache(max_entries=10), idle_ttl=5, absolute_ttl=60)
     assert store.idle_ttl == 5 and store.absolute_ttl == 60
+
+
+# --- lost updates: save() is checked against the version this thread or task last read --------
+
+
+def test_a_save_based_on_an_older_read_raises_session_conflict() -> None:
+    cache, store = _store()
+    sid = store.create({"n": 0})
+    assert store.get(sid) == {"n": 0}
+    t, out = _in_thread("other", lambda: (store.get(sid), store.save(sid, {"n": 1, "by": "other"})))
+    t.join(WAIT)
+    assert "error" not in out, out
+    with pytest.raises(SessionConflict, match="get\\(\\) it again") as e:
+        store.save(sid, {"n": 1, "by": "main"})  # based on the read of n == 0
+    assert isinstance(e.value, libcache.Error)
+    assert store.get(sid) == {"n": 1, "by": "other"}  # nothing was written...
+    store.save(sid, {"n": 2, "by": "main"})  # ...and after a new read the save goes through
+    assert store.get(sid) == {"n": 2, "by": "main"}
+
+
+def test_concurrent_read_modify_write_with_retries_loses_nothing() -> None:
+    _, store = _store()
+    sid = store.create({"n": 0})
+    conflicts = [0]
+
+    def worker(i: int) -> None:
+        for _ in range(200):
+            while True:
+                data = store.get(sid)
+                data["n"] += 1
+                try:
+                    store.save(sid, data)
+                    break
+                except SessionConflict:
+                    conflicts[0] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert store.get(sid) == {"n": 800}
+
+
+def test_each_asyncio_task_has_its_own_read() -> None:
+    import asyncio
+
+    _, store = _store()
+    sid = store.create({"n": 0})
+
+    async def main() -> list[Any]:
+        first, second = asyncio.Event(), asyncio.Event()
+
+        async def a() -> Any:
+            store.get(sid)
+            first.set()
+            await second.wait()
+            try:
+                store.save(sid, {"by": "a"})
+            except SessionConflict as e:
+                return e
+            return "saved"
+
+        async def b() -> Any:
+            await first.wait()
+            store.get(sid)
+            store.save(sid, {"by": "b"})
+            second.set()
+            return "saved"
+
+        return list(await asyncio.gather(a(), b()))
+
+    out = asyncio.run(main())
+    assert out[1] == "saved" and isinstance(out[0], SessionConflict)
+    assert store.get(sid) == {"by": "b"}
+
+
+def test_records_carry_a_version_and_1_3_records_are_version_0() -> None:
+    clock = FakeClock()
+    cache, store = _store(clock)
+    sid = store.create({"v": 1})
+    assert cache.get(PREFIX + sid).startswith(b"S1:1:{")
+    store.save(sid, {"v": 2})
+    assert cache.get(PREFIX + sid).startswith(b"S1:2:{")
+    new = store.rotate(sid)  # the version moves with the record
+    assert cache.get(PREFIX + new).startswith(b"S1:2:{")
+    old = secrets.token_urlsafe(32)  # as 1.3 wrote it: no header
+    cache.set(PREFIX + old, json.dumps({"data": {"old": 1}, "deadline": clock() + 60}).encode(), ttl=60)
+    assert store.get(old) == {"old": 1}
+    store.save(old, {"old": 2})
+    assert cache.get(PREFIX + old).startswith(b"S1:1:{") and store.get(old) == {"old": 2}
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"refresh_fraction": 1}, ValueError),
+        ({"refresh_fraction": -0.1}, ValueError),
+        ({"refresh_fraction": float("nan")}, ValueError),
+        ({"refresh_fraction": "0.5"}, TypeError),
+        ({"refresh_fraction": True}, TypeError),
+        ({"timeout": 0}, ValueError),
+        ({"timeout": None}, TypeError),
+    ],
+)
+def test_bad_shared_store_arguments_are_refused(kwargs: dict[str, Any], error: type[Exception]) -> None:
+    with pytest.raises(error) as e:
+        SessionStore(Cache(max_entries=10), **kwargs)
+    assert next(iter(kwargs)) in str(e.value)
+
+
+def test_without_redis_the_store_is_not_shared() -> None:
+    _, store = _store()
+    assert store.shared is False

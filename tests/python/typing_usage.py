@@ -10,6 +10,8 @@ from typing import Any, Optional, Union
 
 import libcache
 from libcache import (
+    ArrayReply,
+    BackendError,
     Cache,
     CacheClosed,
     CacheInfo,
@@ -18,6 +20,10 @@ from libcache import (
     Error,
     JsonCodec,
     KeyTooLarge,
+    RedisReplyError,
+    RedisStats,
+    RedisStore,
+    SessionConflict,
     SessionStore,
     UnsupportedValue,
     ValueTooLarge,
@@ -161,6 +167,51 @@ def sessions(cache: Cache) -> Any:
     ended: bool = store.destroy(new_sid)
     idle: float = store.idle_ttl
     del ended, idle
+    return data
+
+
+def redis_tier(cache: Cache) -> int:
+    store: RedisStore = cache.attach_redis(
+        "redis://127.0.0.1:6379/0", prefix="app:", coherence=True, health_interval=0.1, read_timeout=0.1
+    )
+    same: Optional[RedisStore] = cache.redis_store
+    s: RedisStats = store.stats()
+    age: Optional[float] = s.health_check_age
+    counts: int = s.invalidations + s.invalidated + s.conflicts + s.fills_refused + s.tracking_resets
+    counts += s.invalidation_messages + s.flushall_messages + s.connects + s.connect_errors + s.fenced
+    flags: bool = s.coherent and s.coherence and s.tracking and store.coherence and store.read_through
+    prefix: bytes = store.prefix
+    try:
+        reply: Any = store.command("EVAL", "return 1", 0, timeout=0.5)
+        if isinstance(reply, ArrayReply):
+            counts += reply.length
+    except RedisReplyError as e:
+        print(e)
+    except BackendError:
+        pass
+    store.invalidate("user:1")
+    unflushed: int = store.close(timeout=5)
+    del same, age, flags, prefix
+    return counts + unflushed
+
+
+async def redis_async(store: RedisStore) -> Any:
+    return await store.command_async("PING")
+
+
+def shared_sessions(cache: Cache) -> Any:
+    store = SessionStore(cache, idle_ttl=1800, absolute_ttl=86400, refresh_fraction=0.25, timeout=1.0)
+    shared: bool = store.shared
+    sid = store.create({"cart": []})
+    while True:
+        data: Any = store.get(sid)
+        data["cart"].append(1)
+        try:
+            store.save(sid, data)
+            break
+        except SessionConflict:
+            continue
+    del shared
     return data
 
 

@@ -439,13 +439,9 @@ TEST_F(CoherenceTest, UnflushedLocalWriteSurvivesARemoteInvalidation) {
 
 // A sync write that timed out (Redis slow, tracking intact) may still land
 // later; NOLOOP brings no invalidation of it back, so the local copy from
-// before it must not survive it. DISABLED: fails with the core of 5c1585f
-// (a sync-only operation acknowledged after its caller gave up keeps the
-// key's older clean copy: FinishChunkLocked never drops for sync_only); to
-// be enabled with the core's fix (drop the key's clean copy when a sync
-// write times out, or when a sync-only operation without waiter is
-// acknowledged).
-TEST_F(CoherenceTest, DISABLED_ASyncWriteThatTimedOutAndLandedLeavesNoStaleCopy) {
+// before it must not survive it (the link drops it when the orphaned sync
+// write is acknowledged).
+TEST_F(CoherenceTest, ASyncWriteThatTimedOutAndLandedLeavesNoStaleCopy) {
   Adapter a;
   ASSERT_TRUE(Attach(Opt(), &a));
   RemoteSet("k", "old");

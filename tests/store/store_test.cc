@@ -759,6 +759,18 @@ TEST(Store, ALocalWriteStillWaitingSurvivesAnInvalidationAndWinsInTheStore) {
   EXPECT_EQ(f.Local("k"), "mine");
 }
 
+TEST(Store, AWaitingTouchDoesNotKeepAStaleValueOverAnInvalidation) {
+  Fixture f;
+  f.store.Put("k", "v1");
+  ASSERT_EQ(f.Get("k"), "v1");
+  ASSERT_EQ(cache_touch(f.c(), "k", 1, 60000), CACHE_OK);  // an EXPIRE waits
+  f.store.Put("k", "v2");
+  EXPECT_EQ(cache_store_invalidate(f.link, "k", 1), CACHE_OK);
+  EXPECT_EQ(f.Local("k"), "<none>");  // the value was clean: only its TTL moved
+  EXPECT_EQ(f.Get("k"), "v2");
+  EXPECT_EQ(f.Stats().conflicts, 0u);
+}
+
 TEST(Store, AWriteInFlightWhenInvalidatedIsDroppedLocallyOnceAcknowledged) {
   Fixture f;
   ASSERT_EQ(f.Set("k", "mine"), CACHE_OK);
@@ -875,6 +887,21 @@ TEST(Store, ASyncWriteInvalidatedInFlightIsNotAppliedLocally) {
   EXPECT_EQ(f.Local("k"), "<none>");  // ...and a remote write may have come after
   f.store.Put("k", "theirs");
   EXPECT_EQ(f.Get("k"), "theirs");
+}
+
+TEST(Store, ASyncWriteThatTimedOutAndLandedLaterDropsTheOlderLocalCopy) {
+  Fixture f;
+  f.store.Put("k", "old");
+  ASSERT_EQ(f.Get("k"), "old");  // a clean local copy
+  f.store.SetHoldWrites(true);
+  EXPECT_EQ(cache_store_set_sync(f.link, "k", 1, "new", 3, CACHE_TTL_NONE, 50), CACHE_E_TIMEOUT);
+  f.store.AwaitHeldWrite();  // it is still in flight
+  EXPECT_EQ(f.Local("k"), "old");  // unchanged, as documented
+  f.store.SetHoldWrites(false);
+  ASSERT_EQ(cache_store_flush(f.link, -1), CACHE_OK);
+  EXPECT_EQ(f.Stored("k"), "new");  // it landed...
+  EXPECT_EQ(f.Local("k"), "<none>");  // ...so the older copy went
+  EXPECT_EQ(f.Get("k"), "new");
 }
 
 TEST(Store, CoherenceCallsRefuseBadArguments) {

@@ -21,7 +21,9 @@ from ._errors import (
     KeyTooLarge,
     OutOfMemory,
     QueueFull,
+    RedisReplyError,
     ReentrantLoad,
+    SessionConflict,
     StoreError,
     StoreRejected,
     Timeout,
@@ -32,12 +34,13 @@ from ._codecs import Codec, JsonCodec, PickleCodec
 from ._cache import Cache, CacheStats
 from ._decorator import CacheInfo, cached
 from ._session import SessionStore
-from ._redis import DeadLetter, RedisStats, RedisStore
+from ._redis import ArrayReply, DeadLetter, RedisStats, RedisStore
 from ._core import ENGINE_VERSION, MAX_KEY_SIZE
 
 __version__ = "1.4.0"
 
 __all__ = [
+    "ArrayReply",
     "BackendError",
     "Cache",
     "CacheClosed",
@@ -56,9 +59,11 @@ __all__ = [
     "OutOfMemory",
     "PickleCodec",
     "QueueFull",
+    "RedisReplyError",
     "RedisStats",
     "RedisStore",
     "ReentrantLoad",
+    "SessionConflict",
     "SessionStore",
     "StoreError",
     "StoreRejected",

@@ -189,7 +189,7 @@ class Cache(_core.Cache):
     raises CacheClosed.
     """
 
-    __slots__ = ("_flights", "_async_flights", "_settings", "_not_cached", "_not_cached_lock")
+    __slots__ = ("_flights", "_async_flights", "_settings", "_not_cached", "_not_cached_lock", "_redis_store")
 
     def __init__(
         self,
@@ -209,6 +209,7 @@ class Cache(_core.Cache):
         super().__init__(mb, me, _default_ttl_ms(default_ttl), _shards(shards), _codecs.resolve(codec), _clock)
         self._settings = (max_bytes, max_entries, default_ttl)
         self._not_cached = 0
+        self._redis_store: Optional[_redis.RedisStore] = None  # the last store attach_redis made
         self._reset_flights()
         _live.add(self)
 
@@ -232,6 +233,11 @@ class Cache(_core.Cache):
     @property
     def default_ttl(self) -> Optional[float]:
         return self._settings[2]
+
+    @property
+    def redis_store(self) -> Optional["_redis.RedisStore"]:
+        """The RedisStore attach_redis() linked to this cache (None if none; it may be closed since)."""
+        return self._redis_store
 
     def pop(self, key: Union[str, bytes], default: Any = _MISSING) -> Any:
         """Removes key and returns its value; default (or KeyError) if absent.
@@ -416,6 +422,8 @@ class Cache(_core.Cache):
         command_timeout: float = 1.0,
         max_retries: int = 3,
         retry_backoff: Tuple[float, float] = (0.01, 2.0),
+        coherence: bool = True,
+        health_interval: float = 0.1,
     ) -> "_redis.RedisStore":
         """Links Redis to this cache as its shared tier: write-behind and read-through.
 
@@ -446,6 +454,22 @@ class Cache(_core.Cache):
                 as NOPERM) is retried before it becomes a dead letter.
             retry_backoff: (min, max) seconds between attempts after Redis
                 failed (capped, jittered, doubling).
+            coherence: keep the local copies coherent with Redis (the
+                default): when another client (another process's cache,
+                redis-cli, a script) changes or deletes a key under the
+                prefix, this cache stops serving its old copy once Redis's
+                invalidation arrives (Redis's client-side caching, tracking
+                the prefix). A local write not yet flushed is kept over a
+                remote change (it reaches Redis later and wins there too);
+                when the invalidation path is lost (a dropped connection, a
+                failed health check, FLUSHALL), every clean local copy is
+                dropped and reads go to Redis until tracking is back. Only
+                with read_through: read_through=False turns coherence off too
+                (there are no read copies to keep), as coherence=False does
+                for a process that only writes.
+            health_interval: seconds between health checks of the
+                invalidation path (PING): a silent loss is found within
+                about this plus command_timeout.
 
         Connects once at once, so that a wrong address, password or ACL raises
         BackendError here (a malformed URL: InvalidArgument). Values go to
@@ -454,7 +478,8 @@ class Cache(_core.Cache):
         that were written. Writes that release the GIL: with read_through, a
         get; with on_full="block", every write (both wait for Redis at most
         their timeouts). Returns the RedisStore (flush, set_sync,
-        delete_sync, stats, dead_letters, close); a cache has at most one.
+        delete_sync, command, invalidate, stats, dead_letters, close; also
+        cache.redis_store); a cache has at most one open.
         """
         return _redis.attach(
             self,
@@ -473,6 +498,8 @@ class Cache(_core.Cache):
             command_timeout=command_timeout,
             max_retries=max_retries,
             retry_backoff=retry_backoff,
+            coherence=coherence,
+            health_interval=health_interval,
         )
 
     def __enter__(self: _C) -> _C:

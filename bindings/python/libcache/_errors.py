@@ -64,6 +64,25 @@ class StoreRejected(StoreError):
     """The store refused this one write (for example NOPERM: an ACL that forbids the key)."""
 
 
+class RedisReplyError(Error):
+    """Redis answered RedisStore.command() with an error reply; str(e) is Redis's text (e.g. "WRONGTYPE ...").
+
+    The command reached Redis and Redis refused it (a wrong type, a script
+    error, an ACL's NOPERM): sending it again will not help.
+    """
+
+
+class SessionConflict(Error):
+    """SessionStore.save() lost a race: the session was saved elsewhere since this thread or task read it.
+
+    Another server (or another thread or task of this process) saved the
+    session after this thread's (or task's) last get() or save() of it, so
+    saving would silently overwrite that update. Nothing was written. Read the
+    session again with get(), apply the change to what it returns, and save
+    again.
+    """
+
+
 class Timeout(Error, TimeoutError):
     """An operation did not finish in time."""
 

@@ -12,6 +12,15 @@ GIL and let Ctrl-C through, and awaitable variants for asyncio.
 Values are stored in Redis as the cache holds them: a one-byte type tag, then
 the payload (codec values encoded by the cache's codec), so another process's
 cache reads back the type that was written. Keys get the prefix in Redis.
+
+Near-cache coherence (on by default with read-through): the adapter tracks
+the prefix in Redis (CLIENT TRACKING ... BCAST PREFIX, invalidations on a
+second connection), so that when any other client changes or deletes a key
+under the prefix, this cache stops serving its old copy; when it can no
+longer vouch for its copies (a connection dropped, a health check failed,
+FLUSHALL) it drops them and reads from Redis until tracking is back. The
+rules are the engine's (<libcache/cache_store.h>, "Changes made elsewhere",
+and <libcache/cache_redis.h>); RedisStats counts what happened.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Tuple, Type, TypeVar, Union
 
 from . import _core
-from ._errors import STATUS_ERRORS, CacheClosed, Error, StoreRejected
+from ._errors import STATUS_ERRORS, BackendError, CacheClosed, Error, RedisReplyError, StoreRejected
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -34,8 +43,11 @@ if TYPE_CHECKING:
 
 _S = TypeVar("_S", bound="RedisStore")
 
-_OK, _E_TIMEOUT, _E_CLOSED = 0, -7, -8
+_OK, _E_INVALID, _E_TOO_LARGE, _E_IO, _E_TIMEOUT, _E_CLOSED = 0, -1, -3, -5, -7, -8
 _REJECTED = 100
+
+# cache_redis_command's reply types (CACHE_REDIS_REPLY_* in <libcache/cache_redis.h>).
+_STRING, _ARRAY, _INTEGER, _NIL, _STATUS, _ERROR = 1, 2, 3, 4, 5, 6
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,32 @@ class RedisStats:
     read_hits: int  # read-through misses answered by the queue or Redis
     read_misses: int  # ... that Redis did not have either
     read_errors: int  # ... that failed or timed out (answered as misses)
+    # Coherence (1.4): what the link did with invalidations...
+    invalidations: int  # invalidations received (keys, whole-cache drops, losses of tracking)
+    invalidated: int  # clean local copies they dropped
+    conflicts: int  # invalidations of a key with a local write pending (the local write kept)
+    fills_refused: int  # values loaded but not kept (invalidated while in flight, or not coherent)
+    coherent: bool  # the local copies are vouched for now (always True with coherence off)
+    # ...and what the adapter saw.
+    connects: int  # successful connections to Redis (the first included)
+    connect_errors: int  # failed connection attempts
+    fenced: int  # lost writer connections killed (CLIENT KILL) before a resend
+    coherence: bool  # coherence is on for this store (coherence=True and read_through=True)
+    tracking: bool  # tracking is established and its last health check passed
+    tracking_resets: int  # times tracking was lost and the local copies dropped
+    invalidation_messages: int  # invalidation messages from Redis (FLUSHALL included)
+    flushall_messages: int  # of them, whole-database invalidations (FLUSHALL, FLUSHDB)
+    health_check_age: Optional[float]  # seconds since the last passed health check; None: none yet
+
+
+class ArrayReply(NamedTuple):
+    """What RedisStore.command() returns for an array reply: its length only.
+
+    The adapter passes the top level of a reply; to get structured data back,
+    run a Lua script (EVAL) that returns a string, e.g. cjson.encode(...).
+    """
+
+    length: int
 
 
 class DeadLetter(NamedTuple):
@@ -115,11 +153,14 @@ class RedisStore:
     CacheClosed), and the child may attach a store of its own.
     """
 
-    __slots__ = ("_link", "_cache", "__weakref__")
+    __slots__ = ("_link", "_cache", "_prefix", "_read_through", "_coherence", "__weakref__")
 
-    def __init__(self, link: _core.StoreLink, cache: "Cache") -> None:
+    def __init__(self, link: _core.StoreLink, cache: "Cache", prefix: bytes, read_through: bool, coherence: bool) -> None:
         self._link = link
         self._cache = cache
+        self._prefix = prefix
+        self._read_through = read_through
+        self._coherence = coherence
 
     @property
     def cache(self) -> "Cache":
@@ -130,6 +171,93 @@ class RedisStore:
     def closed(self) -> bool:
         """True once the store (or its cache) was closed, and in a forked child."""
         return self._link.closed
+
+    @property
+    def prefix(self) -> bytes:
+        """The prefix of every key in Redis (a key k of the cache is prefix + k there)."""
+        return self._prefix
+
+    @property
+    def read_through(self) -> bool:
+        """Whether a local miss reads Redis."""
+        return self._read_through
+
+    @property
+    def coherence(self) -> bool:
+        """Whether the local copies are kept coherent with Redis (coherence=True and read_through=True)."""
+        return self._coherence
+
+    def command(self, *args: Union[str, bytes, int, float], timeout: Optional[float] = None) -> Any:
+        """Runs one Redis command and returns its reply: command("PEXPIRE", b"app:k", 5000).
+
+        Arguments are bytes, str (UTF-8), int or float (their decimal form);
+        keys are given whole: add the prefix yourself (store.prefix). The
+        reply: an int (integer reply), bytes (bulk string), str (status reply
+        such as "OK"), None (nil), or ArrayReply(length) for an array (the
+        adapter passes the top level only: its elements are not available).
+        An error reply raises RedisReplyError with Redis's text; no answer
+        within timeout seconds (None: the store's command_timeout), or Redis
+        unreachable, raises BackendError (after a timeout the command may
+        still have run); CacheClosed if the store is closed.
+
+        Runs on one of the adapter's connections, not through the queue: it
+        is not ordered with this cache's queued writes (flush() first when
+        that matters), and what it changes in Redis reaches this cache's
+        local copies as another client's write does, by an invalidation (at
+        once: invalidate() the keys it wrote). Releases the GIL; in the main
+        thread Ctrl-C interrupts the wait (the command's outcome is then
+        unknown).
+        """
+        if not args:
+            raise TypeError("command() needs at least the command's name")
+        argv = [_arg(i, a) for i, a in enumerate(args)]
+        ms = 0 if timeout is None else _seconds("timeout", timeout, none_ok=False, zero_ok=False)
+        rc, kind, data, integer, why = self._link.command(argv, ms, _interruptible())
+        if rc == _OK:
+            if kind == _STRING:
+                return data
+            if kind == _INTEGER:
+                return integer
+            if kind == _NIL:
+                return None
+            if kind == _STATUS:
+                return data.decode("utf-8", "replace")
+            if kind == _ERROR:
+                raise RedisReplyError(data.decode("utf-8", "replace"))
+            if kind == _ARRAY:
+                return ArrayReply(integer)
+            raise Error(f"command: a reply of unknown type {kind} from the adapter")
+        name = argv[0].decode("utf-8", "replace")[:32]
+        if rc == _E_TIMEOUT:
+            limit = "its command_timeout" if timeout is None else f"{timeout} s"
+            raise BackendError(
+                f"command {name}: no answer from Redis within {limit} (the command may still have run)"
+                + (f": {why}" if why else "")
+            )
+        if rc == _E_IO:
+            raise BackendError(f"command {name}: Redis could not be reached" + (f": {why}" if why else ""))
+        if rc == _E_CLOSED:
+            raise CacheClosed(f"command {name}: the store is closed")
+        cls: Type[Error] = STATUS_ERRORS.get(rc, Error)
+        raise cls(f"command {name} failed" + (f": {why}" if why else ""))
+
+    async def command_async(self, *args: Union[str, bytes, int, float], timeout: Optional[float] = None) -> Any:
+        """command() in the loop's default executor."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(self.command, *args, timeout=timeout))
+
+    def invalidate(self, key: Union[str, bytes]) -> None:
+        """Drops this cache's local copy of key, without writing anything to Redis.
+
+        The next read of key goes to Redis. For a key changed in Redis by
+        command() (its invalidation from Redis arrives too, a little later).
+        A key with a local write waiting for or in flight to Redis keeps its
+        local value (that write is newer). CacheClosed if the store is closed.
+        """
+        rc = self._link.invalidate(key)
+        if rc == _E_CLOSED:
+            raise CacheClosed("invalidate: the store is closed")
+        _raise(rc, f"invalidate({key!r}) failed")
 
     def flush(self, timeout: Optional[float] = None) -> None:
         """Returns once Redis has answered every write made before the call.
@@ -185,9 +313,19 @@ class RedisStore:
         return unflushed
 
     def stats(self) -> RedisStats:
-        """A snapshot of the link's counters (also after close, while the cache is open)."""
-        t = self._link.stats()
-        return RedisStats(*t[:9], t[9] / 1000.0, *t[10:])
+        """A snapshot of the counters (also after close, while the cache is open).
+
+        After close(), the adapter's own counters (connects ... health_check_age)
+        are those of the moment close() began, and tracking is False.
+        """
+        raw = self._link.stats()
+        d: dict[str, Any] = dict(raw)
+        age = d.pop("health_check_age_ms")
+        d["oldest_pending"] = d.pop("oldest_pending_ms") / 1000.0
+        d["health_check_age"] = None if age < 0 else age / 1000.0
+        for flag in ("coherent", "coherence", "tracking"):
+            d[flag] = bool(d[flag])
+        return RedisStats(**d)
 
     def dead_letters(self) -> list[DeadLetter]:
         """The writes Redis kept refusing (after max_retries), oldest first; forgets them.
@@ -260,6 +398,20 @@ def _sync_result(rc: int, what: str, key: Union[str, bytes], timeout: Optional[f
     _raise(rc, f"{what}({key!r}) failed; the cache is unchanged")
 
 
+def _arg(i: int, a: Any) -> bytes:
+    if isinstance(a, bytes):
+        return a
+    if isinstance(a, str):
+        return a.encode()
+    if isinstance(a, (bytearray, memoryview)):
+        return bytes(a)
+    if isinstance(a, bool) or not isinstance(a, (int, float)):
+        raise TypeError(f"command argument {i} must be bytes, str, int or float, not {type(a).__name__}")
+    if isinstance(a, float) and not math.isfinite(a):
+        raise ValueError(f"command argument {i} must be finite; got {a!r}")
+    return repr(a).encode() if isinstance(a, float) else str(a).encode()
+
+
 def attach(
     cache: "Cache",
     url: str,
@@ -278,6 +430,8 @@ def attach(
     command_timeout: float = 1.0,
     max_retries: int = 3,
     retry_backoff: Tuple[float, float] = (0.01, 2.0),
+    coherence: bool = True,
+    health_interval: float = 0.1,
 ) -> RedisStore:
     """Cache.attach_redis's body (see there)."""
     if not getattr(_core, "HAS_REDIS", False):
@@ -295,6 +449,9 @@ def attach(
         raise ValueError(f'on_full must be "block" or "fail"; got {on_full!r}')
     if not isinstance(read_through, bool):
         raise TypeError(f"read_through must be a bool, not {type(read_through).__name__}")
+    if not isinstance(coherence, bool):
+        raise TypeError(f"coherence must be a bool, not {type(coherence).__name__}")
+    health_ms = _seconds("health_interval", health_interval, none_ok=False, zero_ok=False)
     if not isinstance(retry_backoff, tuple) or len(retry_backoff) != 2:
         raise TypeError("retry_backoff must be a (min_seconds, max_seconds) tuple")
     backoff_min = _seconds("retry_backoff[0]", retry_backoff[0], none_ok=False, zero_ok=True)
@@ -319,5 +476,9 @@ def attach(
         _count("max_retries", max_retries, 0, (1 << 32) - 1),
         backoff_min,
         backoff_max,
+        coherence and read_through,  # coherence keeps read copies: nothing to keep without reads
+        health_ms,
     )
-    return RedisStore(link, cache)
+    store = RedisStore(link, cache, prefix, read_through, coherence and read_through)
+    cache._redis_store = store
+    return store

@@ -14,15 +14,23 @@
 // wakes every call waiting on it: flushes, sync writes, blocked writers), then
 // waits for users to drop to 0, then closes the cache.
 //
-// ## Why the link, not the adapter
-// The store is made with cache_redis_store_new and linked with
-// cache_store_attach, so _core holds the cache_link_t itself. A closed link
-// stays allocated, inert, until cache_close (<libcache/cache_store.h>), so a
-// call that races a close still meets valid memory and returns
-// CACHE_E_CLOSED. A cache_redis_t from cache_redis_attach is freed by its
-// close, and a call entering cache_redis_flush(r) in another thread at that
-// moment would read freed memory: nothing outside the adapter can tell when
-// that call has got past its use of r.
+// ## The link for the queue, the adapter for stats and commands
+// The store is attached with cache_redis_attach (only that adapter keeps the
+// cache coherent: it holds the link its invalidations go to), and every
+// call on the queue (flush, set_sync, delete_sync, close, stats of the link,
+// dead letters, invalidate) goes to the link, cache_redis_link(r). A closed
+// link stays allocated, inert, until cache_close (<libcache/cache_store.h>),
+// so a call that races a close still meets valid memory and returns
+// CACHE_E_CLOSED. The adapter r itself is freed by the link's close, and a
+// call entering cache_redis_flush(r) in another thread at that moment would
+// read freed memory: nothing outside the adapter can tell when that call has
+// got past its use of r. So r is used for two calls only, which the binding
+// keeps apart from a close: cache_redis_stats (quick, with the GIL held,
+// never once the store or cache is marked closed) and cache_redis_command
+// (which may wait for Redis without the GIL: counted in
+// LinkState::adapter_users, and every close of the link first marks it
+// closed, with the GIL, then waits for adapter_users to drop to 0; a command
+// ends within its timeout, so that wait is bounded).
 #ifndef LIBCACHE_BINDINGS_PYTHON_SRC_BINDING_H_
 #define LIBCACHE_BINDINGS_PYTHON_SRC_BINDING_H_
 
@@ -49,6 +57,10 @@ struct LinkState {
   // release, read by close with acquire, so that a call's last use of the
   // cache happens before cache_close.
   std::atomic<int> users{0};
+  // Of those, calls that use the adapter (cache_redis_t) rather than the
+  // link: cache_redis_command (see above). Same orders as users; a close of
+  // the link waits for 0 before it calls cache_store_close.
+  std::atomic<int> adapter_users{0};
 
   LinkState();   // registers it for the fork handler
   ~LinkState();  // unregisters it
@@ -61,7 +73,9 @@ struct LinkState {
 // inert), and the threads that were counted in users do not exist.
 uint64_t ForkGeneration();
 
-// Closes the link of state (if any) with no wait, then waits for its users.
+// Closes the link of state (if any) with no wait, then waits for its users;
+// first for the adapter's (its commands), whom the link's close would free
+// it under.
 // REQUIRES: the GIL, which it releases while it waits.
 void CloseLinkAndWait(LinkState *state);
 

@@ -8,8 +8,8 @@
 // bindings/python/CMakeLists.txt. Without hiredis at build time, _core has no
 // Redis support (HAS_REDIS is False) and attach_redis says so.
 //
-// binding.h explains who may call the engine without the GIL and why the
-// store is linked with cache_store_attach (not cache_redis_attach).
+// binding.h explains who may call the engine without the GIL, and which
+// calls go to the link and which to the adapter (and why).
 
 #include <pthread.h>
 #include <unistd.h>
@@ -58,6 +58,7 @@ void ForkChild() {
     s->release_reads = false;
     s->release_writes = false;
     s->users.store(0, std::memory_order_relaxed);
+    s->adapter_users.store(0, std::memory_order_relaxed);
   }
   r.generation.fetch_add(1, std::memory_order_relaxed);
   r.mu.unlock();  // this thread locked it in ForkPrepare
@@ -77,19 +78,30 @@ LinkState::~LinkState() {
 
 uint64_t ForkGeneration() { return Reg().generation.load(std::memory_order_relaxed); }
 
+namespace {
+
+void SpinUntilZero(const std::atomic<int> &n) {
+  while (n.load(std::memory_order_acquire) != 0) usleep(200);
+}
+
+}  // namespace
+
 void CloseLinkAndWait(LinkState *state) {
   cache_link_t *link = state->link;
   state->link = nullptr;
   state->release_reads = false;
   state->release_writes = false;
   Py_BEGIN_ALLOW_THREADS
+  // The adapter's commands first: the link's close frees the adapter. No new
+  // one starts (the cache is marked closed), and each ends within its timeout.
+  SpinUntilZero(state->adapter_users);
   // Wakes every call waiting on the link: flushes and sync writes (they
   // return CACHE_E_CLOSED), writers blocked on a full queue (they write
   // locally); returns within one store call's timeout.
   if (link != nullptr) cache_store_close(link, 0, nullptr);
   // The calls still counted end within their own bounds: a load within its
   // read timeout, the others at once now that the link is closed.
-  while (state->users.load(std::memory_order_acquire) != 0) usleep(200);
+  SpinUntilZero(state->users);
   Py_END_ALLOW_THREADS
 }
 
@@ -169,22 +181,40 @@ PyObject *g_errors = nullptr;  // libcache._errors (a strong reference, never re
 }
 
 struct StoreLink {
-  PyObject *cache = nullptr;     // strong reference to the libcache.Cache
+  // A weak reference to the libcache.Cache: the cache holds its RedisStore
+  // (cache.redis_store), which holds the cache and this; a strong reference
+  // here would make a cycle through an object the garbage collector cannot
+  // see into, and a cache nobody closed would never be freed. Each call
+  // holds a strong reference for its duration (Usable's keep).
+  PyObject *cache_ref = nullptr;
   cache_link_t *link = nullptr;  // allocated until the cache closes (a closed link is inert)
   uint64_t fork_gen = 0;         // ForkGeneration() when attached
   bool closed = false;
+#ifdef LIBCACHE_PY_REDIS
+  // Freed by the link's close: used only while the store and its cache are
+  // open, for stats (GIL held) and commands (counted in adapter_users).
+  cache_redis_t *adapter = nullptr;
+  cache_redis_stats_t at_close{};  // the adapter's counters when store.close() began
+#endif
 
   StoreLink() = default;
   StoreLink(const StoreLink &) = delete;
   StoreLink &operator=(const StoreLink &) = delete;
-  ~StoreLink() { Py_XDECREF(cache); }  // pybind11 destroys holders with the GIL held
+  ~StoreLink() { Py_XDECREF(cache_ref); }  // pybind11 destroys holders with the GIL held
 };
 
 bool Inherited(const StoreLink &s) { return s.fork_gen != ForkGeneration(); }
 
+// A strong reference to s's cache; None once it was freed (which closed the link).
+py::object CacheOf(const StoreLink &s) {
+  return py::reinterpret_borrow<py::weakref>(s.cache_ref)();
+}
+
 // The link of s for a call, with the cache's state; raises CacheClosed when
 // the store or its cache is closed, or s was inherited through fork().
-cache_link_t *Usable(const StoreLink &s, LinkState **state, bool allow_closed_store = false) {
+// *keep holds the cache for the caller's call.
+cache_link_t *Usable(const StoreLink &s, LinkState **state, py::object *keep,
+                     bool allow_closed_store = false) {
   if (Inherited(s)) {
     Raise("CacheClosed",
           "this store was attached in the parent process: after fork() the child's copy is inert "
@@ -192,7 +222,9 @@ cache_link_t *Usable(const StoreLink &s, LinkState **state, bool allow_closed_st
           "cache.attach_redis()");
   }
   if (s.closed && !allow_closed_store) Raise("CacheClosed", "the store is closed");
-  if (OpenCacheOf(s.cache, state) == nullptr) throw py::error_already_set();
+  *keep = CacheOf(s);
+  if (keep->is_none()) Raise("CacheClosed", "the store's cache was closed (garbage-collected)");
+  if (OpenCacheOf(keep->ptr(), state) == nullptr) throw py::error_already_set();
   return s.link;
 }
 
@@ -225,21 +257,26 @@ struct OptionsFree {
   void operator()(cache_redis_options_t *o) const { cache_redis_options_free(o); }
 };
 
-// Connects once with the adapter's own checks (AUTH, SELECT, CLIENT ID and
-// KILL, INFO), on a throwaway cache, so that a wrong URL, password or ACL is
-// reported at attach with the adapter's reason (cache_redis_store_new itself
-// connects only on the first write). GIL released.
-int Probe(const cache_redis_options_t *opts, std::string *why) {
-  cache_options_t *co = cache_options_new();
-  cache_t *tmp = nullptr;
-  int rc = co == nullptr ? CACHE_E_NOMEM : cache_options_set_max_entries(co, 16);
-  if (rc == CACHE_OK) rc = cache_open(co, &tmp);
-  cache_options_free(co);
-  if (rc != CACHE_OK) return rc;
-  cache_redis_t *r = nullptr;
-  rc = cache_redis_attach(tmp, opts, &r);
-  if (rc != CACHE_OK) *why = cache_redis_errmsg();
-  cache_close(tmp);  // closes r too
+// Attaches the adapter to the cache of `cache` without the GIL (connecting
+// may take up to the connect and command timeouts), counted in users so that
+// a close of the cache meanwhile waits for it; afterwards the cache may have
+// been closed (which closed the adapter too). Returns the status and, on
+// failure, the adapter's reason (a thread-local string, read in this thread).
+int Attach(LinkState *state, cache_t *c, const cache_redis_options_t *opts, cache_redis_t **r,
+           std::string *why) {
+  state->users.fetch_add(1, std::memory_order_relaxed);  // GIL held: ordered with close
+  int rc;
+  {
+    py::gil_scoped_release nogil;
+    rc = cache_redis_attach(c, opts, r);
+    if (rc != CACHE_OK) {
+      try {
+        *why = cache_redis_errmsg();
+      } catch (...) {
+      }
+    }
+    state->users.fetch_sub(1, std::memory_order_release);
+  }
   return rc;
 }
 
@@ -250,9 +287,11 @@ std::unique_ptr<StoreLink> AttachRedis(py::handle cache, const std::string &url,
                                        int64_t block_timeout_ms, bool read_through,
                                        int64_t read_timeout_ms, int64_t connect_ms,
                                        int64_t command_ms, uint32_t max_retries,
-                                       uint64_t backoff_min_ms, uint64_t backoff_max_ms) {
+                                       uint64_t backoff_min_ms, uint64_t backoff_max_ms,
+                                       bool coherence, int64_t health_interval_ms) {
   LinkState *state = nullptr;
-  if (OpenCacheOf(cache.ptr(), &state) == nullptr) throw py::error_already_set();
+  cache_t *c = OpenCacheOf(cache.ptr(), &state);
+  if (c == nullptr) throw py::error_already_set();
   if (state->link != nullptr) {
     Raise("Error", "the cache has a store attached already: close it first (store.close())");
   }
@@ -266,6 +305,10 @@ std::unique_ptr<StoreLink> AttachRedis(py::handle cache, const std::string &url,
   if (cache_redis_options_set_timeouts(opts.get(), connect_ms, command_ms) != CACHE_OK) {
     Raise("InvalidArgument", std::string("invalid connect_timeout or command_timeout: ") +
                                  cache_redis_errmsg());
+  }
+  if (cache_redis_options_set_coherence(opts.get(), coherence ? 1 : 0, health_interval_ms) !=
+      CACHE_OK) {
+    Raise("InvalidArgument", std::string("invalid health_interval: ") + cache_redis_errmsg());
   }
   cache_store_options_t *so = cache_redis_options_store_options(opts.get());
   CheckOption(cache_store_options_set_flush_interval_ms(so, flush_interval_ms), "flush_interval");
@@ -283,39 +326,117 @@ std::unique_ptr<StoreLink> AttachRedis(py::handle cache, const std::string &url,
   CheckOption(cache_store_options_set_backoff(so, backoff_min_ms, backoff_max_ms), "retry_backoff");
 
   std::string why;
-  int rc;
-  {
-    py::gil_scoped_release nogil;
-    rc = Probe(opts.get(), &why);
+  cache_redis_t *r = nullptr;
+  const int rc = Attach(state, c, opts.get(), &r, &why);
+  // The attach ran without the GIL: the cache may have been closed since,
+  // closing (and freeing) the adapter with it.
+  if (OpenCacheOf(cache.ptr(), &state) == nullptr) throw py::error_already_set();
+  if (rc == CACHE_EXISTS) {
+    Raise("Error", "the cache has a store attached already: close it first (store.close())");
   }
   if (rc == CACHE_E_IO) Raise("BackendError", "cannot use Redis: " + why);
   if (rc == CACHE_E_INVALID) Raise("InvalidArgument", "cannot use Redis: " + why);
-  if (rc != CACHE_OK) Raise("Error", std::string("cannot use Redis: ") + cache_strerror(rc));
-
-  // The probe ran without the GIL: the cache may have been closed, or linked.
-  cache_t *c = OpenCacheOf(cache.ptr(), &state);
-  if (c == nullptr) throw py::error_already_set();
-  if (state->link != nullptr) {
-    Raise("Error", "the cache has a store attached already: close it first (store.close())");
-  }
-  cache_store_t table;
-  rc = cache_redis_store_new(opts.get(), &table);
-  if (rc != CACHE_OK) Raise("Error", std::string("cache_redis_store_new: ") + cache_strerror(rc));
-  cache_link_t *link = nullptr;
-  rc = cache_store_attach(c, &table, so, &link);
+  if (rc == CACHE_E_NOMEM) Raise("OutOfMemory", "cannot use Redis: " + why);
   if (rc != CACHE_OK) {
-    table.destroy(table.ctx);  // the link never took it
-    Raise(rc == CACHE_E_NOMEM ? "OutOfMemory" : "Error",
-          std::string("cache_store_attach: ") + cache_strerror(rc));
+    Raise("Error", std::string("cannot use Redis: ") + (why.empty() ? cache_strerror(rc) : why));
   }
   auto s = std::make_unique<StoreLink>();
-  s->cache = py::reinterpret_borrow<py::object>(cache).release().ptr();
-  s->link = link;
+  s->cache_ref = py::weakref(cache).release().ptr();
+  s->link = cache_redis_link(r);
+  s->adapter = r;
   s->fork_gen = ForkGeneration();
-  state->link = link;
+  state->link = s->link;
   state->release_reads = read_through;
   state->release_writes = !on_full_fail;
   return s;
+}
+
+// The adapter of s, for stats or a command: null once the store is closed
+// (or being closed), or its cache is, or in a forked child.
+cache_redis_t *OpenAdapter(const StoreLink &s) {
+  if (s.closed || Inherited(s)) return nullptr;
+  py::object c = CacheOf(s);
+  if (c.is_none() || OpenCacheOf(c.ptr(), nullptr) == nullptr) {
+    PyErr_Clear();
+    return nullptr;
+  }
+  return s.adapter;
+}
+
+// One command's reply, copied in the reply callback (which may run in a
+// helper thread: see RunWaiting).
+struct Reply {
+  int type = 0;
+  std::string str;
+  int64_t integer = 0;
+  std::string why;  // cache_redis_errmsg() after a failure, read in the calling thread
+  bool failed_copy = false;
+};
+
+void OnReply(void *ctx, int type, const char *str, size_t len, int64_t integer) {
+  auto *r = static_cast<Reply *>(ctx);
+  r->type = type;
+  r->integer = integer;
+  try {
+    if (str != nullptr) r->str.assign(str, len);
+  } catch (...) {  // out of memory: reported as such, not as a short reply
+    r->failed_copy = true;
+  }
+}
+
+py::object Command(StoreLink &s, py::sequence args, int64_t timeout_ms, bool interruptible) {
+  LinkState *state;
+  py::object keep;  // the cache, alive for the call
+  Usable(s, &state, &keep);
+  auto argv = std::make_shared<std::vector<std::string>>();
+  for (py::handle a : args) {
+    if (!PyBytes_Check(a.ptr())) Raise("InternalError", "command arguments must be bytes");
+    argv->emplace_back(PyBytes_AS_STRING(a.ptr()), static_cast<size_t>(PyBytes_GET_SIZE(a.ptr())));
+  }
+  Usable(s, &state, &keep);  // again: iterating may have run Python code
+  cache_redis_t *r = s.adapter;
+  auto reply = std::make_shared<Reply>();
+  std::atomic<int> *adapter_users = &state->adapter_users;
+  adapter_users->fetch_add(1, std::memory_order_relaxed);  // GIL held: ordered with close
+  auto call = [r, argv, reply, timeout_ms, adapter_users] {
+    std::vector<const void *> ptrs;
+    std::vector<size_t> lens;
+    int rc;
+    try {
+      ptrs.reserve(argv->size());
+      lens.reserve(argv->size());
+      for (const std::string &a : *argv) {
+        ptrs.push_back(a.data());
+        lens.push_back(a.size());
+      }
+      rc = cache_redis_command(r, static_cast<int>(argv->size()), ptrs.data(), lens.data(),
+                               timeout_ms, OnReply, reply.get());
+      if (rc != CACHE_OK) reply->why = cache_redis_errmsg();
+    } catch (...) {
+      rc = CACHE_E_NOMEM;
+    }
+    adapter_users->fetch_sub(1, std::memory_order_release);  // the last use of r
+    return rc;
+  };
+  int rc;
+  if (!RunWaiting(state, interruptible, std::move(call), &rc)) throw py::error_already_set();
+  if (reply->failed_copy) throw std::bad_alloc();
+  return py::make_tuple(rc, reply->type, py::bytes(reply->str), reply->integer,
+                        py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(
+                            reply->why.data(), static_cast<Py_ssize_t>(reply->why.size()),
+                            "replace")));
+}
+
+void AddAdapterStats(py::dict &d, const cache_redis_stats_t &st) {
+  d["connects"] = st.connects;
+  d["connect_errors"] = st.connect_errors;
+  d["fenced"] = st.fenced;
+  d["coherence"] = st.coherence;
+  d["tracking"] = st.tracking;
+  d["tracking_resets"] = st.tracking_resets;
+  d["invalidation_messages"] = st.invalidation_messages;
+  d["flushall_messages"] = st.flushall_messages;
+  d["health_check_age_ms"] = st.health_check_age_ms;
 }
 #endif  // LIBCACHE_PY_REDIS
 
@@ -332,7 +453,8 @@ void BindStore(py::module_ &m) {
         py::arg("max_queue_bytes"), py::arg("max_queue_ops"), py::arg("on_full_fail"),
         py::arg("block_timeout_ms"), py::arg("read_through"), py::arg("read_timeout_ms"),
         py::arg("connect_ms"), py::arg("command_ms"), py::arg("max_retries"),
-        py::arg("backoff_min_ms"), py::arg("backoff_max_ms"),
+        py::arg("backoff_min_ms"), py::arg("backoff_max_ms"), py::arg("coherence"),
+        py::arg("health_interval_ms"),
         "Links a Redis store to cache (libcache.Cache.attach_redis parses the arguments).");
 #else
   m.attr("HAS_REDIS") = false;
@@ -341,7 +463,8 @@ void BindStore(py::module_ &m) {
   py::class_<StoreLink> cls(m, "StoreLink", "A cache's link to its store; see libcache.RedisStore.");
   cls.def("flush", [](StoreLink &s, int64_t timeout_ms, bool interruptible) {
     LinkState *state;
-    cache_link_t *link = Usable(s, &state);
+    py::object keep;  // the cache, alive for the call
+    cache_link_t *link = Usable(s, &state, &keep);
     int rc;
     if (!RunWaiting(state, interruptible,
                     [link, timeout_ms] { return cache_store_flush(link, timeout_ms); }, &rc)) {
@@ -352,13 +475,14 @@ void BindStore(py::module_ &m) {
   cls.def("set_sync", [](StoreLink &s, py::handle key, py::handle value, py::handle ttl,
                          int64_t timeout_ms, bool interruptible) {
     LinkState *state;
-    Usable(s, &state);
+    py::object keep;  // the cache, alive for the call
+    Usable(s, &state, &keep);
     std::string k = BytesOfKey(key);
     int64_t ttl_ms;
     if (!TtlArg(ttl.ptr(), &ttl_ms)) throw py::error_already_set();
     std::string v;
-    if (!EncodeTagged(s.cache, value.ptr(), &v)) throw py::error_already_set();
-    cache_link_t *link = Usable(s, &state);  // again: the codec is Python code
+    if (!EncodeTagged(keep.ptr(), value.ptr(), &v)) throw py::error_already_set();
+    cache_link_t *link = Usable(s, &state, &keep);  // again: the codec is Python code
     int rc;
     auto call = [link, k = std::move(k), v = std::move(v), ttl_ms, timeout_ms] {
       return cache_store_set_sync(link, k.data(), k.size(), v.data(), v.size(), ttl_ms, timeout_ms);
@@ -368,7 +492,8 @@ void BindStore(py::module_ &m) {
   });
   cls.def("delete_sync", [](StoreLink &s, py::handle key, int64_t timeout_ms, bool interruptible) {
     LinkState *state;
-    cache_link_t *link = Usable(s, &state);
+    py::object keep;  // the cache, alive for the call
+    cache_link_t *link = Usable(s, &state, &keep);
     std::string k = BytesOfKey(key);
     int rc;
     auto call = [link, k = std::move(k), timeout_ms] {
@@ -386,12 +511,17 @@ void BindStore(py::module_ &m) {
       return std::make_tuple(int{CACHE_OK}, uint64_t{0});
     }
     LinkState *state;
-    if (OpenCacheOf(s.cache, &state) == nullptr) {
+    py::object keep = CacheOf(s);  // the cache, alive for the call
+    if (keep.is_none() || OpenCacheOf(keep.ptr(), &state) == nullptr) {
       PyErr_Clear();
       s.closed = true;
       return std::make_tuple(int{CACHE_E_CLOSED}, uint64_t{0});
     }
-    s.closed = true;
+#ifdef LIBCACHE_PY_REDIS
+    if (cache_redis_stats(s.adapter, &s.at_close, sizeof s.at_close) != CACHE_OK) s.at_close = {};
+    s.at_close.tracking = 0;  // from now on the counters are a snapshot
+#endif
+    s.closed = true;  // no new command starts on the adapter
     if (state->link == s.link) {  // new calls keep the GIL from now on
       state->link = nullptr;
       state->release_reads = false;
@@ -400,7 +530,11 @@ void BindStore(py::module_ &m) {
     auto unflushed = std::make_shared<uint64_t>(0);
     cache_link_t *link = s.link;
     int rc;
-    auto call = [link, timeout_ms, unflushed] {
+    std::atomic<int> *adapter_users = &state->adapter_users;
+    auto call = [link, timeout_ms, unflushed, adapter_users] {
+      // The close frees the adapter: the commands on it end first (each
+      // within its timeout; none starts once s.closed is set).
+      SpinUntilZero(*adapter_users);
       return cache_store_close(link, timeout_ms, unflushed.get());
     };
     if (!RunWaiting(state, interruptible, std::move(call), &rc)) throw py::error_already_set();
@@ -408,18 +542,45 @@ void BindStore(py::module_ &m) {
   });
   cls.def("stats", [](StoreLink &s) {
     LinkState *state;
-    cache_link_t *link = Usable(s, &state, /*allow_closed_store=*/true);
+    py::object keep;  // the cache, alive for the call
+    cache_link_t *link = Usable(s, &state, &keep, /*allow_closed_store=*/true);
     cache_link_stats_t st{};
     const int rc = cache_store_stats(link, &st, sizeof st);
     if (rc != CACHE_OK) Raise("InternalError", std::string("stats: ") + cache_strerror(rc));
-    return py::make_tuple(st.queued_ops, st.queued_bytes, st.flushed_ops, st.batches, st.retries,
-                          st.store_errors, st.dead_letters, st.refused_full, st.coalesced,
-                          st.oldest_pending_ms, st.read_hits, st.read_misses, st.read_errors);
+    py::dict d;
+    d["queued_ops"] = st.queued_ops;
+    d["queued_bytes"] = st.queued_bytes;
+    d["flushed_ops"] = st.flushed_ops;
+    d["batches"] = st.batches;
+    d["retries"] = st.retries;
+    d["store_errors"] = st.store_errors;
+    d["dead_letters"] = st.dead_letters;
+    d["refused_full"] = st.refused_full;
+    d["coalesced"] = st.coalesced;
+    d["oldest_pending_ms"] = st.oldest_pending_ms;
+    d["read_hits"] = st.read_hits;
+    d["read_misses"] = st.read_misses;
+    d["read_errors"] = st.read_errors;
+    d["invalidations"] = st.invalidations;
+    d["invalidated"] = st.invalidated;
+    d["conflicts"] = st.conflicts;
+    d["fills_refused"] = st.fills_refused;
+    d["coherent"] = st.coherent;
+#ifdef LIBCACHE_PY_REDIS
+    // The adapter's own counters: live while it is open, else as they were
+    // when store.close() began (the adapter is freed by the close).
+    cache_redis_stats_t rs{};
+    cache_redis_t *r = OpenAdapter(s);
+    if (r == nullptr || cache_redis_stats(r, &rs, sizeof rs) != CACHE_OK) rs = s.at_close;
+    AddAdapterStats(d, rs);
+#endif
+    return d;
   });
   // [(kind, key, reason)], oldest first; forgets them.
   cls.def("drain", [](StoreLink &s) {
     LinkState *state;
-    cache_link_t *link = Usable(s, &state, /*allow_closed_store=*/true);
+    py::object keep;  // the cache, alive for the call
+    cache_link_t *link = Usable(s, &state, &keep, /*allow_closed_store=*/true);
     DrainCtx d;
     const int rc = cache_store_drain_dead_letters(link, OnDeadLetter, &d, nullptr);
     if (rc != CACHE_OK) Raise("InternalError", std::string("dead letters: ") + cache_strerror(rc));
@@ -432,10 +593,24 @@ void BindStore(py::module_ &m) {
     }
     return out;
   });
-  cls.def_property_readonly("closed", [](const StoreLink &s) {
+  // cache_store_invalidate of the link: drops the local copy of key unless a
+  // local write of it is pending (the link's rules). Quick: keeps the GIL.
+  cls.def("invalidate", [](StoreLink &s, py::handle key) {
     LinkState *state;
+    py::object keep;  // the cache, alive for the call
+    cache_link_t *link = Usable(s, &state, &keep);
+    std::string k = BytesOfKey(key);
+    return cache_store_invalidate(link, k.data(), k.size());
+  });
+#ifdef LIBCACHE_PY_REDIS
+  // (status, reply type, bytes of a string/status/error reply, integer or
+  // array length, the adapter's reason for a failed status).
+  cls.def("command", &Command, py::arg("args"), py::arg("timeout_ms"), py::arg("interruptible"));
+#endif
+  cls.def_property_readonly("closed", [](const StoreLink &s) {
     if (s.closed || Inherited(s)) return true;
-    if (OpenCacheOf(s.cache, &state) == nullptr) {
+    py::object c = CacheOf(s);
+    if (c.is_none() || OpenCacheOf(c.ptr(), nullptr) == nullptr) {
       PyErr_Clear();
       return true;
     }

@@ -206,7 +206,8 @@ CACHE_API int cache_store_flush(cache_link_t *link, int64_t timeout_ms);
  * places). Otherwise returns an error and leaves the local cache as it was:
  * CACHE_STORE_REJECTED (not retried, not a dead letter), CACHE_E_TIMEOUT
  * (timeout_ms, -1: no limit; the write stays queued and may still reach the
- * store later, but never the local cache), CACHE_E_FULL, CACHE_E_CLOSED, or
+ * store later, but never the local cache: if it does, the key's older local copy
+ * is dropped then), CACHE_E_FULL, CACHE_E_CLOSED, or
  * the errors of cache_set. Ordered with the queued writes of the key: it is
  * sent after them (it waits for them to be answered first, within
  * timeout_ms), and a later local write of the key is sent after it. */

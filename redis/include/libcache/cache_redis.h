@@ -156,6 +156,16 @@ CACHE_API int cache_redis_options_set_coherence(cache_redis_options_t *opts, int
 CACHE_API int cache_redis_attach(cache_t *cache, const cache_redis_options_t *opts,
                                  cache_redis_t **out);
 
+/* The adapter's link (<libcache/cache_store.h>), for a caller that makes its
+ * cache_store_* calls on the link itself: unlike r, which cache_redis_close
+ * (and the cache's close) frees, the link stays allocated, inert once
+ * closed, until cache_close(cache), so a call that races a close of the
+ * adapter meets valid memory and returns CACHE_E_CLOSED. A binding that
+ * shares the adapter between threads uses it for everything but
+ * cache_redis_stats and cache_redis_command, and keeps those two from
+ * running while it closes the adapter. NULL for a NULL r. Since 1.4. */
+CACHE_API cache_link_t *cache_redis_link(cache_redis_t *r);
+
 /* As cache_store_flush, cache_store_set_sync, cache_store_delete_sync,
  * cache_store_drain_dead_letters and cache_store_close, for the adapter's link.
  * cache_redis_close frees r (whatever it returns). */
