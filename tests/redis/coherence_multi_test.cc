@@ -1,8 +1,7 @@
 // Near-cache coherence across processes: 3 coherence_worker processes, each
 // with its own cache and adapter on one Redis and one prefix, run a seeded
-// random mix of write-behind sets (with and without TTL), deletes,
-// write-through set_sync / delete_sync and reads over 1000 keys (touches
-// too with LIBCACHE_COHERENCE_TOUCH=1: see coherence_worker.cc), while this
+// random mix of write-behind sets (with and without TTL), deletes, touches,
+// write-through set_sync / delete_sync and reads over 1000 keys, while this
 // test kills Redis (kill -9, restart on the same port), CLIENT KILLs the
 // invalidation connections and the writers (the tracking clients), runs
 // FLUSHALL and pauses Redis (SIGSTOP / SIGCONT), in a seeded order.
@@ -303,10 +302,15 @@ void CoherenceMultiTest::RunSeed(uint32_t seed) {
       for (std::string l = w->ReadLine(200); l[0] == ' '; l = w->ReadLine(200)) ADD_FAILURE() << l;
     }
   }
-  printf("seed %u: faults %s| resets per worker %lld %lld %lld | settled %.0f ms after the "
-         "flush | %d of %zu keys absent\n",
-         seed, order.c_str(), st[0]["resets"], st[1]["resets"], st[2]["resets"], settle_ms,
-         absent, keys.size());
+  long long sync_timeouts = 0, conflicts = 0;
+  for (auto &m : st) {
+    sync_timeouts += m["sync_timeouts"];
+    conflicts += m["conflicts"];
+  }
+  printf("seed %u: faults %s| resets per worker %lld %lld %lld | %lld sync writes timed out, "
+         "%lld conflicts | settled %.0f ms after the flush | %d of %zu keys absent\n",
+         seed, order.c_str(), st[0]["resets"], st[1]["resets"], st[2]["resets"], sync_timeouts,
+         conflicts, settle_ms, absent, keys.size());
   // The faults were seen (the subscription kill, the writer kill, the pause
   // and the restart each reset every worker, unless one came while a worker
   // was still re-establishing after another).

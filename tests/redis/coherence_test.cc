@@ -458,12 +458,7 @@ TEST_F(CoherenceTest, ASyncWriteThatTimedOutAndLandedLeavesNoStaleCopy) {
 // A waiting cache_touch (an EXPIRE: it carries no value) must not keep the
 // local value over a remote write: in Redis the remote value stays (the
 // EXPIRE only moves its TTL), so the local copy would be stale for good.
-// DISABLED: fails with the core of 5c1585f (Link::InvalidateKeyLocked and
-// the InvalidateAll walk count any waiting or in-flight operation as a
-// local write that wins, an EXPIRE too); to be enabled with the core's fix.
-// coherence_worker leaves cache_touch out of its mix until then
-// (LIBCACHE_COHERENCE_TOUCH=1 puts it back).
-TEST_F(CoherenceTest, DISABLED_AWaitingTouchDoesNotKeepTheLocalValueOverARemoteWrite) {
+TEST_F(CoherenceTest, AWaitingTouchDoesNotKeepTheLocalValueOverARemoteWrite) {
   Options o = Opt();
   o.flush_interval_ms = 60000;
   Adapter a;

@@ -3,12 +3,12 @@
 // stdin, answering on stdout:
 //
 //   run        start the workload: a seeded random mix over keys k0..k999 of
-//              cache_set (with and without TTL), cache_delete, cache_touch
-//              (with LIBCACHE_COHERENCE_TOUCH=1, see g_touch),
+//              cache_set (with and without TTL), cache_delete, cache_touch,
 //              cache_redis_set_sync, cache_redis_delete_sync and cache_get;
 //              and the version check over v0..v49 (below)          -> "running"
 //   stop       stop the workload, then cache_redis_flush           -> "stopped <rc>"
-//   status     "status tracking=T resets=R messages=M coherent=C age=A"
+//   status     "status tracking=T resets=R messages=M coherent=C age=A
+//              sync_timeouts=S conflicts=N"
 //   dump       one line "<key> <value>" per key (cache_get: the local copy or
 //              read-through; "-" when absent), then "end"
 //   violations "violations N" then up to 10 lines saying which
@@ -46,11 +46,7 @@ constexpr int kVersioned = 50;
 cache_t *g_cache = nullptr;
 cache_redis_t *g_redis = nullptr;
 std::atomic<bool> g_stop{false};
-// cache_touch in the mix: off by default until the core keeps no local value
-// over a remote write for a waiting EXPIRE (coherence_test.cc,
-// DISABLED_AWaitingTouchDoesNotKeepTheLocalValueOverARemoteWrite); on with
-// LIBCACHE_COHERENCE_TOUCH=1.
-bool g_touch = false;
+std::atomic<long> g_sync_timeouts{0};  // sync writes that timed out (and may land later)
 std::mutex g_mu;
 std::vector<std::string> g_violations;  // guarded by g_mu
 long g_violation_count = 0;             // guarded by g_mu
@@ -104,21 +100,23 @@ void Mix(uint32_t seed, int id) {
     } else if (dice < 43) {
       rc = cache_delete(g_cache, k.data(), k.size());
       Record(key, "delete " + std::to_string(rc));
-    } else if (dice < 45 && g_touch) {
+    } else if (dice < 45) {
       rc = cache_touch(g_cache, k.data(), k.size(), 90000 + rng() % 30000);
       Record(key, "touch " + std::to_string(rc));
     } else if (dice < 49) {
-      // A timeout long enough for every fault of the test: a sync write
-      // that timed out may still land (see the test's notes).
+      // A short timeout: during a fault some time out and land later
+      // (the core then drops the key's older local copy).
       v += "s";  // (the kind of write that made a value shows in a mismatch)
       Record(key, "set_sync " + v + " ...");
       rc = cache_redis_set_sync(g_redis, k.data(), k.size(), v.data(), v.size(), CACHE_TTL_NONE,
-                                30000);
+                                300);
       Record(key, "set_sync " + v + " " + std::to_string(rc));
+      if (rc == CACHE_E_TIMEOUT) ++g_sync_timeouts;
     } else if (dice < 52) {
       Record(key, "delete_sync ...");
-      rc = cache_redis_delete_sync(g_redis, k.data(), k.size(), 30000);
+      rc = cache_redis_delete_sync(g_redis, k.data(), k.size(), 300);
       Record(key, "delete_sync " + std::to_string(rc));
+      if (rc == CACHE_E_TIMEOUT) ++g_sync_timeouts;
     } else {
       std::string got;
       Record(key, Get(k, &got) ? "get " + got : "get -");
@@ -164,8 +162,6 @@ int main(int argc, char **argv) {
   const std::string prefix = argv[2];
   const uint32_t seed = static_cast<uint32_t>(strtoul(argv[3], nullptr, 10));
   const int id = atoi(argv[4]);
-  const char *touch = getenv("LIBCACHE_COHERENCE_TOUCH");
-  g_touch = touch != nullptr && strcmp(touch, "1") == 0;
   cache_options_t *o = cache_options_new();
   cache_options_set_max_bytes(o, 64u << 20);
   if (cache_open(o, &g_cache) != CACHE_OK) return 3;
@@ -202,10 +198,12 @@ int main(int argc, char **argv) {
       cache_redis_stats_t s;
       memset(&s, 0, sizeof s);
       cache_redis_stats(g_redis, &s, sizeof s);
-      printf("status tracking=%llu resets=%llu messages=%llu coherent=%llu age=%lld\n",
+      printf("status tracking=%llu resets=%llu messages=%llu coherent=%llu age=%lld "
+             "sync_timeouts=%ld conflicts=%llu\n",
              (unsigned long long)s.tracking, (unsigned long long)s.tracking_resets,
              (unsigned long long)s.invalidation_messages, (unsigned long long)s.link.coherent,
-             (long long)s.health_check_age_ms);
+             (long long)s.health_check_age_ms, g_sync_timeouts.load(),
+             (unsigned long long)s.link.conflicts);
     } else if (line == "dump") {
       std::string out;
       for (int i = 0; i < kKeys + kVersioned; ++i) {
