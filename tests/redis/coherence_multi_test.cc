@@ -9,7 +9,8 @@
 // Then: the workers stop writing and flush; once every worker reports
 // tracking up and no invalidation message arrived for a while (quiescence),
 // every worker's view of every key (cache_get: its local copy or
-// read-through) equals Redis's GET. While they ran, no worker returned an
+// read-through) equals Redis's GET; a mismatch is reported with each
+// worker's last operations on the key. While they ran, no worker returned an
 // older version of a v key than one it had returned (coherence_worker.cc).
 //
 // 3 seeds by default (a few seconds each); LIBCACHE_COHERENCE_SEEDS=N runs
@@ -281,8 +282,17 @@ void CoherenceMultiTest::RunSeed(uint32_t seed) {
       std::string want = r->type == REDIS_REPLY_NIL ? "-" : std::string(r->str, r->len);
       if (w->id() == 0 && want == "-") ++absent;
       if (view[keys[i]] != want && ++mismatches <= 10) {
+        std::string history;
+        for (auto &o : workers) {
+          if (keys[i][0] != 'k') break;
+          o->Send("history " + keys[i]);
+          history += "\n worker " + std::to_string(o->id()) + ":";
+          for (std::string l = o->ReadLine(5000); l[0] == ' '; l = o->ReadLine(5000)) {
+            history += "\n" + l;
+          }
+        }
         ADD_FAILURE() << "worker " << w->id() << " " << keys[i] << ": " << view[keys[i]]
-                      << ", Redis " << want;
+                      << ", Redis " << want << history;
       }
     }
     EXPECT_EQ(mismatches, 0) << "worker " << w->id() << " (faults: " << order << ")";
@@ -292,10 +302,15 @@ void CoherenceMultiTest::RunSeed(uint32_t seed) {
       for (std::string l = w->ReadLine(200); l[0] == ' '; l = w->ReadLine(200)) ADD_FAILURE() << l;
     }
   }
-  printf("seed %u: faults %s| resets per worker %lld %lld %lld | settled %.0f ms after the "
-         "flush | %d of %zu keys absent\n",
-         seed, order.c_str(), st[0]["resets"], st[1]["resets"], st[2]["resets"], settle_ms,
-         absent, keys.size());
+  long long sync_timeouts = 0, conflicts = 0;
+  for (auto &m : st) {
+    sync_timeouts += m["sync_timeouts"];
+    conflicts += m["conflicts"];
+  }
+  printf("seed %u: faults %s| resets per worker %lld %lld %lld | %lld sync writes timed out, "
+         "%lld conflicts | settled %.0f ms after the flush | %d of %zu keys absent\n",
+         seed, order.c_str(), st[0]["resets"], st[1]["resets"], st[2]["resets"], sync_timeouts,
+         conflicts, settle_ms, absent, keys.size());
   // The faults were seen (the subscription kill, the writer kill, the pause
   // and the restart each reset every worker, unless one came while a worker
   // was still re-establishing after another).

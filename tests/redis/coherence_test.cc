@@ -455,6 +455,24 @@ TEST_F(CoherenceTest, ASyncWriteThatTimedOutAndLandedLeavesNoStaleCopy) {
   EXPECT_EQ(a.Get("k"), "new") << "resets " << a.Stats().tracking_resets;
 }
 
+// A waiting cache_touch (an EXPIRE: it carries no value) must not keep the
+// local value over a remote write: in Redis the remote value stays (the
+// EXPIRE only moves its TTL), so the local copy would be stale for good.
+TEST_F(CoherenceTest, AWaitingTouchDoesNotKeepTheLocalValueOverARemoteWrite) {
+  Options o = Opt();
+  o.flush_interval_ms = 60000;
+  Adapter a;
+  ASSERT_TRUE(Attach(o, &a));
+  RemoteSet("k", "old");
+  ASSERT_EQ(a.Get("k"), "old");
+  ASSERT_EQ(cache_touch(a.cache, "k", 1, 90000), CACHE_OK);
+  RemoteSet("k", "new");
+  ASSERT_TRUE(Eventually([&] { return a.Stats().invalidation_messages >= 1; }));
+  ASSERT_EQ(cache_redis_flush(a.redis, 10000), CACHE_OK);
+  EXPECT_EQ(Str(server_.Cmd({"GET", "c:k"})), "new");
+  EXPECT_EQ(a.Get("k"), "new");
+}
+
 // The read/invalidation race, made to happen: the load's reply is held by a
 // proxy after Redis ran it (the old value is in the proxy), another client
 // writes the key, its invalidation arrives, then the reply is released. The

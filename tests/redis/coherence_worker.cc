@@ -7,10 +7,12 @@
 //              cache_redis_set_sync, cache_redis_delete_sync and cache_get;
 //              and the version check over v0..v49 (below)          -> "running"
 //   stop       stop the workload, then cache_redis_flush           -> "stopped <rc>"
-//   status     "status tracking=T resets=R messages=M coherent=C age=A"
+//   status     "status tracking=T resets=R messages=M coherent=C age=A
+//              sync_timeouts=S conflicts=N"
 //   dump       one line "<key> <value>" per key (cache_get: the local copy or
 //              read-through; "-" when absent), then "end"
 //   violations "violations N" then up to 10 lines saying which
+//   history K  the last operations of key K (for a failure's report), "end"
 //   quit       close the cache and exit 0
 //
 // The version check (the running guarantee: a process never returns a value
@@ -28,6 +30,7 @@
 #include <string.h>
 
 #include <atomic>
+#include <chrono>
 #include <iostream>
 #include <mutex>
 #include <random>
@@ -43,9 +46,33 @@ constexpr int kVersioned = 50;
 cache_t *g_cache = nullptr;
 cache_redis_t *g_redis = nullptr;
 std::atomic<bool> g_stop{false};
+std::atomic<long> g_sync_timeouts{0};  // sync writes that timed out (and may land later)
 std::mutex g_mu;
 std::vector<std::string> g_violations;  // guarded by g_mu
 long g_violation_count = 0;             // guarded by g_mu
+
+// The last operations of each key, for a failure's report.
+struct History {
+  std::mutex mu;
+  std::vector<std::string> events;
+};
+History g_history[kKeys];
+
+double NowMs() {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void Record(int key, const std::string &what) {
+  if (key < 0 || key >= kKeys) return;
+  History &h = g_history[key];
+  char t[32];
+  snprintf(t, sizeof t, "%.1f ", NowMs());
+  std::lock_guard<std::mutex> l(h.mu);
+  if (h.events.size() >= 12) h.events.erase(h.events.begin());
+  h.events.push_back(t + what);
+}
 
 bool Get(const std::string &k, std::string *v) {
   char buf[512];
@@ -58,27 +85,41 @@ bool Get(const std::string &k, std::string *v) {
 void Mix(uint32_t seed, int id) {
   std::mt19937 rng(seed);
   for (long i = 0; !g_stop.load(); ++i) {
-    std::string k = "k" + std::to_string(rng() % kKeys);
+    const int key = static_cast<int>(rng() % kKeys);
+    std::string k = "k" + std::to_string(key);
     std::string v = "w" + std::to_string(id) + ":" + std::to_string(i);
     unsigned dice = rng() % 100;
+    int rc;
     if (dice < 25) {
-      cache_set(g_cache, k.data(), k.size(), v.data(), v.size(), CACHE_TTL_NONE);
+      rc = cache_set(g_cache, k.data(), k.size(), v.data(), v.size(), CACHE_TTL_NONE);
+      Record(key, "set " + v + " " + std::to_string(rc));
     } else if (dice < 35) {
-      cache_set(g_cache, k.data(), k.size(), v.data(), v.size(), 60000 + rng() % 60000);
+      v += "t";
+      rc = cache_set(g_cache, k.data(), k.size(), v.data(), v.size(), 60000 + rng() % 60000);
+      Record(key, "set " + v + " " + std::to_string(rc));
     } else if (dice < 43) {
-      cache_delete(g_cache, k.data(), k.size());
+      rc = cache_delete(g_cache, k.data(), k.size());
+      Record(key, "delete " + std::to_string(rc));
     } else if (dice < 45) {
-      cache_touch(g_cache, k.data(), k.size(), 90000 + rng() % 30000);
+      rc = cache_touch(g_cache, k.data(), k.size(), 90000 + rng() % 30000);
+      Record(key, "touch " + std::to_string(rc));
     } else if (dice < 49) {
-      // A timeout long enough for every fault of the test: a sync write
-      // that timed out may still land (see the test's notes).
-      cache_redis_set_sync(g_redis, k.data(), k.size(), v.data(), v.size(), CACHE_TTL_NONE,
-                           30000);
+      // A short timeout: during a fault some time out and land later
+      // (the core then drops the key's older local copy).
+      v += "s";  // (the kind of write that made a value shows in a mismatch)
+      Record(key, "set_sync " + v + " ...");
+      rc = cache_redis_set_sync(g_redis, k.data(), k.size(), v.data(), v.size(), CACHE_TTL_NONE,
+                                300);
+      Record(key, "set_sync " + v + " " + std::to_string(rc));
+      if (rc == CACHE_E_TIMEOUT) ++g_sync_timeouts;
     } else if (dice < 52) {
-      cache_redis_delete_sync(g_redis, k.data(), k.size(), 30000);
+      Record(key, "delete_sync ...");
+      rc = cache_redis_delete_sync(g_redis, k.data(), k.size(), 300);
+      Record(key, "delete_sync " + std::to_string(rc));
+      if (rc == CACHE_E_TIMEOUT) ++g_sync_timeouts;
     } else {
       std::string got;
-      Get(k, &got);
+      Record(key, Get(k, &got) ? "get " + got : "get -");
     }
     if (i % 64 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
@@ -157,10 +198,12 @@ int main(int argc, char **argv) {
       cache_redis_stats_t s;
       memset(&s, 0, sizeof s);
       cache_redis_stats(g_redis, &s, sizeof s);
-      printf("status tracking=%llu resets=%llu messages=%llu coherent=%llu age=%lld\n",
+      printf("status tracking=%llu resets=%llu messages=%llu coherent=%llu age=%lld "
+             "sync_timeouts=%ld conflicts=%llu\n",
              (unsigned long long)s.tracking, (unsigned long long)s.tracking_resets,
              (unsigned long long)s.invalidation_messages, (unsigned long long)s.link.coherent,
-             (long long)s.health_check_age_ms);
+             (long long)s.health_check_age_ms, g_sync_timeouts.load(),
+             (unsigned long long)s.link.conflicts);
     } else if (line == "dump") {
       std::string out;
       for (int i = 0; i < kKeys + kVersioned; ++i) {
@@ -174,6 +217,11 @@ int main(int argc, char **argv) {
       std::lock_guard<std::mutex> l(g_mu);
       printf("violations %ld\n", g_violation_count);
       for (const std::string &v : g_violations) printf("  %s\n", v.c_str());
+    } else if (line.rfind("history k", 0) == 0) {
+      History &h = g_history[atoi(line.c_str() + 9) % kKeys];
+      std::lock_guard<std::mutex> l(h.mu);
+      for (const std::string &e : h.events) printf("  %s\n", e.c_str());
+      printf("end\n");
     } else if (line == "quit") {
       break;
     }

@@ -51,9 +51,8 @@
  * write never returns the value that write replaced again. After writes
  * stop, every process has flushed, and every process reports tracking up
  * (stats.tracking == 1), every process's cache returns exactly what Redis
- * holds, for every key (tests/redis/coherence_multi_test.cc; except a key
- * whose cache_redis_set_sync or _delete_sync timed out and landed later,
- * until the core drops the older local copy then). The window in which a
+ * holds, for every key (tests/redis/coherence_multi_test.cc, also with sync
+ * writes that timed out and landed later, and touches). The window in which a
  * changed key may still be served from a local copy is the delivery of its
  * invalidation (Redis sends it as it runs the write), or, when tracking
  * broke silently (the writer connection killed while this process was not
