@@ -22,9 +22,11 @@ run_suite "release" build -DCMAKE_BUILD_TYPE=Release
 # valgrind's malloc replaces mimalloc's too (Debian's libmimalloc exports
 # malloc as an alias of mi_malloc), so every entry is a block memcheck sees;
 # the C test runs once more with LIBCACHE_ALLOCATOR=libc. Any error, and any
-# leak, fails the leg. About a minute.
+# leak, fails the leg. About a minute. --fair-sched=yes: valgrind runs one
+# thread at a time, and its default lock is unfair, so a test thread that spins
+# waiting for another could starve it (one capi_test run hung for 30 min).
 echo "=== valgrind (release) ==="
-VALGRIND=(valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect)
+VALGRIND=(valgrind -q --fair-sched=yes --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect)
 "${VALGRIND[@]}" build/tests/c_api_test >/dev/null
 LIBCACHE_ALLOCATOR=libc "${VALGRIND[@]}" build/tests/c_api_test >/dev/null
 "${VALGRIND[@]}" build/tests/alloc_test --gtest_brief=1
