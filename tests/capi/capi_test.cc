@@ -109,7 +109,7 @@ TEST(Version, MacrosMatchTheLoadedLibrary) {
                 CACHE_VERSION_PATCH);
   ASSERT_NE(cache_version_string(), nullptr);
   EXPECT_STREQ(cache_version_string(), expected);
-  EXPECT_STREQ(cache_version_string(), "1.4.0");
+  EXPECT_STREQ(cache_version_string(), "1.5.0");
   EXPECT_EQ(cache_version_string(), cache_version_string()) << "a static string";
 }
 

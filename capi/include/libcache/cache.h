@@ -57,18 +57,18 @@ extern "C" {
 /* ---- Version --------------------------------------------------------------- */
 
 #define CACHE_VERSION_MAJOR 1
-#define CACHE_VERSION_MINOR 4
+#define CACHE_VERSION_MINOR 5
 #define CACHE_VERSION_PATCH 0
 #define CACHE_VERSION_NUMBER \
   (CACHE_VERSION_MAJOR * 10000 + CACHE_VERSION_MINOR * 100 + CACHE_VERSION_PATCH)
 /* "MAJOR.MINOR.PATCH" of this header, as a string literal. */
-#define CACHE_VERSION_STRING "1.4.0"
+#define CACHE_VERSION_STRING "1.5.0"
 
 /* The version of the library actually loaded, as CACHE_VERSION_NUMBER computes
  * it. Compare with the macro to check that header and library agree. */
 CACHE_API unsigned cache_version_number(void);
 /* The version of the library actually loaded as a static string, the
- * CACHE_VERSION_STRING it was built with (for example "1.4.0"). Never free
+ * CACHE_VERSION_STRING it was built with (for example "1.5.0"). Never free
  * it. */
 CACHE_API const char *cache_version_string(void);
 
@@ -87,6 +87,8 @@ CACHE_API const char *cache_version_string(void);
 #define CACHE_E_TIMEOUT (-7)          /* an operation timed out */
 #define CACHE_E_CLOSED (-8)           /* the object was closed */
 #define CACHE_E_INTERNAL (-9)         /* a bug: please report it */
+#define CACHE_E_WRONG_KIND (-10)      /* the entry holds a language object, not bytes
+                                         (<libcache/cache_object.h>); since 1.5 */
 
 /* A static, human-readable description of any status; never NULL, never free
  * it. Unknown values yield "unknown libcache status". */
