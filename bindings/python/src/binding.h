@@ -103,6 +103,18 @@ bool TtlArg(PyObject *ttl, int64_t *ms);
 // Python objects: it owns copies of what it needs.
 bool RunWaiting(LinkState *state, bool interruptible, std::function<int()> fn, int *rc);
 
+// ---- Object values (Cache(values="object"), <libcache/cache_object.h>), for
+// cached.cc (@cached's compiled wrapper) ----
+
+// Looks key up in cache (a libcache.Cache of either kind) as cache.get(key)
+// would, with the key given as bytes: 1 found (*out: a new reference to the
+// value: the stored object itself for an object entry, the decoded value for
+// a bytes entry, which an object cache then keeps in place of its bytes), 0
+// absent, -1 with an exception set (CacheClosed, a codec error...).
+// REQUIRES: the GIL. May release it (read-through) and may run Python code
+// (a codec), like get.
+int LookupValue(PyObject *cache, const char *key, size_t klen, PyObject **out);
+
 // Defines _core.StoreLink and _core.attach_redis (store.cc).
 void BindStore(pybind11::module_ &m);
 

@@ -103,6 +103,16 @@ CACHE_API int cache_get_object(cache_t *cache, const void *key, size_t klen, voi
 CACHE_API int cache_upgrade_object(cache_t *cache, const void *key, size_t klen,
                                    const cache_value_t *seen, void *obj, uint64_t charge);
 
+/* Removes key's live entry and hands its value to the caller, as one
+ * operation (as cache_take): CACHE_OK with *obj the object (the cache's
+ * reference passes to the caller: release is not called for it) and *bytes
+ * NULL, or with *obj NULL and *bytes the pinned bytes value of a bytes entry;
+ * CACHE_NOT_FOUND (both NULL). Counted as a delete; a linked store is sent a
+ * DELETE, as for cache_take. CACHE_E_INVALID on NULL cache, obj or bytes.
+ * Since 1.5. */
+CACHE_API int cache_take_object(cache_t *cache, const void *key, size_t klen, void **obj,
+                                cache_value_t **bytes);
+
 /* Receives each object in cache_visit_objects; a non-zero result stops the
  * walk and is returned. */
 typedef int (*cache_visit_fn)(void *ctx, void *obj);
