@@ -547,11 +547,10 @@ int ReadReleased(const Core *core, cache_t *c, const Key &k, Decoded *d) {
 }
 
 // 1 found (*out: new reference), 0 absent, -1 error.
-inline int Lookup(PyObject *self, PyObject *key, PyObject **out) {
+inline int LookupKey(PyObject *self, const Key &k, PyObject **out) {
   const Core *core = CoreOf(self);
   cache_t *c = OpenCache(core);
-  Key k;
-  if (c == nullptr || !KeyOf(key, &k)) return -1;
+  if (c == nullptr) return -1;
   Decoded d;
   const int rc = core->link.release_reads ? ReadReleased(core, c, k, &d)
                                           : cache_read(c, k.data, static_cast<size_t>(k.size),
@@ -564,6 +563,12 @@ inline int Lookup(PyObject *self, PyObject *key, PyObject **out) {
   }
   *out = Finish(core, &d);
   return *out != nullptr ? 1 : -1;
+}
+
+inline int Lookup(PyObject *self, PyObject *key, PyObject **out) {
+  Key k;
+  if (OpenCache(CoreOf(self)) == nullptr || !KeyOf(key, &k)) return -1;
+  return LookupKey(self, k, out);
 }
 
 // Parses (key, [second], *, name=) of a FASTCALL|KEYWORDS call: positional
@@ -879,6 +884,14 @@ bool EncodeTagged(PyObject *cache, PyObject *value, std::string *out) {
 }
 
 bool TtlArg(PyObject *ttl, int64_t *ms) { return TtlMs(ttl, ms); }
+
+int LookupValue(PyObject *cache, const char *key, size_t klen, PyObject **out) {
+  if (g_cache_type == nullptr || !PyObject_TypeCheck(cache, g_cache_type)) {
+    PyErr_SetString(PyExc_TypeError, "expected a libcache.Cache");
+    return -1;
+  }
+  return LookupKey(cache, Key{key, static_cast<Py_ssize_t>(klen)}, out);
+}
 
 }  // namespace libcache_py
 
