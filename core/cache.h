@@ -34,11 +34,21 @@ enum class Status : int {
   kTimeout = -7,
   kClosed = -8,
   kInternal = -9,
+  kWrongKind = -10,  // the entry holds the other kind of value (an object, or bytes)
   kRejected = 100,  // CACHE_STORE_REJECTED: a store refused the operation
 };
 
 // A clock returning monotonic milliseconds; see cache_options_set_clock.
 using ClockFn = uint64_t (*)(void *ctx);
+
+// Hooks of a cache that holds language objects by reference
+// (<libcache/cache_object.h>): retain adds a reference for a reader, release
+// drops the cache's. Both null: the cache holds bytes only.
+struct ObjectHooks {
+  void (*retain)(void *ctx, void *obj) = nullptr;
+  void (*release)(void *ctx, void *obj) = nullptr;
+  void *ctx = nullptr;
+};
 
 namespace detail {
 class Shard;
@@ -48,6 +58,7 @@ struct SyncWaiter;
 struct WriteHook;
 struct Allocator;
 struct Entry;
+struct ObjectOwner;
 struct ShardDeleter {
   void operator()(Shard *s) const;
 };
@@ -65,6 +76,7 @@ struct Options {
   // nullptr = the engine's (core/src/alloc.h). Tests pass one that fails on
   // demand; it must outlive the cache and every value pinned from it.
   const detail::Allocator *allocator = nullptr;
+  ObjectHooks objects;  // see ObjectHooks
 };
 
 inline constexpr uint32_t kMaxShards = 1024;
@@ -125,6 +137,30 @@ class Cache {
   // ReleaseValue), as one operation under the shard lock.
   Status Take(std::string_view key, const Value **out);
   Status Touch(std::string_view key, int64_t ttl_ms);
+
+  // ---- Objects held by reference (<libcache/cache_object.h>) ----
+  // Every bytes read above (Get, Read, Pin, Take) returns kWrongKind for an
+  // object entry, changing nothing. kInvalid when the cache has no hooks.
+  // Stores obj for key, charged its entry plus `charge`; encoded: what a
+  // linked store is sent (required then). On kOk the cache owns the
+  // caller's reference; otherwise the caller keeps it.
+  Status SetObject(std::string_view key, void *obj, uint64_t charge, const std::string_view *encoded,
+                   int64_t ttl_ms, WriteMode mode);
+  // kOk with *obj retained (the hooks' retain) or *bytes pinned (a bytes
+  // entry, or a value read through; bytes may be null: then kWrongKind);
+  // kNotFound. local_only: no read-through.
+  Status GetObject(std::string_view key, void **obj, const Value **bytes, bool local_only);
+  // Puts obj in place of seen (a bytes value GetObject returned) if seen is
+  // still key's entry: kOk (the cache owns obj's reference), kExists if not.
+  Status UpgradeObject(std::string_view key, const Value *seen, void *obj, uint64_t charge);
+  // Take of either kind: *obj (the cache's reference passes to the caller)
+  // or *bytes pinned.
+  Status TakeObject(std::string_view key, void **obj, const Value **bytes);
+  // Calls fn(ctx, obj) for each object held, shard by shard under its lock;
+  // returns fn's first non-zero result, else 0.
+  int VisitObjects(int (*fn)(void *ctx, void *obj), void *ctx) const;
+  bool holds_objects() const { return objects_ != nullptr; }
+
   // *remaining_ms = milliseconds left, or -1 if the entry never expires.
   Status Ttl(std::string_view key, int64_t *remaining_ms);
   void Clear();
@@ -158,7 +194,13 @@ class Cache {
   Status WriteLinked(detail::Link *link, std::string_view key, const std::string_view *parts,
                      size_t nparts, size_t vlen, uint64_t hash, uint64_t ttl, WriteMode mode);
   Status DeleteLinked(detail::Link *link, std::string_view key, uint64_t hash);
-  Status TakeLinked(detail::Link *link, std::string_view key, uint64_t hash, const Value **out);
+  Status TakeLinked(detail::Link *link, std::string_view key, uint64_t hash, const Value **out,
+                    bool bytes_only);
+  // Take for both kinds: the entry taken, or null.
+  Status TakeEntry(std::string_view key, const detail::Entry **out, bool bytes_only);
+  Status WriteObjectLinked(detail::Link *link, std::string_view key, detail::Entry *e,
+                           std::string_view encoded, uint64_t hash, uint64_t ttl,
+                           WriteMode mode);
   Status TouchLinked(detail::Link *link, std::string_view key, uint64_t hash, uint64_t ttl);
   // A local miss, asked of the link (read-through): the entry pinned, or null.
   detail::Entry *MissThrough(std::string_view key, uint64_t hash);
@@ -216,6 +258,9 @@ class Cache {
   // built. Links are never freed before ~Cache (closed ones wait on
   // retired_links_), so a writer that loaded the pointer just before a close
   // still touches live memory, and backs out (Link::Reserve).
+  // The hooks of a cache that holds objects (null otherwise); object entries
+  // point at it (core/src/object.h). Freed by ~Cache, after every entry.
+  detail::ObjectOwner *objects_ = nullptr;
   std::atomic<detail::Link *> link_{nullptr};
   std::mutex links_mu_;                       // attach, detach, fork
   detail::Link *retired_links_ = nullptr;     // under links_mu_

@@ -91,6 +91,9 @@ const char *cache_strerror(int status) {
       return "closed";
     case CACHE_E_INTERNAL:
       return "internal error (a libcache bug; please report it)";
+    case CACHE_E_WRONG_KIND:
+      return "wrong kind: the entry holds a language object, not bytes (or bytes where an "
+             "object was required)";
     default:
       return "unknown libcache status";
   }

@@ -18,6 +18,7 @@
 #include "core/src/fork.h"
 #include "core/src/hash.h"
 #include "core/src/link.h"
+#include "core/src/object.h"
 #include "core/src/shard.h"
 
 namespace libcache {
@@ -111,7 +112,10 @@ const char *AllocatorName() { return detail::GetAllocator().name; }
 const char *ValueData(const Value *v) { return reinterpret_cast<const Entry *>(v)->value_data(); }
 size_t ValueSize(const Value *v) { return reinterpret_cast<const Entry *>(v)->vlen; }
 void ReleaseValue(const Value *v) {
+  // Unref uses the allocator only for bytes entries, which always come from
+  // the engine's (a test allocator's pins are released by Cache methods).
   const_cast<Entry *>(reinterpret_cast<const Entry *>(v))->Unref(detail::GetAllocator());
+  detail::ReleaseDeferredObjects();
 }
 
 Status Cache::Open(const Options &opts, std::unique_ptr<Cache> *out) {
@@ -125,6 +129,9 @@ Status Cache::Open(const Options &opts, std::unique_ptr<Cache> *out) {
   if (opts.max_bytes != 0 && opts.max_bytes / n < kMinShardBytes) return Status::kInvalid;
   if (opts.max_entries != 0 && opts.max_entries < n) return Status::kInvalid;
   if (opts.max_entries / n > std::numeric_limits<uint32_t>::max()) return Status::kInvalid;
+  if ((opts.objects.retain == nullptr) != (opts.objects.release == nullptr)) {
+    return Status::kInvalid;
+  }
 
   // On any failure below, the unique_ptrs free what was made: shards whose
   // Init failed part-way, or never ran, destroy cleanly (Shard::~Shard).
@@ -138,6 +145,10 @@ Status Cache::Open(const Options &opts, std::unique_ptr<Cache> *out) {
   cache->can_borrow_ = opts.max_bytes != 0 && n > 1;
   cache->starved_below_ = cache->can_borrow_ ? cache->fair_share_ / 2 : 0;
   cache->alloc_ = opts.allocator != nullptr ? opts.allocator : &detail::GetAllocator();
+  if (opts.objects.retain != nullptr) {
+    cache->objects_ = new (std::nothrow) detail::ObjectOwner{opts.objects, cache->alloc_};
+    if (cache->objects_ == nullptr) return Status::kNoMem;
+  }
   cache->shards_.reset(new (std::nothrow) Shard[n]);
   if (cache->shards_ == nullptr) return Status::kNoMem;
   const detail::Clock clock(opts.clock, opts.clock_ctx);
@@ -165,6 +176,10 @@ Cache::~Cache() {
   }
   if (registered_) detail::UnregisterForFork(this);
   shards_.reset();  // frees the entries, then gives their memory back (alloc.h)
+  // The objects of the entries just freed, released with no lock held; only
+  // then may the hooks' owner go.
+  detail::ReleaseDeferredObjects();
+  delete objects_;
   if (alloc_ != nullptr && alloc_->collect != nullptr) alloc_->collect();
 }
 
@@ -190,10 +205,6 @@ void Cache::DetachLink(detail::Link *l) {
   }
 }
 
-inline detail::Shard &Cache::ShardFor(uint64_t hash) const {
-  return shards_.get()[(hash >> kShardShift) & shard_mask_];
-}
-
 uint64_t Cache::Hash(std::string_view key) const { return detail::HashKey(key, seed_); }
 
 bool Cache::ResolveTtl(int64_t ttl_ms, uint64_t *out) const {
@@ -206,7 +217,7 @@ bool Cache::ResolveTtl(int64_t ttl_ms, uint64_t *out) const {
   return true;
 }
 
-inline Status Cache::InsertAndBalance(Shard &shard, Entry *e, uint64_t hash, WriteMode mode,
+Status Cache::InsertAndBalance(Shard &shard, Entry *e, uint64_t hash, WriteMode mode,
                                      uint64_t ttl, detail::WriteHook *hook) {
   Status st = shard.Insert(e, hash, mode, ttl, hook);
   if (__builtin_expect(st == Status::kOk, 1)) {
@@ -224,6 +235,7 @@ inline Status Cache::InsertAndBalance(Shard &shard, Entry *e, uint64_t hash, Wri
 
 Status Cache::Write(std::string_view key, const std::string_view *parts, size_t nparts,
                     int64_t ttl_ms, WriteMode mode) {
+  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   uint64_t ttl;
   if (!ResolveTtl(ttl_ms, &ttl)) return Status::kInvalid;
   size_t vlen = 0;
@@ -348,11 +360,16 @@ Entry *Cache::MissThrough(std::string_view key, uint64_t hash) {
 }
 
 Status Cache::Get(std::string_view key, void *buf, size_t cap, size_t *vlen) {
+  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   const uint64_t h = Hash(key);
   const Status st = ShardFor(h).Get(key, h, buf, cap, vlen);
   if (__builtin_expect(st != Status::kNotFound, 1)) return st;
   Entry *e = MissThrough(key, h);
   if (e == nullptr) return st;
+  if (e->is_object()) {  // a local write of an object came during the load
+    e->Unref(*alloc_);
+    return Status::kWrongKind;
+  }
   Status out = Status::kOk;
   if (vlen != nullptr) *vlen = e->vlen;
   if (e->vlen > cap) {
@@ -365,22 +382,33 @@ Status Cache::Get(std::string_view key, void *buf, size_t cap, size_t *vlen) {
 }
 
 Status Cache::Read(std::string_view key, ReadFn fn, void *ctx) {
+  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   const uint64_t h = Hash(key);
   const Status st = ShardFor(h).Read(key, h, fn, ctx);
   if (__builtin_expect(st != Status::kNotFound, 1)) return st;
   Entry *e = MissThrough(key, h);
   if (e == nullptr) return st;
+  if (e->is_object()) {
+    e->Unref(*alloc_);
+    return Status::kWrongKind;
+  }
   if (fn != nullptr) fn(ctx, e->value_data(), e->vlen);
   e->Unref(*alloc_);
   return Status::kOk;
 }
 
 Status Cache::Pin(std::string_view key, const Value **out) {
+  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   const uint64_t h = Hash(key);
   const Entry *e = nullptr;
   Status st = ShardFor(h).Pin(key, h, &e);
   if (__builtin_expect(st == Status::kNotFound, 0)) {
-    e = MissThrough(key, h);  // pinned for the caller
+    Entry *loaded = MissThrough(key, h);  // pinned for the caller
+    if (loaded != nullptr && loaded->is_object()) {
+      loaded->Unref(*alloc_);
+      return Status::kWrongKind;
+    }
+    e = loaded;
     if (e != nullptr) st = Status::kOk;
   }
   *out = reinterpret_cast<const Value *>(e);
@@ -388,6 +416,7 @@ Status Cache::Pin(std::string_view key, const Value **out) {
 }
 
 Status Cache::Delete(std::string_view key) {
+  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   const uint64_t h = Hash(key);
   detail::Link *link = link_.load(std::memory_order_acquire);
   if (__builtin_expect(link != nullptr, 0)) {
@@ -398,19 +427,27 @@ Status Cache::Delete(std::string_view key) {
 }
 
 Status Cache::Take(std::string_view key, const Value **out) {
-  const uint64_t h = Hash(key);
-  detail::Link *link = link_.load(std::memory_order_acquire);
-  if (__builtin_expect(link != nullptr, 0)) {
-    const Status st = TakeLinked(link, key, h, out);
-    if (st != Status::kClosed) return st;
-  }
+  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   const Entry *e = nullptr;
-  const Status st = ShardFor(h).Take(key, h, &e);
+  const Status st = TakeEntry(key, &e, /*bytes_only=*/true);
   *out = reinterpret_cast<const Value *>(e);
   return st;
 }
 
+Status Cache::TakeEntry(std::string_view key, const Entry **out, bool bytes_only) {
+  const uint64_t h = Hash(key);
+  detail::Link *link = link_.load(std::memory_order_acquire);
+  if (__builtin_expect(link != nullptr, 0)) {
+    const Value *v = nullptr;
+    const Status st = TakeLinked(link, key, h, &v, bytes_only);
+    *out = reinterpret_cast<const Entry *>(v);
+    if (st != Status::kClosed) return st;
+  }
+  return ShardFor(h).Take(key, h, out, nullptr, bytes_only);
+}
+
 Status Cache::Touch(std::string_view key, int64_t ttl_ms) {
+  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   uint64_t ttl;
   if (!ResolveTtl(ttl_ms, &ttl)) return Status::kInvalid;
   const uint64_t h = Hash(key);
@@ -455,7 +492,7 @@ Status Cache::DeleteLinked(detail::Link *link, std::string_view key, uint64_t ha
 }
 
 Status Cache::TakeLinked(detail::Link *link, std::string_view key, uint64_t hash,
-                         const Value **out) {
+                         const Value **out, bool bytes_only) {
   if (key.size() > kMaxKeySize) return Status::kClosed;
   uint64_t charge;
   Entry *holder = nullptr;
@@ -463,7 +500,12 @@ Status Cache::TakeLinked(detail::Link *link, std::string_view key, uint64_t hash
   if (r != Status::kOk) return r;
   detail::WriteHook hook{link, detail::OpKind::kDelete, holder, charge};
   const Entry *e = nullptr;
-  const Status st = ShardFor(hash).Take(key, hash, &e, &hook);  // queued whether found or not
+  // Queued whether found or not; not on kWrongKind, which changes nothing.
+  const Status st = ShardFor(hash).Take(key, hash, &e, &hook, bytes_only);
+  if (st == Status::kWrongKind) {
+    holder->Unref(*alloc_);
+    link->Unreserve(charge);
+  }
   *out = reinterpret_cast<const Value *>(e);
   return st;
 }
@@ -485,26 +527,31 @@ Status Cache::TouchLinked(detail::Link *link, std::string_view key, uint64_t has
 
 Status Cache::FillFromStore(Entry *e, uint64_t hash, uint64_t ttl, const detail::Link &link,
                             uint64_t gen0, uint64_t epoch0, Entry **current) {
+  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   if (!HashTable::Encodable(e)) return Status::kNoMem;
   return ShardFor(hash).Fill(e, hash, ttl, link, gen0, epoch0, current);
 }
 
 uint64_t Cache::InvalidateFromStore(detail::Link *link, std::string_view key, uint64_t hash) {
+  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   return ShardFor(hash).Invalidate(key, hash, link) ? 1 : 0;
 }
 
 uint64_t Cache::InvalidateAllFromStore(detail::Link *link) {
+  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   uint64_t n = 0;
   for (uint32_t i = 0; i <= shard_mask_; ++i) n += shards_.get()[i].InvalidateAll(link);
   return n;
 }
 
 uint64_t Cache::DropAckedFromStore(detail::Link *link, std::string_view key, uint64_t hash) {
+  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   return ShardFor(hash).DropAcked(key, hash, link) ? 1 : 0;
 }
 
 void Cache::ApplySync(Entry *e, std::string_view key, uint64_t hash, uint64_t ttl,
                       detail::Link *link, detail::SyncWaiter *w) {
+  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   if (e != nullptr && !HashTable::Encodable(e)) {
     // Cannot be indexed (never on common platforms): drop the local copy,
     // and any older local value, which the store no longer holds.
@@ -516,16 +563,19 @@ void Cache::ApplySync(Entry *e, std::string_view key, uint64_t hash, uint64_t tt
 }
 
 Status Cache::Ttl(std::string_view key, int64_t *remaining_ms) {
+  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   const uint64_t h = Hash(key);
   return ShardFor(h).Ttl(key, h, remaining_ms);
 }
 
 void Cache::Clear() {
+  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   for (uint32_t i = 0; i <= shard_mask_; ++i) shards_.get()[i].Clear();
   if (alloc_->collect != nullptr) alloc_->collect();  // gives the memory back (alloc.h)
 }
 
 uint64_t Cache::PurgeExpired() {
+  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   uint64_t n = 0;
   for (uint32_t i = 0; i <= shard_mask_; ++i) n += shards_.get()[i].PurgeExpired();
   return n;

@@ -2,7 +2,7 @@
 //
 //   byte  0        4        8                16       20     22  23  24
 //         +--------+--------+----------------+--------+------+---+---+--------------+
-//         | refs   | vlen   | deadline_ms    |ring_pos| klen |ref|pad| key | value   |
+//         | refs   | vlen   | deadline_ms    |ring_pos| klen |ref|knd| key | value   |
 //         +--------+--------+----------------+--------+------+---+---+--------------+
 //
 // refs      atomic count of owners: 1 for the table while the entry is indexed,
@@ -12,6 +12,10 @@
 // ring_pos  slot index in the shard's CLOCK ring (valid while indexed).
 // klen      key length (keys are at most 65535 bytes).
 // ref       the CLOCK reference bit.
+// knd       kBytesEntry, or kObjectEntry: the value is an ObjectPayload (a
+//           language object held by reference, core/src/object.h), whose
+//           release is deferred to outside every lock when the last owner
+//           drops it.
 //
 // Invariants: key and value bytes never change after the entry is published
 // (which is what makes pinned values safe to read without a lock). refs and
@@ -29,6 +33,7 @@
 #include <string_view>
 
 #include "core/src/alloc.h"
+#include "core/src/object.h"
 
 namespace libcache::detail {
 
@@ -53,7 +58,16 @@ struct Entry {
   uint32_t ring_pos;
   uint16_t klen;
   std::atomic<uint8_t> referenced;  // relaxed: a hint, set by concurrent readers
-  uint8_t unused;
+  uint8_t kind;                     // kBytesEntry or kObjectEntry; fixed once published
+
+  static constexpr uint8_t kBytesEntry = 0;
+  static constexpr uint8_t kObjectEntry = 1;
+  bool is_object() const { return kind == kObjectEntry; }
+  ObjectPayload object() const {
+    ObjectPayload p;
+    std::memcpy(&p, value_data(), sizeof p);
+    return p;
+  }
 
   char *key_data() { return reinterpret_cast<char *>(this + 1); }
   const char *key_data() const { return reinterpret_cast<const char *>(this + 1); }
@@ -81,7 +95,7 @@ struct Entry {
     e->ring_pos = 0;
     e->klen = static_cast<uint16_t>(key.size());
     e->referenced.store(0, std::memory_order_relaxed);
-    e->unused = 0;
+    e->kind = kBytesEntry;
     if (!key.empty()) std::memcpy(e->key_data(), key.data(), key.size());
     char *out = e->key_data() + key.size();
     for (size_t i = 0; i < nparts; ++i) {
@@ -92,10 +106,31 @@ struct Entry {
     return e;
   }
 
-  // Drops one owner; the last one frees the block.
+  // An object entry (kObjectEntry) holding obj by reference, owned `owners`
+  // times. nullptr when out of memory.
+  static Entry *CreateObject(const Allocator &a, std::string_view key, const ObjectPayload &p,
+                             uint32_t owners = 1) {
+    const std::string_view part(reinterpret_cast<const char *>(&p), sizeof p);
+    Entry *e = Create(a, key, &part, 1, sizeof p, 0, owners);
+    if (e != nullptr) e->kind = kObjectEntry;
+    return e;
+  }
+  // Frees an object entry that was never published, without releasing its
+  // object (the writer keeps its reference). REQUIRES: the only owner.
+  void DiscardUnpublished(const Allocator &a) {
+    kind = kBytesEntry;
+    Unref(a);
+  }
+
+  // Drops one owner; the last one frees the block (an object entry's is
+  // freed later, with its object released, outside every lock: object.h).
   void Unref(const Allocator &a) {
     // acq_rel: the freeing thread must see every other owner's reads finished.
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      if (__builtin_expect(kind != kBytesEntry, 0)) {
+        DeferObjectRelease(this);
+        return;
+      }
       const size_t n = SizeFor(klen, vlen);
       this->~Entry();
       ReleaseBlock(a, this, n);

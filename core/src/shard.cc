@@ -47,11 +47,50 @@ void Shard::UnlinkEntryLocked(Entry *e) {
 }
 
 Status Shard::Pin(std::string_view key, uint64_t hash, const Entry **out) {
-  return Visit(key, hash, [out](Entry *e) {
+  Status st = Status::kOk;
+  const Status found = Visit(key, hash, [&](Entry *e) {
+    if (__builtin_expect(e->is_object(), 0)) {
+      st = Status::kWrongKind;
+      return false;
+    }
     // relaxed: the table's reference (held under the lock) keeps e alive meanwhile.
     e->refs.fetch_add(1, std::memory_order_relaxed);
     *out = e;
+    return true;
   });
+  return found == Status::kOk ? st : found;
+}
+
+Status Shard::Upgrade(std::string_view key, uint64_t hash, const Entry *seen, Entry *e) {
+  LockGuard<StripeLock> lock(lock_);
+  const uint64_t charge = Charge(e);
+  size_t slot;
+  Entry *old = LookupLocked(key, hash, &slot);
+  if (old == nullptr || old != seen) return Status::kExists;
+  // It must fit with every other entry evicted (the old one goes).
+  if (charge > LimitLocked() || ArrayBytesLocked() > LimitLocked() - charge) {
+    return Status::kTooLarge;
+  }
+  e->deadline_ms = old->deadline_ms;
+  e->referenced.store(old->referenced.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  table_.ReplaceAt(slot, e);
+  ring_.Replace(old, e);
+  entry_bytes_ = entry_bytes_ - Charge(old) + charge;
+  old->Unref(*alloc_);
+  // A larger charge may have pushed the shard over; e fits alone (checked
+  // above, and a replacement never grows the arrays).
+  EvictWhileOverLocked(0, 0, e);
+  return Status::kOk;
+}
+
+int Shard::VisitObjects(int (*fn)(void *ctx, void *obj), void *ctx) {
+  LockGuard<StripeLock> lock(lock_);
+  int rc = 0;
+  ring_.ForEach([&](Entry *e) {
+    if (rc != 0 || !e->is_object()) return;
+    rc = fn(ctx, e->object().obj);
+  });
+  return rc;
 }
 
 void Shard::ReclaimExpired(std::string_view key, uint64_t hash) {
@@ -235,11 +274,13 @@ Status Shard::Delete(std::string_view key, uint64_t hash, WriteHook *hook) {
   return Status::kOk;
 }
 
-Status Shard::Take(std::string_view key, uint64_t hash, const Entry **out, WriteHook *hook) {
+Status Shard::Take(std::string_view key, uint64_t hash, const Entry **out, WriteHook *hook,
+                   bool bytes_only) {
   LockGuard<StripeLock> lock(lock_);
-  if (__builtin_expect(hook != nullptr, 0)) hook->Applied(hash, 0);
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
+  if (e != nullptr && bytes_only && e->is_object()) return Status::kWrongKind;
+  if (__builtin_expect(hook != nullptr, 0)) hook->Applied(hash, 0);
   if (e == nullptr) return Status::kNotFound;
   // relaxed: the table's reference (held under the lock) keeps e alive; the
   // unlink below drops that one, and ours becomes the only one.

@@ -193,8 +193,10 @@ class alignas(64) Shard {
   // The bytes an entry is charged: the allocator's size class for its size,
   // which holds at least its block (core/src/alloc.h) and depends on the
   // entry alone, so it is the same when the entry is linked and unlinked.
+  // An object entry adds its writer's charge (core/src/object.h).
   uint64_t Charge(const Entry *e) const {
-    return alloc_->size_class(Entry::SizeFor(e->klen, e->vlen));
+    const uint64_t block = alloc_->size_class(Entry::SizeFor(e->klen, e->vlen));
+    return __builtin_expect(e->is_object(), 0) ? block + e->object().charge : block;
   }
 
   // The hot path, inline (see "Hot path" above).
@@ -202,6 +204,10 @@ class alignas(64) Shard {
       EXCLUDES(lock_) {
     Status st = Status::kOk;
     const Status found = Visit(key, hash, [&](const Entry *e) {
+      if (__builtin_expect(e->is_object(), 0)) {
+        st = Status::kWrongKind;
+        return false;
+      }
       const uint32_t n = e->vlen;
       if (vlen != nullptr) *vlen = n;
       if (n > cap) {
@@ -209,14 +215,53 @@ class alignas(64) Shard {
       } else if (n != 0) {
         std::memcpy(buf, e->value_data(), n);
       }
+      return true;
     });
     return found == Status::kOk ? st : found;
   }
   Status Read(std::string_view key, uint64_t hash, ReadFn fn, void *ctx) EXCLUDES(lock_) {
-    return Visit(key, hash, [&](const Entry *e) {
+    Status st = Status::kOk;
+    const Status found = Visit(key, hash, [&](const Entry *e) {
+      if (__builtin_expect(e->is_object(), 0)) {
+        st = Status::kWrongKind;
+        return false;
+      }
       if (fn != nullptr) fn(ctx, e->value_data(), e->vlen);
+      return true;
     });
+    return found == Status::kOk ? st : found;
   }
+  // Objects (core/src/object.h): an object entry's object retained for the
+  // caller (the hooks' retain, under this thread's reader stripe) in *obj;
+  // a bytes entry pinned in *bytes, or kWrongKind (no hit) if bytes is null.
+  Status GetObject(std::string_view key, uint64_t hash, void **obj, const Entry **bytes)
+      EXCLUDES(lock_) {
+    Status st = Status::kOk;
+    const Status found = Visit(key, hash, [&](Entry *e) {
+      if (e->is_object()) {
+        const ObjectPayload p = e->object();
+        p.owner->hooks.retain(p.owner->hooks.ctx, p.obj);
+        *obj = p.obj;
+        return true;
+      }
+      if (bytes == nullptr) {
+        st = Status::kWrongKind;
+        return false;
+      }
+      // relaxed: the table's reference (held under the lock) keeps e alive meanwhile.
+      e->refs.fetch_add(1, std::memory_order_relaxed);
+      *bytes = e;
+      return true;
+    });
+    return found == Status::kOk ? st : found;
+  }
+  // Puts e (an object entry) in place of seen if seen is still key's live
+  // entry, keeping its deadline and ring place: kOk (the shard owns e),
+  // kExists, or kTooLarge (e cannot fit this shard); else the caller owns e.
+  Status Upgrade(std::string_view key, uint64_t hash, const Entry *seen, Entry *e)
+      EXCLUDES(lock_);
+  // Calls fn for the object of each object entry, under the whole lock.
+  int VisitObjects(int (*fn)(void *ctx, void *obj), void *ctx) EXCLUDES(lock_);
   Status Pin(std::string_view key, uint64_t hash, const Entry **out) EXCLUDES(lock_);
   // Indexes e with a deadline ttl_ms from now (0 = never expires).
   // On kOk the shard owns e; otherwise the caller still does.
@@ -263,8 +308,10 @@ class alignas(64) Shard {
   const char *CheckInvariants(uint64_t *limit_out, uint64_t *bytes_out) EXCLUDES(lock_);
   Status Delete(std::string_view key, uint64_t hash, WriteHook *hook = nullptr) EXCLUDES(lock_);
   // Unlinks the live entry and gives the table's reference to *out.
-  Status Take(std::string_view key, uint64_t hash, const Entry **out,
-              WriteHook *hook = nullptr) EXCLUDES(lock_);
+  // bytes_only: an object entry is kWrongKind, with nothing changed and the
+  // hook not consumed.
+  Status Take(std::string_view key, uint64_t hash, const Entry **out, WriteHook *hook = nullptr,
+              bool bytes_only = true) EXCLUDES(lock_);
   // ttl_ms: 0 = never expires.
   Status Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms,
                WriteHook *hook = nullptr) EXCLUDES(lock_);
@@ -282,7 +329,8 @@ class alignas(64) Shard {
 
  private:
   // Calls f(entry) for the live entry with this thread's reader stripe held:
-  // kOk if it did, kNotFound otherwise.
+  // kOk if it did, kNotFound otherwise. f returns whether the read counts as
+  // a hit (false: the entry was of the other kind, the read did nothing).
   // Not analysed (nor is FindLiveShared): the stripe is released on one of two
   // paths inside FindLiveShared, which the analysis cannot follow.
   template <class F>
@@ -292,7 +340,7 @@ class alignas(64) Shard {
     ReadStripe *stripe = lock_.LockShared();
     Entry *e = FindLiveShared(key, hash, stripe);
     if (e == nullptr) return Status::kNotFound;  // stripe already unlocked
-    f(e);
+    if (__builtin_expect(!f(e), 0)) --stripe->hits;
     stripe->mu.unlock();
     return Status::kOk;
   }
@@ -391,5 +439,15 @@ class alignas(64) Shard {
 };
 
 }  // namespace libcache::detail
+
+namespace libcache {
+
+// The shard of a key hash (bits kShardShift and up). Here rather than in
+// cache.cc: every file of Cache's methods inlines it.
+inline detail::Shard &Cache::ShardFor(uint64_t hash) const {
+  return shards_.get()[(hash >> kShardShift) & shard_mask_];
+}
+
+}  // namespace libcache
 
 #endif  // LIBCACHE_CORE_SRC_SHARD_H_

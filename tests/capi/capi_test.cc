@@ -136,7 +136,7 @@ TEST(Status, StrerrorDescribesEveryStatus) {
   const int known[] = {
       CACHE_OK,          CACHE_NOT_FOUND,          CACHE_EXISTS, CACHE_E_INVALID, CACHE_E_NOMEM,
       CACHE_E_TOO_LARGE, CACHE_E_BUFFER_TOO_SMALL, CACHE_E_IO,   CACHE_E_FULL,    CACHE_E_TIMEOUT,
-      CACHE_E_CLOSED,    CACHE_E_INTERNAL};
+      CACHE_E_CLOSED,    CACHE_E_INTERNAL,         CACHE_E_WRONG_KIND};
   std::set<std::string> seen;
   for (int status : known) {
     const char *s = cache_strerror(status);
@@ -147,7 +147,7 @@ TEST(Status, StrerrorDescribesEveryStatus) {
     seen.insert(s);
   }
   EXPECT_EQ(seen.size(), std::size(known)) << "each status has its own description";
-  for (int status : {3, 4, 100, -10, -11, -100, INT_MAX, INT_MIN}) {
+  for (int status : {3, 4, 100, -11, -12, -100, INT_MAX, INT_MIN}) {
     ASSERT_NE(cache_strerror(status), nullptr) << status;
     EXPECT_EQ(cache_strerror(status), unknown) << status;
   }

@@ -1,5 +1,5 @@
 # Stubs of the compiled module (bindings/python/src/_core.cc). Use libcache.Cache.
-from typing import Any, Optional, TypeVar, Union, overload
+from typing import Any, Callable, Optional, TypeVar, Union, overload
 
 _Key = Union[str, bytes]
 _T = TypeVar("_T")
@@ -91,3 +91,22 @@ class Cache:
     def __delitem__(self, key: _Key) -> None: ...
     def __contains__(self, key: object) -> bool: ...
     def __len__(self) -> int: ...
+
+# @cached's compiled wrapper (bindings/python/src/cached.cc).
+class CachedFunction:
+    hits: int
+    misses: int
+    generation: int
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        cache: Cache,
+        name: bytes,
+        typed: bool,
+        miss: Callable[[Optional[bytes], tuple[Any, ...], Optional[dict[str, Any]]], Any],
+    ) -> None: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __get__(self, obj: Any, objtype: Any = None) -> Any: ...
+    def _count(self, loaded: bool) -> None: ...
+
+def _cached_key(args: tuple[Any, ...], kwargs: Optional[dict[str, Any]], typed: bool) -> Optional[bytes]: ...

@@ -1,4 +1,12 @@
-"""@cached: memoise a function (sync or async) in a libcache.Cache, single-flight."""
+"""@cached: memoise a function (sync or async) in a libcache.Cache, single-flight.
+
+A plain function without key= is wrapped in _core.CachedFunction
+(bindings/python/src/cached.cc): a call encodes its arguments in C and a hit
+is one engine lookup, with no Python code run. A miss, or arguments the C
+encoding does not take, come back here (_miss below): single-flight load
+through Cache.get_or_set, with the pickle key of _default_key for those
+arguments. Async functions and key= functions are wrapped in Python.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +31,10 @@ _MAX_PLAIN_KEY = 256
 
 _decorations = itertools.count()  # next() is atomic under the GIL
 
+# Cache(values="object") keeps the result objects themselves (a hit returns
+# the very object, with no decoding); older Cache classes store them pickled.
+_OBJECT_VALUES = "values" in inspect.signature(Cache.__init__).parameters
+
 
 class CacheInfo(NamedTuple):
     """As functools.lru_cache's: this function's hits and misses, the cache's bounds and size."""
@@ -46,6 +58,74 @@ def _default_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
             f"@cached cannot build a key from these arguments ({e}); pass key=... , a function "
             "of the same arguments returning a str or bytes key"
         ) from e
+
+
+def _private_cache() -> Cache:
+    """The cache of a @cached function given no cache."""
+    options: dict[str, Any] = {"codec": "pickle"}
+    if _OBJECT_VALUES:
+        options["values"] = "object"
+    return Cache(**options)
+
+
+def _arguments_key(args: tuple[Any, ...], kwargs: dict[str, Any], typed: bool) -> bytes:
+    """The key of the arguments (without the name@generation: prefix), for key=None.
+
+    The compiled encoding where it applies (the one CachedFunction uses, so
+    that sync and async functions follow the same typed rules), else the
+    pickle key; neither starts with b"u" (key= functions) or b"h" (digests),
+    and the compiled one never with b"p" or b"s", so none collide.
+    """
+    k = _core._cached_key(args, kwargs, typed)
+    return k if k is not None else _default_key(args, kwargs)
+
+
+def _full_key(name: bytes, generation: int, k: bytes) -> bytes:
+    if len(k) > _MAX_PLAIN_KEY:
+        k = b"h" + hashlib.blake2b(k, digest_size=16).digest()
+    # The generation makes cache_clear() O(1) on a shared cache: old keys are
+    # never asked for again and age out.
+    return b"%s@%d:%s" % (name, generation, k)
+
+
+def _compiled_wrapper(fn: Any, store: Cache, name: bytes, typed: bool, ttl: Optional[float], private: bool) -> Any:
+    """fn wrapped in a CachedFunction: hits in C, the rest in miss()."""
+    lock = threading.Lock()  # cache_clear's read-modify-write of the generation
+
+    def miss(k: Optional[bytes], args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Any:
+        # k: the compiled key, absent from the cache a moment ago; None for
+        # arguments the compiled encoding does not take (the pickle key then).
+        kw = {} if kwargs is None else kwargs
+        if k is None:
+            k = _full_key(name, wrapper.generation, _default_key(args, kw))
+        loaded = False
+
+        def load() -> Any:
+            nonlocal loaded
+            loaded = True
+            return fn(*args, **kw)
+
+        value = store.get_or_set(k, load, ttl)
+        wrapper._count(loaded)  # a hit too if another thread's load served it
+        return value
+
+    wrapper: Any = _core.CachedFunction(fn, store, name, typed, miss)
+    functools.update_wrapper(wrapper, fn)
+
+    def cache_clear() -> None:
+        with lock:
+            wrapper.generation += 1
+        wrapper.hits = wrapper.misses = 0
+        if private:
+            store.clear()  # the private cache holds only this function's results
+
+    def cache_info() -> CacheInfo:
+        return CacheInfo(wrapper.hits, wrapper.misses, store.max_entries, len(store))
+
+    wrapper.cache_clear = cache_clear
+    wrapper.cache_info = cache_info
+    wrapper.cache = store
+    return wrapper
 
 
 def _refuse(fn: Any, key_given: bool) -> None:
@@ -107,6 +187,7 @@ def cached(
     cache: Optional[Cache] = None,
     ttl: Optional[float] = None,
     key: Optional[Callable[..., Union[str, bytes]]] = None,
+    typed: bool = False,
 ) -> _Decorator: ...
 
 
@@ -114,6 +195,7 @@ def cached(
     cache: Any = None,
     ttl: Optional[float] = None,
     key: Optional[Callable[..., Union[str, bytes]]] = None,
+    typed: bool = False,
 ) -> Any:
     """Caches a function's results in a libcache.Cache.
 
@@ -138,8 +220,15 @@ def cached(
             a shared cache, results must be storable by that cache's codec.
         ttl: seconds a result lives (None: the cache's default_ttl; 0: forever).
         key: a function of the same arguments returning a str or bytes key. By
-            default the key is built from the arguments (pickled), so they must
-            be picklable. Keys are prefixed with the function's qualified name.
+            default the key is built from the arguments: str, bytes, int,
+            float, bool, None and tuples of them directly (fast: a hit of a
+            plain function runs no Python code), anything else pickled, so it
+            must be picklable. Keys are prefixed with the function's qualified
+            name.
+        typed: as lru_cache's (without key=). False: f(1), f(1.0) and f(True)
+            are one call, cached once; True: arguments of different types are
+            cached separately. As with lru_cache, f(1) and f(x=1) are cached
+            separately; the order of keyword arguments does not matter.
 
     The wrapper has cache_clear() (forgets this function's results), cache_info()
     and .cache (the Cache it uses).
@@ -155,19 +244,21 @@ def cached(
             # @cached above @classmethod/@staticmethod: cache the function, wrap it again.
             return type(fn)(decorate(fn.__func__))
         _refuse(fn, key is not None)
-        store = cache if cache is not None else Cache(codec="pickle")
+        store = cache if cache is not None else _private_cache()
         name = f"{fn.__module__}.{fn.__qualname__}"
         if "<" in name:
             # Closures and lambdas share a qualified name ("f.<locals>.g",
             # "<lambda>"): number each decoration so they never share results.
             name += f"#{next(_decorations)}"
         name_bytes = name.encode("utf-8", "surrogatepass")
+        if key is None and not inspect.iscoroutinefunction(fn):
+            return _compiled_wrapper(fn, store, name_bytes, bool(typed), ttl, cache is None)
         lock = threading.Lock()
         counts = {"hits": 0, "misses": 0, "generation": 0}
 
         def make_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
             if key is None:
-                k = _default_key(args, kwargs)
+                k = _arguments_key(args, kwargs, typed)
             else:
                 user = key(*args, **kwargs)
                 if isinstance(user, str):
@@ -176,11 +267,7 @@ def cached(
                     k = b"u" + user
                 else:
                     raise TypeError(f"@cached key= function returned {type(user).__name__}; it must return str or bytes")
-            if len(k) > _MAX_PLAIN_KEY:
-                k = b"h" + hashlib.blake2b(k, digest_size=16).digest()
-            # The generation makes cache_clear() O(1) on a shared cache: old keys
-            # are never asked for again and age out.
-            return b"%s@%d:%s" % (name_bytes, counts["generation"], k)
+            return _full_key(name_bytes, counts["generation"], k)
 
         def count(loaded: bool) -> None:
             with lock:

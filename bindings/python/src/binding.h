@@ -118,6 +118,10 @@ int LookupValue(PyObject *cache, const char *key, size_t klen, PyObject **out);
 // Defines _core.StoreLink and _core.attach_redis (store.cc).
 void BindStore(pybind11::module_ &m);
 
+// Defines _core.CachedFunction (@cached's compiled wrapper) and
+// _core._cached_key (its argument encoding, for tests) (cached.cc).
+void BindCached(pybind11::module_ &m);
+
 }  // namespace libcache_py
 
 #endif  // LIBCACHE_BINDINGS_PYTHON_SRC_BINDING_H_

@@ -80,14 +80,24 @@ CACHE_API int cache_set_object(cache_t *cache, const void *key, size_t klen, voi
                                uint64_t charge, const void *encoded, size_t elen, int64_t ttl_ms,
                                int mode);
 
+/* flags of cache_get_object. */
+#define CACHE_GET_LOCAL 1 /* no read-through: a local miss is CACHE_NOT_FOUND */
+
 /* Reads key. Returns CACHE_OK with *obj the object (retained once for the
  * caller) and *bytes NULL; or CACHE_OK with *obj NULL and *bytes a pinned
  * bytes value (a bytes entry, or a value read through from the cache's
  * store), for the caller to decode, then cache_value_release; or
  * CACHE_NOT_FOUND. bytes may be NULL: a bytes entry is then
  * CACHE_E_WRONG_KIND (no hit counted). A hit marks the entry used, as any
- * read. CACHE_E_INVALID on NULL cache or obj. Since 1.5. */
-CACHE_API int cache_get_object(cache_t *cache, const void *key, size_t klen, void **obj,
+ * read. flags: 0 or CACHE_GET_LOCAL. retain runs in the calling thread, under
+ * the entry's shard lock for a local hit, or with no lock held (the entry
+ * pinned) for an object a concurrent local write put in place during a
+ * read-through: so a binding whose retain needs a global lock (the GIL) calls
+ * with CACHE_GET_LOCAL while holding it, and reads through with
+ * cache_get_value (which returns CACHE_E_WRONG_KIND if an object came in
+ * meanwhile: read locally again). CACHE_E_INVALID on NULL cache or obj, or
+ * unknown flags. Since 1.5. */
+CACHE_API int cache_get_object(cache_t *cache, const void *key, size_t klen, int flags, void **obj,
                                cache_value_t **bytes);
 
 /* Puts obj (charged as for cache_set_object) in place of key's local entry if
@@ -104,9 +114,10 @@ CACHE_API int cache_upgrade_object(cache_t *cache, const void *key, size_t klen,
                                    const cache_value_t *seen, void *obj, uint64_t charge);
 
 /* Removes key's live entry and hands its value to the caller, as one
- * operation (as cache_take): CACHE_OK with *obj the object (the cache's
- * reference passes to the caller: release is not called for it) and *bytes
- * NULL, or with *obj NULL and *bytes the pinned bytes value of a bytes entry;
+ * operation (as cache_take): CACHE_OK with *obj the object (retained once
+ * for the caller, in this thread with no lock held; the cache's own
+ * reference is released as for any entry that leaves) and *bytes NULL, or
+ * with *obj NULL and *bytes the pinned bytes value of a bytes entry;
  * CACHE_NOT_FOUND (both NULL). Counted as a delete; a linked store is sent a
  * DELETE, as for cache_take. CACHE_E_INVALID on NULL cache, obj or bytes.
  * Since 1.5. */
