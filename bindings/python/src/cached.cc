@@ -132,7 +132,9 @@ int EncodeFloat(Writer *w, PyObject *v, bool typed) {
   if (!typed && std::isfinite(d) && d == std::floor(d)) {
     // An integral float is the int of the same value, as 1.0 == 1 (and their
     // hashes are equal) in lru_cache's dict.
-    if (d >= -0x1p63 && d < 0x1p63) return w->Fixed8('i', static_cast<uint64_t>(static_cast<long long>(d)));
+    if (d >= -0x1p63 && d < 0x1p63) {
+      return w->Fixed8('i', static_cast<uint64_t>(static_cast<long long>(d)));
+    }
     PyObject *big = PyLong_FromDouble(d);
     if (big == nullptr) return -1;
     const int rc = EncodeInt(w, big);
