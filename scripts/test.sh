@@ -32,6 +32,7 @@ LIBCACHE_ALLOCATOR=libc "${VALGRIND[@]}" build/tests/c_api_test >/dev/null
 "${VALGRIND[@]}" build/tests/alloc_test --gtest_brief=1
 "${VALGRIND[@]}" build/tests/capi_test --gtest_brief=1
 "${VALGRIND[@]}" build/tests/eviction_test --gtest_brief=1
+"${VALGRIND[@]}" build/tests/object_test --gtest_brief=1
 # ---- end of the valgrind leg -------------------------------------------------
 run_suite "asan+ubsan" build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DLIBCACHE_SANITIZE=address,undefined -DLIBCACHE_BUILD_BENCH=OFF -DLIBCACHE_BUILD_EXAMPLES=OFF
