@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -102,13 +103,23 @@ class ObjectTest : public ::testing::Test {
     EXPECT_EQ(cache_check_invariants(cache.get(), &broken), CACHE_OK) << broken;
   }
 
+  // Objects live in the fixture, declared before the cache: closing the
+  // cache (at the latest when the fixture goes) releases into live objects.
+  Obj &New() { return pool_.emplace_back(); }
+  std::vector<Obj *> NewMany(int n) {
+    std::vector<Obj *> v;
+    for (int i = 0; i < n; ++i) v.push_back(&New());
+    return v;
+  }
+
   Hooks hooks;
+  std::deque<Obj> pool_;
   CachePtr cache;
 };
 
 TEST_F(ObjectTest, AHitReturnsTheSameObjectRetainedOnce) {
   Open(1 << 20);
-  Obj a;
+  Obj &a = New();
   ASSERT_EQ(Put("a", &a), CACHE_OK);
   EXPECT_EQ(a.refs.load(), 2);  // ours and the cache's
   void *obj = nullptr;
@@ -129,7 +140,13 @@ TEST_F(ObjectTest, AHitReturnsTheSameObjectRetainedOnce) {
 TEST_F(ObjectTest, EveryWayOutReleasesExactlyOnce) {
   FakeClock clock;
   Open(1 << 20, 0, 1, &clock);
-  Obj replaced, deleted, expired, cleared1, cleared2, closed, newer;
+  Obj &replaced = New();
+  Obj &deleted = New();
+  Obj &expired = New();
+  Obj &cleared1 = New();
+  Obj &cleared2 = New();
+  Obj &closed = New();
+  Obj &newer = New();
   ASSERT_EQ(Put("r", &replaced), CACHE_OK);
   ASSERT_EQ(Put("r", &newer), CACHE_OK);
   EXPECT_EQ(replaced.refs.load(), 1);
@@ -164,25 +181,26 @@ TEST_F(ObjectTest, EveryWayOutReleasesExactlyOnce) {
 TEST_F(ObjectTest, PurgeAndEvictionRelease) {
   FakeClock clock;
   Open(0, 4, 1, &clock);
-  std::vector<Obj> objs(10);
-  ASSERT_EQ(Put("p", &objs[0], 1, 10), CACHE_OK);
+  auto objs = NewMany(10);
+  ASSERT_EQ(Put("p", objs[0], 1, 10), CACHE_OK);
   clock.Advance(11);
   uint64_t purged = 0;
   ASSERT_EQ(cache_purge_expired(cache.get(), &purged), CACHE_OK);
   EXPECT_EQ(purged, 1u);
-  EXPECT_EQ(objs[0].refs.load(), 1);
-  for (int i = 1; i < 10; ++i) ASSERT_EQ(Put("k" + std::to_string(i), &objs[i]), CACHE_OK);
+  EXPECT_EQ(objs[0]->refs.load(), 1);
+  for (int i = 1; i < 10; ++i) ASSERT_EQ(Put("k" + std::to_string(i), objs[i]), CACHE_OK);
   EXPECT_EQ(Stats().entries, 4u);
   EXPECT_EQ(Stats().evictions, 5u);
   int held = 0;
-  for (int i = 1; i < 10; ++i) held += objs[i].refs.load() - 1;
+  for (int i = 1; i < 10; ++i) held += objs[i]->refs.load() - 1;
   EXPECT_EQ(held, 4);  // exactly the 4 entries left hold a reference
   EXPECT_EQ(hooks.releases.load(), 6);
 }
 
 TEST_F(ObjectTest, AFailedWriteLeavesTheReferenceWithTheWriter) {
   Open(1 << 20);
-  Obj a, b;
+  Obj &a = New();
+  Obj &b = New();
   ASSERT_EQ(Put("a", &a), CACHE_OK);
   EXPECT_EQ(Put("a", &b, 100, CACHE_TTL_NONE, CACHE_WRITE_ADD), CACHE_EXISTS);
   EXPECT_EQ(Put("z", &b, 100, CACHE_TTL_NONE, CACHE_WRITE_REPLACE), CACHE_NOT_FOUND);
@@ -210,7 +228,7 @@ TEST_F(ObjectTest, ACacheWithoutHooksRefusesObjects) {
   cache_t *c = nullptr;
   ASSERT_EQ(cache_open(nullptr, &c), CACHE_OK);
   CachePtr plain(c);
-  Obj a;
+  Obj &a = New();
   EXPECT_EQ(cache_set_object(c, "a", 1, &a, 1, nullptr, 0, 0, CACHE_WRITE_SET), CACHE_E_INVALID);
   ASSERT_EQ(cache_set(c, "a", 1, "xyz", 3, 0), CACHE_OK);
   void *obj = nullptr;
@@ -231,7 +249,7 @@ TEST_F(ObjectTest, ACacheWithoutHooksRefusesObjects) {
 
 TEST_F(ObjectTest, BytesCallsMeetingAnObjectGetWrongKindAndChangeNothing) {
   Open(1 << 20);
-  Obj a;
+  Obj &a = New();
   ASSERT_EQ(Put("a", &a), CACHE_OK);
   const cache_stats_t before = Stats();
   char buf[64];
@@ -259,15 +277,15 @@ TEST_F(ObjectTest, BytesCallsMeetingAnObjectGetWrongKindAndChangeNothing) {
 TEST_F(ObjectTest, TheChargeCountsAgainstTheByteBound) {
   Open(64 << 10);  // one shard of 64 KiB
   const uint64_t base = Stats().bytes;  // the shard's arrays
-  Obj a;
+  Obj &a = New();
   ASSERT_EQ(Put("a", &a, 10000), CACHE_OK);
   const uint64_t one = Stats().bytes - base;
   EXPECT_GE(one, 10000u + 24 + 1 + 24);  // header, key, payload, charge
   EXPECT_LT(one, 10000u + 128);
   // Objects of 10000 bytes each: never more than max_bytes held.
-  std::vector<Obj> objs(20);
+  auto objs = NewMany(20);
   for (int i = 0; i < 20; ++i) {
-    ASSERT_EQ(Put("o" + std::to_string(i), &objs[i], 10000), CACHE_OK);
+    ASSERT_EQ(Put("o" + std::to_string(i), objs[i], 10000), CACHE_OK);
     EXPECT_LE(Stats().bytes, uint64_t{64} << 10);
     CheckInvariants();
   }
@@ -278,12 +296,12 @@ TEST_F(ObjectTest, TheChargeCountsAgainstTheByteBound) {
 TEST_F(ObjectTest, ReleaseRunsOutsideEveryLockAndMayCallTheCache) {
   Open(0, 8, 1);
   hooks.reenter = true;
-  std::vector<Obj> objs(64);
-  for (int i = 0; i < 64; ++i) ASSERT_EQ(Put("k" + std::to_string(i), &objs[i]), CACHE_OK);
+  auto objs = NewMany(64);
+  for (int i = 0; i < 64; ++i) ASSERT_EQ(Put("k" + std::to_string(i), objs[i]), CACHE_OK);
   ASSERT_EQ(cache_delete(cache.get(), "k63", 3), CACHE_OK);
   ASSERT_EQ(cache_clear(cache.get()), CACHE_OK);
   EXPECT_EQ(hooks.releases.load(), 64);
-  for (auto &o : objs) EXPECT_EQ(o.refs.load(), 1);
+  for (Obj *o : objs) EXPECT_EQ(o->refs.load(), 1);
   CheckInvariants();
 }
 
@@ -295,7 +313,7 @@ TEST_F(ObjectTest, UpgradeReplacesTheBytesSeenKeepingTheDeadline) {
   cache_value_t *seen = nullptr;
   ASSERT_EQ(cache_get_object(cache.get(), "a", 1, 0, &obj, &seen), CACHE_OK);
   ASSERT_NE(seen, nullptr);
-  Obj a;
+  Obj &a = New();
   a.refs.fetch_add(1);  // the cache's, on success
   ASSERT_EQ(cache_upgrade_object(cache.get(), "a", 1, seen, &a, 50), CACHE_OK);
   cache_value_release(seen);
@@ -308,7 +326,7 @@ TEST_F(ObjectTest, UpgradeReplacesTheBytesSeenKeepingTheDeadline) {
   ASSERT_EQ(cache_set(cache.get(), "b", 1, "one", 3, 0), CACHE_OK);
   ASSERT_EQ(cache_get_object(cache.get(), "b", 1, 0, &obj, &seen), CACHE_OK);
   ASSERT_EQ(cache_set(cache.get(), "b", 1, "two", 3, 0), CACHE_OK);
-  Obj b;
+  Obj &b = New();
   EXPECT_EQ(cache_upgrade_object(cache.get(), "b", 1, seen, &b, 50), CACHE_EXISTS);
   cache_value_release(seen);
   // Too large for the cache: the bytes entry stays.
@@ -328,7 +346,7 @@ TEST_F(ObjectTest, UpgradeReplacesTheBytesSeenKeepingTheDeadline) {
 
 TEST_F(ObjectTest, TakeHandsTheObjectOver) {
   Open(1 << 20);
-  Obj a;
+  Obj &a = New();
   ASSERT_EQ(Put("a", &a), CACHE_OK);
   ASSERT_EQ(cache_set(cache.get(), "b", 1, "bb", 2, 0), CACHE_OK);
   void *obj = nullptr;
@@ -350,8 +368,8 @@ TEST_F(ObjectTest, TakeHandsTheObjectOver) {
 
 TEST_F(ObjectTest, VisitSeesEveryObject) {
   Open(1 << 20, 0, 4);
-  std::vector<Obj> objs(20);
-  for (int i = 0; i < 20; ++i) ASSERT_EQ(Put("k" + std::to_string(i), &objs[i]), CACHE_OK);
+  auto objs = NewMany(20);
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(Put("k" + std::to_string(i), objs[i]), CACHE_OK);
   ASSERT_EQ(cache_set(cache.get(), "bytes", 5, "b", 1, 0), CACHE_OK);
   std::vector<void *> seen;
   auto visit = [](void *ctx, void *o) {
@@ -367,7 +385,7 @@ TEST_F(ObjectTest, VisitSeesEveryObject) {
 TEST_F(ObjectTest, ThreadsWithEvictionLeakNothing) {
   Open(0, 64, 4);
   constexpr int kThreads = 4, kOps = 20000, kKeys = 256;
-  std::vector<Obj> objs(kKeys);
+  auto objs = NewMany(kKeys);
   std::vector<std::thread> ts;
   for (int t = 0; t < kThreads; ++t) {
     ts.emplace_back([&, t] {
@@ -380,11 +398,11 @@ TEST_F(ObjectTest, ThreadsWithEvictionLeakNothing) {
           case 0:
           case 1: {
             Obj *o = Get(key);
-            if (o != nullptr) EXPECT_EQ(o, &objs[k]);
+            if (o != nullptr) EXPECT_EQ(o, objs[k]);
             break;
           }
           case 2:
-            Put(key, &objs[k]);
+            Put(key, objs[k]);
             break;
           default:
             cache_delete(cache.get(), key.data(), key.size());
@@ -395,7 +413,7 @@ TEST_F(ObjectTest, ThreadsWithEvictionLeakNothing) {
   for (auto &t : ts) t.join();
   CheckInvariants();
   cache.reset();
-  for (auto &o : objs) EXPECT_EQ(o.refs.load(), 1);
+  for (Obj *o : objs) EXPECT_EQ(o->refs.load(), 1);
   EXPECT_GT(hooks.releases.load(), 0);
 }
 
@@ -408,7 +426,7 @@ TEST_F(ObjectTest, AStoreGetsTheEncodedBytesAndReadsThroughComeBackAsBytes) {
   const cache_store_t table = store.Table();
   cache_link_t *link = nullptr;
   ASSERT_EQ(cache_store_attach(cache.get(), &table, nullptr, &link), CACHE_OK);
-  Obj a;
+  Obj &a = New();
   a.refs.fetch_add(1);
   // Without its encoded form, an object cannot go to the store.
   EXPECT_EQ(cache_set_object(cache.get(), "a", 1, &a, 10, nullptr, 0, 0, CACHE_WRITE_SET),
@@ -431,7 +449,7 @@ TEST_F(ObjectTest, AStoreGetsTheEncodedBytesAndReadsThroughComeBackAsBytes) {
   EXPECT_EQ(std::string(static_cast<const char *>(cache_value_data(bytes)),
                         cache_value_size(bytes)),
             "enc-b");
-  Obj b;
+  Obj &b = New();
   b.refs.fetch_add(1);
   const int up = cache_upgrade_object(cache.get(), "b", 1, bytes, &b, 10);
   cache_value_release(bytes);
