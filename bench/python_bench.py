@@ -25,6 +25,14 @@ repetition runs every (engine, op) once, in a shuffled order, so that noise on
 the VM spreads over all engines; the table shows medians over the repetitions.
 The garbage collector is off inside the timed loops (as in timeit).
 
+Decorators, in a second table, same run: a hit of a memoised function of one
+argument returning a dict ({"key": k, "value": <100 bytes>}), called with one
+of 10,000 resident int arguments (call-hit-int) or str arguments (the same
+16-character keys; call-hit-str): libcache.cached, functools.lru_cache,
+cachetools.cached (LRUCache) and cachebox.cached (LRUCache), each in its
+default configuration; the timed statement is c(k), and lru_cache's hit of
+the same op is the reference.
+
 Peers are measured in two forms where they have both: the method form (get;
 set or insert where the class has one, else c[k] = v) and the subscript form
 (c[k], c[k] = v; its get-miss would be a KeyError, so it is not measured).
@@ -42,6 +50,7 @@ import argparse
 import functools
 import gc
 import importlib.metadata
+import inspect
 import json
 import os
 import platform
@@ -66,6 +75,8 @@ BIG_TTL = 3600  # seconds: the TTL caches expire nothing during a run
 
 OPS = ("get-hit", "get-miss", "set-update", "set-new-evict")
 REFERENCE = ("lru_cache", "get-hit")  # what the ratio columns divide by
+DECORATOR_OPS = ("call-hit-int", "call-hit-str")  # the decorators' table
+DECORATOR_REFERENCE = "@functools.lru_cache"  # its hit of the same op is the decorators' reference
 
 
 # ---- Workload ------------------------------------------------------------------
@@ -78,6 +89,8 @@ class Workload:
     absent: list[str]  # keys never inserted anywhere: get-miss and set-new-evict walk these
     warm: list[str]  # EVICT_CAPACITY keys that fill the set-new-evict caches first
     value: bytes
+    resident_ints: list[int]  # int arguments of call-hit-int: 0 .. RESIDENT_KEYS - 1
+    walk_ints: list[int]  # walk, each key replaced by its index in resident
 
 
 def make_workload(ops: int, seed: int = 20240601) -> Workload:
@@ -98,7 +111,8 @@ def make_workload(ops: int, seed: int = 20240601) -> Workload:
         walk.extend(one_pass)
     del walk[ops:]
     value = bytes(rng.getrandbits(8) for _ in range(VALUE_BYTES))
-    return Workload(resident, walk, absent, warm, value)
+    index = {k: i for i, k in enumerate(resident)}
+    return Workload(resident, walk, absent, warm, value, list(range(RESIDENT_KEYS)), [index[k] for k in walk])
 
 
 # ---- Timed loops ---------------------------------------------------------------
@@ -120,7 +134,7 @@ def compile_loop(stmt: str) -> Callable[..., int]:
     return namespace["loop"]  # type: ignore[no-any-return]
 
 
-def timed(stmt: str, keys: list[str], c: Any, v: bytes) -> int:
+def timed(stmt: str, keys: list[Any], c: Any, v: bytes) -> int:
     loop = compile_loop(stmt)
     gc_was_on = gc.isenabled()
     gc.disable()
@@ -301,6 +315,61 @@ def _dict_engines() -> list[Engine]:
     ]
 
 
+def _decorator_engines(value: bytes, notes: list[str]) -> list[Engine]:
+    """Memoised functions: make() wraps a fresh load(k) -> dict; read() is its result on a hit, else None."""
+
+    def engine(name: str, wrap: Callable[[Callable[[Any], Any], int], Any], note: str = "") -> Engine:
+        calls = [0]
+
+        def load(k: Any) -> dict[str, Any]:
+            calls[0] += 1
+            return {"key": k, "value": value}
+
+        def fill(f: Any, keys: list[Any], _value: bytes) -> None:
+            for k in keys:
+                f(k)
+
+        def read(f: Any, k: Any) -> Any:
+            before = calls[0]
+            result = f(k)
+            return result if calls[0] == before else None  # a hit, not a load
+
+        stmts = {op: "c(k)" for op in DECORATOR_OPS}
+        return Engine(name, lambda n: wrap(load, n), read, stmts, fill=fill, note=note)
+
+    engines = [
+        engine("@libcache.cached", lambda fn, n: libcache.cached(fn)),
+        engine("@functools.lru_cache", lambda fn, n: functools.lru_cache(maxsize=n)(fn)),
+    ]
+    try:
+        import cachetools
+
+        engines.append(
+            engine("@cachetools.cached(LRUCache)", lambda fn, n: cachetools.cached(cachetools.LRUCache(n))(fn))
+        )
+    except ImportError:
+        pass  # make_engines has said so
+    try:
+        import cachebox
+
+        engines.append(
+            engine(
+                "@cachebox.cached(LRUCache)",
+                lambda fn, n: cachebox.cached(cachebox.LRUCache(n))(fn),
+                note="@cachebox.cached returns a copy of a mutable result (a dict) on every hit, by default",
+            )
+        )
+    except ImportError:
+        pass
+    obj = "values" in inspect.signature(libcache.Cache.__init__).parameters
+    notes.append(
+        "@libcache.cached: the private cache "
+        + ("keeps the result object (values=\"object\"): a hit returns it" if obj else
+           "stores the result pickled: a hit unpickles a new dict")
+    )
+    return engines
+
+
 def make_engines(value: bytes, notes: list[str]) -> list[Engine]:
     engines = [_lru_cache_engine(value, True), _lru_cache_engine(value, False)]
     engines += _dict_engines()
@@ -314,7 +383,7 @@ def make_engines(value: bytes, notes: list[str]) -> list[Engine]:
             engines += build()
         except ImportError:
             notes.append(f"{package} is not installed: skipped (pip install {package})")
-    return engines
+    return engines + _decorator_engines(value, notes)
 
 
 # ---- Cases: one (engine, op), with its cache and its check -----------------------
@@ -330,8 +399,10 @@ class Case:
     def stmt(self) -> str:
         return self.engine.stmts[self.op]
 
-    def keys(self, w: Workload) -> list[str]:
-        return w.walk if self.op in ("get-hit", "set-update") else w.absent
+    def keys(self, w: Workload) -> list[Any]:
+        if self.op == "call-hit-int":
+            return w.walk_ints
+        return w.walk if self.op in ("get-hit", "set-update", "call-hit-str") else w.absent
 
     def prepare(self, w: Workload) -> Any:
         """The cache this op runs against (a fresh full one for set-new-evict)."""
@@ -340,7 +411,7 @@ class Case:
             self.engine.prefill(c, w.warm, w.value)
         else:
             c = self.engine.make(2 * RESIDENT_KEYS)
-            self.engine.prefill(c, w.resident, w.value)
+            self.engine.prefill(c, w.resident_ints if self.op == "call-hit-int" else w.resident, w.value)
         return c
 
     def check(self, c: Any, w: Workload, ran: bool) -> None:
@@ -353,6 +424,9 @@ class Case:
 
         if self.op == "get-hit":
             require(all(read(c, k) == w.value for k in w.walk[:100]), "a get did not hit")
+        elif self.op in DECORATOR_OPS:
+            hit = all(read(c, k) == {"key": k, "value": w.value} for k in self.keys(w)[:100])
+            require(hit, "a call did not hit")
         elif self.op == "get-miss":
             require(all(read(c, k) is None for k in w.absent[:100]), "a get did not miss")
         elif self.op == "set-update" and ran:
@@ -437,6 +511,8 @@ def table(engines: list[Engine], medians: dict[tuple[str, str], float]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for e in engines:
+        if not any(op in e.stmts for op in OPS):
+            continue
         m = {op: medians.get((e.name, op)) for op in OPS}
         cells = [
             fmt(m["get-hit"]),
@@ -447,6 +523,22 @@ def table(engines: list[Engine], medians: dict[tuple[str, str], float]) -> str:
             fmt(m["set-new-evict"]),
             ratio(m["set-new-evict"], ref),
         ]
+        lines.append(f"| {e.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def decorator_table(engines: list[Engine], medians: dict[tuple[str, str], float]) -> str:
+    lines = [
+        "| decorator | call-hit-int | vs lru_cache | call-hit-str | vs lru_cache |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for e in engines:
+        if not any(op in e.stmts for op in DECORATOR_OPS):
+            continue
+        cells = []
+        for op in DECORATOR_OPS:
+            ns = medians.get((e.name, op))
+            cells += [fmt(ns), ratio(ns, medians.get((DECORATOR_REFERENCE, op)))]
         lines.append(f"| {e.name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -489,6 +581,13 @@ def target_lines(medians: dict[tuple[str, str], float]) -> list[str]:
             if mine is not None and ref:
                 verdict = "met" if mine <= 2.5 * ref else "NOT met"
                 out.append(f"{lib} {op} = {mine / ref:.2f}x lru_cache hit (target <= 2.5x): {verdict}")
+    for op in DECORATOR_OPS:
+        mine, lru = medians.get(("@libcache.cached", op)), medians.get((DECORATOR_REFERENCE, op))
+        if mine is not None and lru:
+            verdict = "met" if mine <= 1.5 * lru else "NOT met"
+            out.append(
+                f"@libcache.cached {op} {mine:.1f} ns = {mine / lru:.2f}x an lru_cache hit (target <= 1.5x): {verdict}"
+            )
     return out
 
 
@@ -514,9 +613,9 @@ def main() -> int:
         notes.append(f"load average when the run began: {load} (other load on the machine shows up in the numbers)")
     w = make_workload(ops)
     engines = make_engines(w.value, notes)
-    cases = [Case(e, op) for e in engines for op in OPS if op in e.stmts]
+    cases = [Case(e, op) for e in engines for op in (*OPS, *DECORATOR_OPS) if op in e.stmts]
     verify(cases, w)
-    empties = {"walk": EmptyLoop("walk"), "absent": EmptyLoop("absent")}
+    empties = {"walk": EmptyLoop("walk"), "absent": EmptyLoop("absent"), "walk_ints": EmptyLoop("walk_ints")}
 
     rng = random.Random(1)
     runnables: list[Any] = [*cases, *empties.values()]
@@ -533,7 +632,10 @@ def main() -> int:
     medians: dict[tuple[str, str], float] = {}
     spreads: list[tuple[float, str]] = []
     for case in cases:
-        base = overhead["walk" if case.op in ("get-hit", "set-update") else "absent"]
+        if case.op == "call-hit-int":
+            base = overhead["walk_ints"]
+        else:
+            base = overhead["walk" if case.op in ("get-hit", "set-update", "call-hit-str") else "absent"]
         per_op = [s / ops - base for s in case.samples]
         med = statistics.median(per_op)
         medians[(case.engine.name, case.op)] = med
@@ -569,6 +671,8 @@ def main() -> int:
     print(f"packages: {versions()}\n")
     print(table(engines, medians))
     print()
+    print(decorator_table(engines, medians))
+    print()
     targets = target_lines(medians)
     for line in targets:
         print(f"- {line}")
@@ -586,7 +690,7 @@ def main() -> int:
             # Grouped by op in OPS order, engines in table order within each.
             "rows": [
                 {"engine": e.name, "op": op, "ns": round(medians[(e.name, op)], 2)}
-                for op in OPS
+                for op in (*OPS, *DECORATOR_OPS)
                 for e in engines
                 if (e.name, op) in medians
             ],
