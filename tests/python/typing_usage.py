@@ -154,8 +154,12 @@ def decorated(cache: Cache) -> int:
     def user_age(user_id: int) -> int:
         return user_id + 20
 
+    @cached(typed=True)
+    def half(x: float) -> float:
+        return x / 2
+
     info: CacheInfo = square.cache_info()  # type: ignore[attr-defined]
-    return square(3) + len(user_name(1)) + user_age(2) + info.hits
+    return square(3) + len(user_name(1)) + user_age(2) + info.hits + int(half(4.0))
 
 
 def sessions(cache: Cache) -> Any:
