@@ -176,6 +176,22 @@ class Cache(_core.Cache):
             numpy.float64) and numpy scalars go through the codec, and without
             one are refused (UnsupportedValue says how to convert them). A
             codec's failure raises CodecError, chaining the codec's exception.
+        values: "bytes" (the default): a value is stored as a copy of its
+            bytes (bytes, str, int, float, bool, None exactly; other objects
+            through the codec), and every read builds a new object from them:
+            what is stored cannot change, and max_bytes counts exactly what
+            the engine holds. "object": the cache holds the object itself, by
+            reference, and a hit returns that same object, with no copy and no
+            codec (as functools.lru_cache does): any object may be stored, and
+            mutating a cached object mutates what later hits see. With Redis
+            attached, the codec encodes what Redis gets, and a value read
+            through from Redis is decoded once and kept as an object.
+        size: values="object" only: a callable giving the bytes to charge an
+            object against max_bytes (an int from 0 to 2**48 - 1). By default
+            the charge is shallow, as sys.getsizeof's: exact for bytes, str and
+            numbers, the container alone for a dict, list or tuple (what it
+            refers to is not counted). Entries count against max_entries as
+            usual.
         _clock: private, for tests: a libcache._core.FakeClock that the engine
             reads instead of its monotonic clock, so that TTLs expire when the
             test advances it.
@@ -199,6 +215,8 @@ class Cache(_core.Cache):
         shards: Optional[int] = None,
         codec: Union[None, str, _codecs.Codec] = None,
         *,
+        values: str = "bytes",
+        size: Optional[Callable[[Any], int]] = None,
         _clock: Optional[_core.FakeClock] = None,
     ) -> None:
         if hasattr(self, "_settings"):
@@ -206,7 +224,13 @@ class Cache(_core.Cache):
         mb, me = _bound("max_bytes", max_bytes), _bound("max_entries", max_entries)
         if mb == 0 and me == 0:
             raise ValueError("a cache needs a bound: set max_bytes, max_entries or both")
-        super().__init__(mb, me, _default_ttl_ms(default_ttl), _shards(shards), _codecs.resolve(codec), _clock)
+        if values not in ("bytes", "object"):
+            raise ValueError(f'values must be "bytes" or "object", not {values!r}')
+        if size is not None and (values != "object" or not callable(size)):
+            raise TypeError('size= is a callable giving an object\'s size in bytes, for values="object" only')
+        super().__init__(
+            mb, me, _default_ttl_ms(default_ttl), _shards(shards), _codecs.resolve(codec), _clock, values == "object", size
+        )
         self._settings = (max_bytes, max_entries, default_ttl)
         self._not_cached = 0
         self._redis_store: Optional[_redis.RedisStore] = None  # the last store attach_redis made

@@ -30,6 +30,7 @@
 #include <Python.h>
 #include <libcache/cache.h>
 #include <libcache/cache_experimental.h>
+#include <libcache/cache_object.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -138,6 +139,11 @@ struct Core {
   cache_t *cache = nullptr;
   PyObject *codec = nullptr;  // strong reference: None or an object with dumps/loads
   PyObject *clock = nullptr;  // strong reference to the FakeClock the engine reads, or null
+  // values="object": entries hold the Python objects themselves
+  // (<libcache/cache_object.h>); sizer: None, or the size= callable that
+  // charges each against max_bytes (strong reference).
+  bool objects = false;
+  PyObject *sizer = nullptr;
   uint64_t max_bytes = 0;
   uint32_t shards = 0;
   mutable libcache_py::LinkState link;  // the store link's state (binding.h)
@@ -149,6 +155,7 @@ struct Core {
     Close();            // the engine reads the clock until here
     Py_XDECREF(codec);  // pybind11 destroys holders with the GIL held
     Py_XDECREF(clock);
+    Py_XDECREF(sizer);
   }
   // Closes the cache: new calls raise CacheClosed at once; its store link is
   // closed with no wait, and the calls in progress without the GIL are
@@ -526,6 +533,129 @@ PyObject *Finish(const Core *core, Decoded *d) {
   return v;
 }
 
+// ---- Object values (Cache(values="object")) ------------------------------------
+//
+// The engine holds one strong reference per entry (<libcache/cache_object.h>).
+// retain runs in the reading thread under a shard lock, and that thread holds
+// the GIL (every object read is made with it: reads through a store go by
+// cache_get_value without it, then read locally again with it). release runs
+// with no engine lock held, in whichever thread made the entry leave (a
+// Python thread, or a store link's thread): it takes the GIL if this thread
+// lacks it. During interpreter finalization a thread without the GIL cannot
+// take it: the reference is left (the process is exiting).
+
+void RetainObject(void *, void *obj) { Py_INCREF(static_cast<PyObject *>(obj)); }
+
+void ReleaseObject(void *, void *obj) {
+  if (PyGILState_Check()) {
+    Py_DECREF(static_cast<PyObject *>(obj));
+    return;
+  }
+#if PY_VERSION_HEX >= 0x030D0000
+  if (Py_IsFinalizing()) return;
+#else
+  if (_Py_IsFinalizing()) return;
+#endif
+  const PyGILState_STATE st = PyGILState_Ensure();
+  Py_DECREF(static_cast<PyObject *>(obj));
+  PyGILState_Release(st);
+}
+
+// What an object is charged against max_bytes: size(value) when the cache
+// has a size= callable, else a shallow size like sys.getsizeof's (exact for
+// bytes, str, int, float and the other scalars, the container alone for
+// tuples, lists, dicts and other objects: what they refer to is not counted).
+// false with an exception set.
+bool ObjectCharge(const Core *core, PyObject *v, uint64_t *out) {
+  if (core->sizer != nullptr) {
+    PyObject *n = PyObject_CallOneArg(core->sizer, v);
+    if (n == nullptr) return false;
+    const unsigned long long u = PyLong_Check(n) ? PyLong_AsUnsignedLongLong(n) : 0;
+    const bool ok = PyLong_Check(n) && !(u == static_cast<unsigned long long>(-1) && PyErr_Occurred());
+    Py_DECREF(n);
+    if (!ok) {
+      PyErr_Clear();
+      PyErr_SetString(PyExc_ValueError, "size= must return an int from 0 to 2**48 - 1");
+      return false;
+    }
+    *out = u;
+    return true;
+  }
+  PyTypeObject *t = Py_TYPE(v);
+  if (t == &PyBytes_Type) {
+    *out = static_cast<uint64_t>(t->tp_basicsize + PyBytes_GET_SIZE(v));
+  } else if (t == &PyUnicode_Type && PyUnicode_IS_COMPACT_ASCII(v)) {
+    *out = static_cast<uint64_t>(t->tp_basicsize + PyUnicode_GET_LENGTH(v) + 1);
+  } else if (t->tp_itemsize == 0 && t->tp_dictoffset == 0 && !PyType_IS_GC(t)) {
+    *out = static_cast<uint64_t>(t->tp_basicsize);  // float, None, bool's base...
+  } else {
+    static PyObject *sizeof_name = PyUnicode_InternFromString("__sizeof__");
+    PyObject *n = sizeof_name != nullptr ? PyObject_CallMethodNoArgs(v, sizeof_name) : nullptr;
+    if (n == nullptr) {
+      PyErr_Clear();  // no __sizeof__: charge the type's basic size
+      *out = static_cast<uint64_t>(t->tp_basicsize);
+    } else {
+      const long long z = PyLong_AsLongLong(n);
+      Py_DECREF(n);
+      if (z < 0) PyErr_Clear();
+      *out = static_cast<uint64_t>(z < 0 ? t->tp_basicsize : z) + (PyType_IS_GC(t) ? 16 : 0);
+    }
+  }
+  return true;
+}
+
+// The engine's bytes value v (tagged, as bytes caches store them) decoded;
+// null with an exception set.
+PyObject *DecodePinned(const Core *core, const cache_value_t *v) {
+  Decoded d;
+  DecodeInPlace(&d, cache_value_data(v), cache_value_size(v));
+  return Finish(core, &d);
+}
+
+// An object cache's read of k: 1 found (*out: new reference), 0 absent, -1
+// error. A bytes value (read through from the store, or written by a sync
+// write) is decoded once and put in the entry's place (cache_upgrade_object).
+int LookupObject(const Core *core, cache_t *c, const Key &k, PyObject **out) {
+  const size_t klen = static_cast<size_t>(k.size);
+  void *obj = nullptr;
+  cache_value_t *bytes = nullptr;
+  const bool through = core->link.release_reads;
+  int rc = cache_get_object(c, k.data, klen, through ? CACHE_GET_LOCAL : 0, &obj, &bytes);
+  for (int attempt = 0; through && rc == CACHE_NOT_FOUND && attempt < 3; ++attempt) {
+    // Read through without the GIL, as bytes; an object that a write put in
+    // place meanwhile is read locally again, with the GIL.
+    rc = Released(core, [&] { return cache_get_value(c, k.data, klen, &bytes); });
+    if (rc != CACHE_E_WRONG_KIND) break;
+    rc = cache_get_object(c, k.data, klen, CACHE_GET_LOCAL, &obj, &bytes);
+  }
+  if (rc == CACHE_NOT_FOUND) return 0;
+  if (rc != CACHE_OK) {
+    SetStatusError(rc, "get failed");
+    return -1;
+  }
+  if (obj != nullptr) [[likely]] {
+    *out = static_cast<PyObject *>(obj);
+    return 1;
+  }
+  PyObject *v = DecodePinned(core, bytes);
+  uint64_t charge = 0;
+  // The codec or size= may have closed the cache (core->cache is then null).
+  if (v != nullptr && core->cache != nullptr) {
+    if (ObjectCharge(core, v, &charge)) {
+      Py_INCREF(v);  // the cache's, if it keeps it
+      if (cache_upgrade_object(core->cache, k.data, klen, bytes, v, charge) != CACHE_OK) {
+        Py_DECREF(v);  // not kept (replaced meanwhile, too large): still what this read saw
+      }
+    } else {
+      PyErr_Clear();  // a failing size= only means the decoded value is not kept
+    }
+  }
+  cache_value_release(bytes);
+  if (v == nullptr) return -1;
+  *out = v;
+  return 1;
+}
+
 // ---- The hot methods -------------------------------------------------------
 
 // A read that may go through to the store (read-through on): without the
@@ -551,6 +681,7 @@ inline int LookupKey(PyObject *self, const Key &k, PyObject **out) {
   const Core *core = CoreOf(self);
   cache_t *c = OpenCache(core);
   if (c == nullptr) return -1;
+  if (core->objects) return LookupObject(core, c, k, out);
   Decoded d;
   const int rc = core->link.release_reads ? ReadReleased(core, c, k, &d)
                                           : cache_read(c, k.data, static_cast<size_t>(k.size),
@@ -633,6 +764,39 @@ PyObject *Get(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
 // (CACHE_OK, CACHE_EXISTS, CACHE_NOT_FOUND) or -100 with an exception set.
 constexpr int kRaised = -100;
 
+// An object cache's write: the object itself, by reference, charged by
+// ObjectCharge; with a store linked, its encoded form too (what Redis gets).
+int WriteObject(const Core *core, const Key &k, PyObject *value, int64_t ttl_ms, int mode,
+                uint64_t *charge) {
+  if (!ObjectCharge(core, value, charge)) return kRaised;
+  std::string enc;
+  const bool linked = core->link.link != nullptr;
+  if (linked) {
+    Encoded e;
+    if (!Encode(core, value, &e)) return kRaised;
+    try {
+      enc.reserve(static_cast<size_t>(e.size) + 1);
+      enc.push_back(e.tag);
+      enc.append(e.data, static_cast<size_t>(e.size));
+    } catch (const std::bad_alloc &) {
+      PyErr_NoMemory();
+      return kRaised;
+    }
+  }
+  // Fetched again: size= and the codec are Python code, which may have
+  // closed the cache.
+  cache_t *c = OpenCache(core);
+  if (c == nullptr) return kRaised;
+  Py_INCREF(value);  // the cache's, on success
+  const auto write = [&] {
+    return cache_set_object(c, k.data, static_cast<size_t>(k.size), value, *charge,
+                            linked ? enc.data() : nullptr, enc.size(), ttl_ms, mode);
+  };
+  const int rc = core->link.release_writes ? Released(core, write) : write();
+  if (rc != CACHE_OK) Py_DECREF(value);
+  return rc;
+}
+
 int Write(PyObject *self, PyObject *key, PyObject *value, PyObject *ttl, int mode) {
   const Core *core = CoreOf(self);
   Key k;
@@ -641,16 +805,24 @@ int Write(PyObject *self, PyObject *key, PyObject *value, PyObject *ttl, int mod
     return kRaised;
   }
   Encoded e;
-  if (!Encode(core, value, &e)) return kRaised;
-  // Fetched again: a ttl's __float__ or the codec's dumps() is Python code,
-  // which may have closed the cache.
-  cache_t *c = OpenCache(core);
-  if (c == nullptr) return kRaised;
-  const cache_iovec_t parts[2] = {{&e.tag, 1}, {e.data, static_cast<size_t>(e.size)}};
-  const auto write = [&] {
-    return cache_setv(c, k.data, static_cast<size_t>(k.size), parts, 2, ttl_ms, mode);
-  };
-  const int rc = core->link.release_writes ? Released(core, write) : write();
+  int rc;
+  uint64_t charge = 0;
+  if (core->objects) {
+    rc = WriteObject(core, k, value, ttl_ms, mode, &charge);
+    if (rc == kRaised) return kRaised;
+  } else {
+    if (!Encode(core, value, &e)) return kRaised;
+    // Fetched again: a ttl's __float__ or the codec's dumps() is Python code,
+    // which may have closed the cache.
+    cache_t *c = OpenCache(core);
+    if (c == nullptr) return kRaised;
+    const cache_iovec_t parts[2] = {{&e.tag, 1}, {e.data, static_cast<size_t>(e.size)}};
+    const auto write = [&] {
+      return cache_setv(c, k.data, static_cast<size_t>(k.size), parts, 2, ttl_ms, mode);
+    };
+    rc = core->link.release_writes ? Released(core, write) : write();
+    charge = static_cast<uint64_t>(e.size) + 1;
+  }
   if (rc >= 0) [[likely]] {
     return rc;
   }
@@ -660,8 +832,9 @@ int Write(PyObject *self, PyObject *key, PyObject *value, PyObject *ttl, int mod
                        "block_timeout for room)");
   } else if (rc == CACHE_E_TOO_LARGE) {
     SetStatusError(rc, "an entry of " + std::to_string(k.size) + " key bytes and " +
-                           std::to_string(e.size + 1) +
-                           " value bytes cannot fit: one entry may take at most max_bytes (" +
+                           std::to_string(charge) +
+                           (core->objects ? " bytes charged for its object" : " value bytes") +
+                           " cannot fit: one entry may take at most max_bytes (" +
                            std::to_string(core->max_bytes) +
                            " bytes) less the engine's overhead and its shards' arrays (entries "
                            "up to max_bytes / 8 always fit); raise max_bytes");
@@ -736,10 +909,20 @@ int Contains(PyObject *self, PyObject *key) {
   Key k;
   if (c == nullptr || !KeyOf(key, &k)) return -1;
   const Core *core = CoreOf(self);
-  const int rc = core->link.release_reads
-                     ? ReadReleased(core, c, k, nullptr)
-                     : cache_read(c, k.data, static_cast<size_t>(k.size), nullptr, nullptr);
-  if (rc == CACHE_OK) return 1;
+  int rc;
+  if (core->objects && !core->link.release_reads) {
+    void *obj = nullptr;
+    cache_value_t *bytes = nullptr;
+    rc = cache_get_object(c, k.data, static_cast<size_t>(k.size), 0, &obj, &bytes);
+    Py_XDECREF(static_cast<PyObject *>(obj));
+    if (bytes != nullptr) cache_value_release(bytes);
+  } else {
+    rc = core->link.release_reads
+             ? ReadReleased(core, c, k, nullptr)
+             : cache_read(c, k.data, static_cast<size_t>(k.size), nullptr, nullptr);
+  }
+  // An object met by a bytes read (read through, then written meanwhile).
+  if (rc == CACHE_OK || rc == CACHE_E_WRONG_KIND) return 1;
   if (rc == CACHE_NOT_FOUND) return 0;
   SetStatusError(rc, "lookup failed");
   return -1;
@@ -777,7 +960,44 @@ PyMethodDef g_fast_methods[] = {
     {nullptr, nullptr, 0, nullptr},
 };
 
+// Garbage collection: an object cache's entries are references the
+// collector must see (a cycle through a cached object is then collectable,
+// as with functools.lru_cache). Bytes caches hold only their codec, clock
+// and size= callable. traverse never reads a bytes cache's entries: a
+// collection may start inside an allocation that a bytes read makes under a
+// shard lock (its value's bytes object), and visiting would lock that shard.
+int VisitAdapter(void *ctx, void *obj) {
+  auto *v = static_cast<std::pair<visitproc, void *> *>(ctx);
+  return v->first(static_cast<PyObject *>(obj), v->second);
+}
+
+int Traverse(PyObject *self, visitproc visit, void *arg) {
+  Py_VISIT(Py_TYPE(self));
+  const Core *core = CoreOf(self);
+  if (core == nullptr) return 0;
+  Py_VISIT(core->codec);
+  Py_VISIT(core->clock);
+  Py_VISIT(core->sizer);
+  if (core->objects && core->cache != nullptr) {
+    std::pair<visitproc, void *> v{visit, arg};
+    const int rc = cache_visit_objects(core->cache, VisitAdapter, &v);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
+// Drops the entries (their release runs after the engine's locks); the
+// collector calls it to break a cycle through the cache.
+int ClearRefs(PyObject *self) {
+  const Core *core = CoreOf(self);
+  if (core != nullptr && core->objects && core->cache != nullptr) cache_clear(core->cache);
+  return 0;
+}
+
 void InstallFastPaths(PyHeapTypeObject *heap) {
+  heap->ht_type.tp_flags |= Py_TPFLAGS_HAVE_GC;
+  heap->ht_type.tp_traverse = Traverse;
+  heap->ht_type.tp_clear = ClearRefs;
   heap->ht_type.tp_methods = g_fast_methods;
   heap->as_mapping.mp_subscript = Subscript;
   heap->as_mapping.mp_ass_subscript = AssSubscript;
@@ -972,7 +1192,8 @@ PYBIND11_MODULE(_core, m) {
   py::class_<Core> cls(m, "Cache", py::custom_type_setup(InstallFastPaths));
   g_cache_type = reinterpret_cast<PyTypeObject *>(cls.ptr());
   cls.def(py::init([](uint64_t max_bytes, uint64_t max_entries, uint64_t default_ttl_ms,
-                      uint32_t shards, py::object codec, py::object clock) {
+                      uint32_t shards, py::object codec, py::object clock, bool objects,
+                      py::object size) {
             FakeClock *fake = nullptr;
             if (!clock.is_none()) {
               if (!py::isinstance<FakeClock>(clock)) {
@@ -991,6 +1212,9 @@ PYBIND11_MODULE(_core, m) {
             if (rc == CACHE_OK && fake != nullptr) {
               rc = cache_options_set_clock(opts, FakeClock::Read, fake);
             }
+            if (rc == CACHE_OK && objects) {
+              rc = cache_options_set_object_hooks(opts, RetainObject, ReleaseObject, nullptr);
+            }
             if (rc == CACHE_OK) rc = cache_open(opts, &core->cache);
             cache_options_free(opts);
             Check(rc, "invalid cache options: max_bytes=" + std::to_string(max_bytes) +
@@ -1000,12 +1224,15 @@ PYBIND11_MODULE(_core, m) {
                           "1024, and each shard needs room for its table)");
             core->codec = codec.release().ptr();
             if (fake != nullptr) core->clock = clock.release().ptr();
+            core->objects = objects;
+            if (!size.is_none()) core->sizer = size.release().ptr();
             core->max_bytes = max_bytes;
             core->shards = cache_shard_count(core->cache);
             return core;
           }),
           py::arg("max_bytes"), py::arg("max_entries"), py::arg("default_ttl_ms"),
-          py::arg("shards"), py::arg("codec"), py::arg("clock") = py::none());
+          py::arg("shards"), py::arg("codec"), py::arg("clock") = py::none(),
+          py::arg("objects") = false, py::arg("size") = py::none());
   cls.def("close", [](py::handle self) {
     Core *core = CoreOfChecked(self);
     if (core == nullptr) return;  // __init__ never ran: nothing to close
@@ -1070,8 +1297,20 @@ PYBIND11_MODULE(_core, m) {
     Core *core = CoreOfChecked(self);
     Require(core);
     const Key k = RequireKey(key);
-    cache_value_t *seen = nullptr;
     cache_t *c = Require(core);
+    if (core->objects) {
+      // One engine call with the GIL held (retain needs it): the object
+      // itself, or bytes read through / written by a sync write, decoded.
+      void *obj = nullptr;
+      cache_value_t *bytes = nullptr;
+      const int rc = cache_take_object(c, k.data, static_cast<size_t>(k.size), &obj, &bytes);
+      if (rc == CACHE_NOT_FOUND) return py::reinterpret_borrow<py::object>(dflt);
+      Check(rc, "pop failed");
+      if (obj != nullptr) return py::reinterpret_steal<py::object>(static_cast<PyObject *>(obj));
+      std::unique_ptr<cache_value_t, void (*)(cache_value_t *)> pin(bytes, cache_value_release);
+      return DecodeValue(core, bytes);
+    }
+    cache_value_t *seen = nullptr;
     const auto pin = [&] { return cache_get_value(c, k.data, static_cast<size_t>(k.size), &seen); };
     int rc = core->link.release_reads ? Released(core, pin) : pin();
     if (rc == CACHE_NOT_FOUND) return py::reinterpret_borrow<py::object>(dflt);
@@ -1113,6 +1352,10 @@ PYBIND11_MODULE(_core, m) {
   cls.def_property_readonly("shard_count", [](py::handle self) {
     Core *core = CoreOfChecked(self);
     return cache_shard_count(Require(core));
+  });
+  cls.def_property_readonly("values", [](py::handle self) {
+    Core *core = CoreOfChecked(self);
+    return core == nullptr || !core->objects ? "bytes" : "object";
   });
   cls.def_property_readonly("codec", [](py::handle self) {
     Core *core = CoreOfChecked(self);
