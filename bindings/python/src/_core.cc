@@ -1364,4 +1364,5 @@ PYBIND11_MODULE(_core, m) {
   });
   CheckSimpleLayout(cls);
   libcache_py::BindStore(m);
+  libcache_py::BindCached(m);
 }
