@@ -216,8 +216,11 @@ def cached(
 
     Args:
         cache: the Cache to use. Without one, the function gets a private cache
-            (64 MiB, pickle codec), so any picklable result can be cached. With
-            a shared cache, results must be storable by that cache's codec.
+            (64 MiB, pickle codec, values="object"): it keeps the result objects
+            themselves, so a hit returns the very object the function returned,
+            as lru_cache does (a caller that mutates it changes what later
+            calls get). With a shared cache, results must be storable by that
+            cache's codec (or it has values="object").
         ttl: seconds a result lives (None: the cache's default_ttl; 0: forever).
         key: a function of the same arguments returning a str or bytes key. By
             default the key is built from the arguments: str, bytes, int,
