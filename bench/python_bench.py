@@ -212,11 +212,11 @@ def _lru_cache_engine(value: bytes, bounded: bool) -> Engine:
 
 
 def _libcache_engines() -> list[Engine]:
-    def make(ttl: Optional[float]) -> Callable[[int], Any]:
+    def make(ttl: Optional[float], values: str = "bytes") -> Callable[[int], Any]:
         def build(capacity: int) -> Any:
             if capacity <= EVICT_CAPACITY:
-                return libcache.Cache(max_bytes=None, max_entries=capacity, default_ttl=ttl)
-            return libcache.Cache(max_bytes=64 << 20, default_ttl=ttl)  # holds every key
+                return libcache.Cache(max_bytes=None, max_entries=capacity, default_ttl=ttl, values=values)
+            return libcache.Cache(max_bytes=64 << 20, default_ttl=ttl, values=values)  # holds every key
 
         return build
 
@@ -229,6 +229,16 @@ def _libcache_engines() -> list[Engine]:
         Engine("libcache c[k]", make(None), _mapping_read, SUBSCRIPT, close=close),
         Engine(f"libcache ttl={BIG_TTL} get/set", make(BIG_TTL), _mapping_read, methods, close=close),
         Engine(f"libcache ttl={BIG_TTL} c[k]", make(BIG_TTL), _mapping_read, SUBSCRIPT, close=close),
+        Engine(
+            "libcache object get/set",
+            make(None, "object"),
+            _mapping_read,
+            methods,
+            close=close,
+            note='libcache object: Cache(values="object"), which holds the value object by reference '
+            "(a hit returns it, as the peers do)",
+        ),
+        Engine("libcache object c[k]", make(None, "object"), _mapping_read, SUBSCRIPT, close=close),
         Engine(
             "libcache k in c",
             make(None),
@@ -565,6 +575,8 @@ def target_lines(medians: dict[tuple[str, str], float]) -> list[str]:
         ("libcache c[k]", "c[k]", ("LRUCache",)),
         (f"libcache ttl={BIG_TTL} get/set", "get/set", ("TTLCache",)),
         (f"libcache ttl={BIG_TTL} c[k]", "c[k]", ("TTLCache",)),
+        ("libcache object get/set", "get/set", ("LRUCache", "theine")),
+        ("libcache object c[k]", "c[k]", ("LRUCache",)),
     ):
         hit = medians.get((lib, "get-hit"))
         if hit is not None and ref:
