@@ -612,38 +612,18 @@ PyObject *DecodePinned(const Core *core, const cache_value_t *v) {
   return Finish(core, &d);
 }
 
-// An object cache's read of k: 1 found (*out: new reference), 0 absent, -1
-// error. A bytes value (read through from the store, or written by a sync
-// write) is decoded once and put in the entry's place (cache_upgrade_object).
-int LookupObject(const Core *core, cache_t *c, const Key &k, PyObject **out) {
-  const size_t klen = static_cast<size_t>(k.size);
-  void *obj = nullptr;
-  cache_value_t *bytes = nullptr;
-  const bool through = core->link.release_reads;
-  int rc = cache_get_object(c, k.data, klen, through ? CACHE_GET_LOCAL : 0, &obj, &bytes);
-  for (int attempt = 0; through && rc == CACHE_NOT_FOUND && attempt < 3; ++attempt) {
-    // Read through without the GIL, as bytes; an object that a write put in
-    // place meanwhile is read locally again, with the GIL.
-    rc = Released(core, [&] { return cache_get_value(c, k.data, klen, &bytes); });
-    if (rc != CACHE_E_WRONG_KIND) break;
-    rc = cache_get_object(c, k.data, klen, CACHE_GET_LOCAL, &obj, &bytes);
-  }
-  if (rc == CACHE_NOT_FOUND) return 0;
-  if (rc != CACHE_OK) {
-    SetStatusError(rc, "get failed");
-    return -1;
-  }
-  if (obj != nullptr) [[likely]] {
-    *out = static_cast<PyObject *>(obj);
-    return 1;
-  }
+// The slow part of an object cache's read: a bytes value (read through from
+// the store, or written by a sync write), decoded once and put in the
+// entry's place (cache_upgrade_object). Releases bytes.
+PyObject *DecodeAndUpgrade(const Core *core, const Key &k, cache_value_t *bytes) {
   PyObject *v = DecodePinned(core, bytes);
   uint64_t charge = 0;
   // The codec or size= may have closed the cache (core->cache is then null).
   if (v != nullptr && core->cache != nullptr) {
     if (ObjectCharge(core, v, &charge)) {
       Py_INCREF(v);  // the cache's, if it keeps it
-      if (cache_upgrade_object(core->cache, k.data, klen, bytes, v, charge) != CACHE_OK) {
+      if (cache_upgrade_object(core->cache, k.data, static_cast<size_t>(k.size), bytes, v,
+                               charge) != CACHE_OK) {
         Py_DECREF(v);  // not kept (replaced meanwhile, too large): still what this read saw
       }
     } else {
@@ -651,9 +631,53 @@ int LookupObject(const Core *core, cache_t *c, const Key &k, PyObject **out) {
     }
   }
   cache_value_release(bytes);
-  if (v == nullptr) return -1;
-  *out = v;
-  return 1;
+  return v;
+}
+
+// The slow paths of an object cache's read: through the store, without the
+// GIL, as bytes; an object that a write put in place meanwhile is read
+// locally again, with the GIL (retain needs it). Then errors and decoding.
+[[gnu::noinline]] int LookupObjectSlow(const Core *core, cache_t *c, const Key &k, int rc,
+                                       PyObject **out) {
+  const size_t klen = static_cast<size_t>(k.size);
+  void *obj = nullptr;
+  cache_value_t *bytes = nullptr;
+  for (int attempt = 0; core->link.release_reads && rc == CACHE_NOT_FOUND && attempt < 3;
+       ++attempt) {
+    rc = Released(core, [&] { return cache_get_value(c, k.data, klen, &bytes); });
+    if (rc != CACHE_E_WRONG_KIND) break;
+    rc = cache_get_object(c, k.data, klen, CACHE_GET_LOCAL, &obj, &bytes);
+    if (obj != nullptr) {
+      *out = static_cast<PyObject *>(obj);
+      return 1;
+    }
+  }
+  if (rc == CACHE_NOT_FOUND) return 0;
+  if (rc != CACHE_OK) {
+    SetStatusError(rc, "get failed");
+    return -1;
+  }
+  *out = DecodeAndUpgrade(core, k, bytes);
+  return *out != nullptr ? 1 : -1;
+}
+
+// An object cache's read of k: 1 found (*out: new reference), 0 absent, -1
+// error. A hit is one engine call that retains the object (with the GIL).
+inline int LookupObject(const Core *core, cache_t *c, const Key &k, PyObject **out) {
+  void *obj = nullptr;
+  cache_value_t *bytes = nullptr;
+  const int rc = cache_get_object(c, k.data, static_cast<size_t>(k.size),
+                                  core->link.release_reads ? CACHE_GET_LOCAL : 0, &obj, &bytes);
+  if (obj != nullptr) [[likely]] {
+    *out = static_cast<PyObject *>(obj);
+    return 1;
+  }
+  if (rc == CACHE_OK) {  // bytes
+    *out = DecodeAndUpgrade(core, k, bytes);
+    return *out != nullptr ? 1 : -1;
+  }
+  if (rc == CACHE_NOT_FOUND && !core->link.release_reads) return 0;
+  return LookupObjectSlow(core, c, k, rc, out);
 }
 
 // ---- The hot methods -------------------------------------------------------
@@ -697,8 +721,11 @@ inline int LookupKey(PyObject *self, const Key &k, PyObject **out) {
 }
 
 inline int Lookup(PyObject *self, PyObject *key, PyObject **out) {
+  const Core *core = CoreOf(self);
+  cache_t *c = OpenCache(core);
   Key k;
-  if (OpenCache(CoreOf(self)) == nullptr || !KeyOf(key, &k)) return -1;
+  if (c == nullptr || !KeyOf(key, &k)) return -1;
+  if (core->objects) return LookupObject(core, c, k, out);
   return LookupKey(self, k, out);
 }
 
