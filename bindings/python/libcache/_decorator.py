@@ -91,6 +91,9 @@ def _full_key(name: bytes, generation: int, k: bytes) -> bytes:
 def _compiled_wrapper(fn: Any, store: Cache, name: bytes, typed: bool, ttl: Optional[float], private: bool) -> Any:
     """fn wrapped in a CachedFunction: hits in C, the rest in miss()."""
     lock = threading.Lock()  # cache_clear's read-modify-write of the generation
+    # A private cache holds this function's results alone: its keys need no
+    # name (a shorter key is hashed and compared faster on every hit).
+    name = b"" if private else name
 
     def miss(k: Optional[bytes], args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Any:
         # k: the compiled key, absent from the cache a moment ago; None for
