@@ -306,6 +306,11 @@ class Cache(_core.Cache):
         value = self.get(key, _MISSING)
         if value is not _MISSING:
             return value  # type: ignore[no-any-return]
+        return self._load_missed(key, loader, ttl)
+
+    def _load_missed(self, key: Union[str, bytes], loader: Callable[[], T], ttl: Optional[float] = None) -> T:
+        # get_or_set after its get missed (also @cached's miss path, whose
+        # compiled lookup was that get: the miss is counted once).
         _core._ttl_ms(ttl)  # a bad ttl fails before the loader runs, not after
         fkey = _flight_key(key)
         _check_key(fkey)
@@ -337,15 +342,15 @@ class Cache(_core.Cache):
                     del flights[fkey]
                 new._value = value
                 new._done.release()
-                return value  # type: ignore[no-any-return]
+                return value
             if flight in _leading.get():
                 raise _reentered(key, "get_or_set")
             value = flight.wait()
             if value is not _RETRY:
-                return value  # type: ignore[no-any-return]
+                return value
             value = self.get(key, _MISSING)
             if value is not _MISSING:
-                return value  # type: ignore[no-any-return]
+                return value
 
     def _lead(self, key: Union[str, bytes], loader: Callable[[], T], ttl: Optional[float], flight: _Flight) -> T:
         # A leader may have stored the value since our miss and left the table

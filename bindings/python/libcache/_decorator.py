@@ -99,6 +99,7 @@ def _compiled_wrapper(fn: Any, store: Cache, name: bytes, typed: bool, ttl: Opti
         # k: the compiled key, absent from the cache a moment ago; None for
         # arguments the compiled encoding does not take (the pickle key then).
         kw = {} if kwargs is None else kwargs
+        fallback = k is None
         if k is None:
             k = _full_key(name, wrapper.generation, _default_key(args, kw))
         loaded = False
@@ -108,7 +109,9 @@ def _compiled_wrapper(fn: Any, store: Cache, name: bytes, typed: bool, ttl: Opti
             loaded = True
             return fn(*args, **kw)
 
-        value = store.get_or_set(k, load, ttl)
+        # The compiled lookup missed already: straight to the single-flight
+        # load (when k was None, the pickle key was not asked for yet).
+        value = store.get_or_set(k, load, ttl) if fallback else store._load_missed(k, load, ttl)
         wrapper._count(loaded)  # a hit too if another thread's load served it
         return value
 
