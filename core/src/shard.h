@@ -28,11 +28,17 @@
 // back to the writer, who frees it. It leaves the index by replacement,
 // delete, take, eviction, expiry reclaim or clear, each under the whole lock,
 // which drops the table's reference; pins (cache_value_t) hold more, and the
-// last reference frees the block, with or without a lock. Invariants, checked
+// last reference frees the block, with or without a lock. An object entry's
+// last reference instead queues the block on the thread's list of objects to
+// release, and the Cache call ends by calling the release hook of each, with
+// no lock held (core/src/object.h): an object's release may run any code,
+// including calls into this cache. Reads of the other kind (a bytes read of an
+// object entry) change nothing and count no hit (kWrongKind). Invariants, checked
 // by CheckInvariants() (called by the stress test and the tests):
 // - an entry is indexed in the table if and only if it is in the ring, and
 //   slots_[e->ring_pos] == e for every entry in the ring;
-// - entry_bytes_ is the sum of Charge(e) over indexed entries, and
+// - entry_bytes_ is the sum of Charge(e) over indexed entries (an object
+//   entry's charge includes its writer's estimate of the object), and
 //   BytesLocked() (entries plus the table and ring arrays) <= byte_limit_;
 // - table_.size() <= limits_.max_entries;
 // - key and value bytes of a published entry never change.
@@ -67,7 +73,10 @@
 // ## Layout
 // Entry (core/src/entry.h): 24-byte header, then key, then value, in one
 // allocation from mimalloc (core/src/alloc.h).
-//   | refs:32 | vlen:32 | deadline_ms:64 | ring_pos:32 | klen:16 | ref:8 | pad:8 | key | value |
+//   | refs:32 | vlen:32 | deadline_ms:64 | ring_pos:32 | klen:16 | ref:8 | kind:8 | key | value |
+// An object entry (kind kObjectEntry, core/src/object.h) has a 24-byte value:
+// the object's pointer, its cache's hooks, and the charge its writer gave,
+// which Charge() adds to the block's size.
 // Table slot (core/src/table.h): 64 bits, 0 = empty.
 //   | tag:8 | distance:12 | entry pointer >> 4 : 44 |
 // Ring slot (core/src/clock_ring.h): one Entry*, or nullptr for a hole.
