@@ -10,6 +10,7 @@
 
 #include "libcache/cache.h"
 #include "libcache/cache_experimental.h"
+#include "libcache/cache_object.h"
 
 static int passed = 0;
 static int failed = 0;
@@ -280,6 +281,47 @@ static void test_eviction(void) {
   cache_close(c);
 }
 
+/* Objects by reference (<libcache/cache_object.h>), from C: a counted
+ * object, a bytes call meeting it, and its one release. */
+struct counted {
+  int refs;
+};
+static int releases = 0;
+static void retain_counted(void *ctx, void *obj) {
+  (void)ctx;
+  ((struct counted *)obj)->refs++;
+}
+static void release_counted(void *ctx, void *obj) {
+  (void)ctx;
+  ((struct counted *)obj)->refs--;
+  releases++;
+}
+
+static void test_objects(void) {
+  struct counted a = {1};
+  cache_options_t *opt = cache_options_new();
+  cache_t *c = NULL;
+  void *obj = NULL;
+  cache_value_t *bytes = NULL;
+  char buf[16];
+  size_t n = 0;
+  CHECK(opt != NULL);
+  CHECK_RC(cache_options_set_object_hooks(opt, retain_counted, release_counted, NULL), CACHE_OK);
+  CHECK_RC(cache_open(opt, &c), CACHE_OK);
+  cache_options_free(opt);
+  a.refs++; /* the cache's */
+  CHECK_RC(cache_set_object(c, "k", 1, &a, 64, NULL, 0, CACHE_TTL_NONE, CACHE_WRITE_SET), CACHE_OK);
+  CHECK_RC(cache_get_object(c, "k", 1, 0, &obj, &bytes), CACHE_OK);
+  CHECK(obj == &a && bytes == NULL && a.refs == 3);
+  a.refs--;
+  CHECK_RC(cache_get(c, "k", 1, buf, sizeof buf, &n), CACHE_E_WRONG_KIND);
+  CHECK(strcmp(cache_strerror(CACHE_E_WRONG_KIND), "unknown libcache status") != 0);
+  CHECK(stats_of(c).hits == 1);
+  CHECK_RC(cache_delete(c, "k", 1), CACHE_OK);
+  CHECK(a.refs == 1 && releases == 1);
+  cache_close(c);
+}
+
 int main(void) {
   test_version_and_status();
   test_options_and_open();
@@ -289,6 +331,7 @@ int main(void) {
   test_ttl();
   test_stats_short_copy();
   test_eviction();
+  test_objects();
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }
