@@ -15,9 +15,10 @@
  * read that met an expired entry, cache_delete, cache_clear, cache_close...),
  * or in a background thread of the cache's store link (a write-behind flush
  * or an invalidation from the store drops a copy). So release may run any
- * code, including calls into the same cache (not into a cache being closed).
- * A binding whose objects need a global lock (Python's GIL) takes it in
- * release as needed.
+ * code, including calls into the same cache (not into a cache being closed,
+ * and, from a store link's thread, not cache_close or cache_store_close of
+ * that cache, which wait for that thread). A binding whose objects need a
+ * global lock (Python's GIL) takes it in release as needed.
  *
  * ## Byte bound
  * An object entry is charged its allocation (header and key, as for bytes
@@ -51,9 +52,10 @@ extern "C" {
  * value (an object where bytes were asked for, or bytes where only an object
  * is accepted). */
 
-/* Adds one reference to obj for the caller of cache_get_object. Runs with the
- * entry's shard lock held: it must be quick, must not block and must not call
- * the cache (Py_INCREF, with the GIL the caller holds). */
+/* Adds one reference to obj for the caller of cache_get_object or
+ * cache_take_object, in the caller's thread, usually with the entry's shard
+ * lock held: it must be quick, must not block and must not call the cache
+ * (Py_INCREF, with the GIL the caller holds). */
 typedef void (*cache_object_retain_fn)(void *ctx, void *obj);
 /* Drops the cache's reference to obj. Runs with no engine lock held, from
  * any thread (see "When release runs"). */
