@@ -360,10 +360,12 @@ Entry *Cache::MissThrough(std::string_view key, uint64_t hash) {
 }
 
 Status Cache::Get(std::string_view key, void *buf, size_t cap, size_t *vlen) {
-  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   const uint64_t h = Hash(key);
   const Status st = ShardFor(h).Get(key, h, buf, cap, vlen);
   if (__builtin_expect(st != Status::kNotFound, 1)) return st;
+  // Only a miss drops entries: an expired one it reclaimed, a read-through's
+  // copy. Their objects are released once this call's locks are gone.
+  detail::ReleaseScope release_after;
   Entry *e = MissThrough(key, h);
   if (e == nullptr) return st;
   if (e->is_object()) {  // a local write of an object came during the load
@@ -382,10 +384,12 @@ Status Cache::Get(std::string_view key, void *buf, size_t cap, size_t *vlen) {
 }
 
 Status Cache::Read(std::string_view key, ReadFn fn, void *ctx) {
-  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   const uint64_t h = Hash(key);
   const Status st = ShardFor(h).Read(key, h, fn, ctx);
   if (__builtin_expect(st != Status::kNotFound, 1)) return st;
+  // Only a miss drops entries: an expired one it reclaimed, a read-through's
+  // copy. Their objects are released once this call's locks are gone.
+  detail::ReleaseScope release_after;
   Entry *e = MissThrough(key, h);
   if (e == nullptr) return st;
   if (e->is_object()) {
@@ -398,11 +402,11 @@ Status Cache::Read(std::string_view key, ReadFn fn, void *ctx) {
 }
 
 Status Cache::Pin(std::string_view key, const Value **out) {
-  detail::ReleaseScope release_after;  // object releases, once the locks are gone
   const uint64_t h = Hash(key);
   const Entry *e = nullptr;
   Status st = ShardFor(h).Pin(key, h, &e);
   if (__builtin_expect(st == Status::kNotFound, 0)) {
+    detail::ReleaseScope release_after;  // as in Get
     Entry *loaded = MissThrough(key, h);  // pinned for the caller
     if (loaded != nullptr && loaded->is_object()) {
       loaded->Unref(*alloc_);

@@ -114,14 +114,16 @@ Status Cache::WriteObjectLinked(detail::Link *link, std::string_view key, Entry 
 }
 
 Status Cache::GetObject(std::string_view key, void **obj, const Value **bytes, bool local_only) {
-  detail::ReleaseScope release_after;
   *obj = nullptr;
   if (bytes != nullptr) *bytes = nullptr;
   const uint64_t h = Hash(key);
   const Entry *pinned = nullptr;
   const Status st = ShardFor(h).GetObject(key, h, obj, bytes != nullptr ? &pinned : nullptr);
   if (st == Status::kOk && pinned != nullptr) *bytes = reinterpret_cast<const Value *>(pinned);
-  if (__builtin_expect(st != Status::kNotFound, 1) || local_only) return st;
+  if (__builtin_expect(st != Status::kNotFound, 1)) return st;
+  // Only a miss drops entries (as in Get).
+  detail::ReleaseScope release_after;
+  if (local_only) return st;
   Entry *e = MissThrough(key, h);  // pinned for us
   if (e == nullptr) return st;
   if (e->is_object()) {  // a local write of an object came during the load
