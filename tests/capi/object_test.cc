@@ -417,6 +417,81 @@ TEST_F(ObjectTest, ThreadsWithEvictionLeakNothing) {
   EXPECT_GT(hooks.releases.load(), 0);
 }
 
+TEST_F(ObjectTest, ThreadsRaceExpiryPurgeTakeAndAStoreFlushing) {
+  FakeClock clock;
+  Open(0, 128, 4, &clock);
+  libcache_test::FakeStore store;
+  const cache_store_t table = store.Table();
+  cache_store_options_t *so = cache_store_options_new();
+  cache_store_options_set_flush_interval_ms(so, 1);
+  cache_link_t *link = nullptr;
+  ASSERT_EQ(cache_store_attach(cache.get(), &table, so, &link), CACHE_OK);
+  cache_store_options_free(so);
+  constexpr int kThreads = 4, kOps = 5000, kKeys = 300;
+  auto objs = NewMany(kKeys);
+  std::atomic<bool> stop{false};
+  std::thread ticker([&] {  // time moves while the others work: entries expire
+    while (!stop.load()) {
+      clock.Advance(1);
+      std::this_thread::yield();
+    }
+  });
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      uint32_t x = 777u + t;
+      for (int i = 0; i < kOps; ++i) {
+        x = x * 1103515245u + 12345u;
+        const int k = static_cast<int>((x >> 8) % kKeys);
+        const std::string key = "k" + std::to_string(k);
+        void *obj = nullptr;
+        cache_value_t *bytes = nullptr;
+        switch ((x >> 20) % 6) {
+          case 0:
+          case 1: {
+            objs[k]->refs.fetch_add(1);
+            const char enc[] = "e";
+            if (cache_set_object(cache.get(), key.data(), key.size(), objs[k], 10, enc, 1,
+                                 static_cast<int64_t>(x % 20) + 1, CACHE_WRITE_SET) != CACHE_OK) {
+              objs[k]->refs.fetch_sub(1);
+            }
+            break;
+          }
+          case 2:
+            if (cache_get_object(cache.get(), key.data(), key.size(), CACHE_GET_LOCAL, &obj,
+                                 &bytes) == CACHE_OK) {
+              if (obj != nullptr) static_cast<Obj *>(obj)->refs.fetch_sub(1);
+              if (bytes != nullptr) cache_value_release(bytes);
+            }
+            break;
+          case 3:
+            if (cache_take_object(cache.get(), key.data(), key.size(), &obj, &bytes) ==
+                CACHE_OK) {
+              if (obj != nullptr) static_cast<Obj *>(obj)->refs.fetch_sub(1);
+              if (bytes != nullptr) cache_value_release(bytes);
+            }
+            break;
+          case 4: {
+            uint64_t n;
+            cache_purge_expired(cache.get(), &n);
+            break;
+          }
+          default:
+            cache_touch(cache.get(), key.data(), key.size(), 5);
+        }
+      }
+    });
+  }
+  for (auto &th : ts) th.join();
+  stop.store(true);
+  ticker.join();
+  EXPECT_EQ(cache_store_flush(link, 10000), CACHE_OK);
+  CheckInvariants();
+  cache_store_close(link, 5000, nullptr);
+  cache.reset();
+  for (Obj *o : objs) EXPECT_EQ(o->refs.load(), 1);
+}
+
 // ---- With a store: the store is sent the encoded form, never the object ----
 
 
