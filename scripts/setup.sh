@@ -31,5 +31,5 @@ cmake --build build
 # pip builds the package from this tree (scikit-build-core + pybind11, from PyPI).
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check ".[test,bench,demo]"
+.venv/bin/python -m pip install -q --disable-pip-version-check ".[test,bench,demo,django,flask]"
 .venv/bin/python -c "import libcache; print('setup: python package libcache', libcache.__version__, 'installed in .venv')"
