@@ -67,6 +67,7 @@ site=$PWD/build-py/site
 rm -rf "$site" && mkdir -p "$site/libcache"
 cp bindings/python/libcache/*.py bindings/python/libcache/*.pyi bindings/python/libcache/py.typed \
   build-py/bindings/python/_core*.so "$site/libcache/"
+cp -r bindings/python/libcache/contrib "$site/libcache/"  # the framework backends
 export PYTHONPATH=$site
 "$PY" -c "import libcache, libcache._core as c
 for m in (libcache, c): assert m.__file__.startswith('$site/'), m.__file__"

@@ -21,6 +21,7 @@ rm -rf "$site" && mkdir -p "$site/libcache"
 cp bindings/python/libcache/*.py bindings/python/libcache/*.pyi bindings/python/libcache/py.typed \
   "$site/libcache/"
 cp "$BUILD"/bindings/python/_core*.so "$site/libcache/"
+cp -r bindings/python/libcache/contrib "$site/libcache/"  # the framework backends
 
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
 # CPython's own allocations at exit are not ours to report.
