@@ -33,3 +33,19 @@ cmake --build build
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check ".[test,bench,demo,django,flask]"
 .venv/bin/python -c "import libcache; print('setup: python package libcache', libcache.__version__, 'installed in .venv')"
+
+# Django's own cache backend tests (tests/cache/ of Django's source distribution,
+# for the installed version), which tests/python/test_django_suite.py runs against
+# libcache.contrib.django.LibcacheCache; kept in the git-ignored .cache/.
+DJANGO_VERSION="$(.venv/bin/python -c 'import django; print(django.__version__)')"
+if [ ! -f ".cache/django-tests/$DJANGO_VERSION/tests/cache/tests.py" ]; then
+  rm -rf .cache/django-tests .cache/django-src
+  .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
+    "django==$DJANGO_VERSION" -d .cache/django-src
+  mkdir -p ".cache/django-tests/$DJANGO_VERSION"
+  tar xzf ".cache/django-src/django-$DJANGO_VERSION.tar.gz" -C ".cache/django-tests/$DJANGO_VERSION" \
+    --strip-components=1 "django-$DJANGO_VERSION/tests/cache/"
+  ln -sfn "$DJANGO_VERSION/tests" .cache/django-tests/tests
+  rm -rf .cache/django-src
+  echo "setup: Django $DJANGO_VERSION's tests/cache fetched into .cache/django-tests/"
+fi
