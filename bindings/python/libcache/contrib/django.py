@@ -153,7 +153,7 @@ def _shared_cache(location: str, options: Dict[str, Any]) -> Tuple[Cache, bool]:
         return cache, write_through
 
 
-class LibcacheCache(BaseCache):
+class LibcacheCache(BaseCache):  # type: ignore[misc]
     """Django cache backend: a libcache.Cache in the process, optionally Redis behind it."""
 
     def __init__(self, location: str, params: Dict[str, Any]) -> None:
@@ -180,7 +180,7 @@ class LibcacheCache(BaseCache):
     # every call; keys that passed without a warning are remembered, per
     # (key, version), until key_func or key_prefix change.
 
-    @property  # type: ignore[override]
+    @property
     def key_func(self) -> Callable[..., str]:
         return self._key_func
 
@@ -189,7 +189,7 @@ class LibcacheCache(BaseCache):
         self._key_func = func
         self._memo = {}
 
-    @property  # type: ignore[override]
+    @property
     def key_prefix(self) -> str:
         return self._key_prefix
 
@@ -206,13 +206,13 @@ class LibcacheCache(BaseCache):
             full = memo.get((key, version))
             if full is not None:
                 return full
-            full = self.make_and_validate_key(key, version=version)
+            full = str(self.make_and_validate_key(key, version=version))
             if next(iter(memcache_key_warnings(full)), None) is None:
                 if len(memo) >= _MEMO_SIZE:
                     memo.clear()
                 memo[key, version] = full
             return full
-        return self.make_and_validate_key(key, version=version)
+        return str(self.make_and_validate_key(key, version=version))
 
     # ---- values and timeouts --------------------------------------------------
 
