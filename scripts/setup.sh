@@ -49,3 +49,20 @@ if [ ! -f ".cache/django-tests/$DJANGO_VERSION/tests/cache/tests.py" ]; then
   rm -rf .cache/django-src
   echo "setup: Django $DJANGO_VERSION's tests/cache fetched into .cache/django-tests/"
 fi
+
+# Flask-Caching's generic backend tests (tests/test_backend_cache.py of its source
+# distribution, for the installed version), which
+# tests/python/test_flask_caching_backend.py runs against
+# libcache.contrib.flask_caching.LibcacheCache.
+fc_ver=$(.venv/bin/python -c "import importlib.metadata as m; print(m.version('flask-caching'))")
+if [ "$(cat .venv/flask-caching-tests/VERSION 2>/dev/null)" != "$fc_ver" ]; then
+  fc_tmp=$(mktemp -d)
+  .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
+    "flask-caching==$fc_ver" -d "$fc_tmp"
+  mkdir -p .venv/flask-caching-tests
+  tar xzf "$fc_tmp/flask_caching-$fc_ver.tar.gz" -C .venv/flask-caching-tests --strip-components=2 \
+    "flask_caching-$fc_ver/tests/test_backend_cache.py"
+  echo "$fc_ver" > .venv/flask-caching-tests/VERSION
+  rm -rf "$fc_tmp"
+  echo "setup: Flask-Caching $fc_ver's backend tests fetched into .venv/flask-caching-tests/"
+fi
