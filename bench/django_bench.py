@@ -191,6 +191,9 @@ def run(url: str, reps: int, json_path: str | None) -> None:
         c_, d = med["libcache+redis", o], med["redis", o]
         print(f"{o:14} {a:10.3f} {b:10.3f} {b / a:6.1f}x   {c_:14.3f} {d:10.3f} {d / c_:6.1f}x")
     print("ratio: the Django backend's time / libcache's (above 1: libcache is faster)")
+    from libcache.contrib.django import close_caches
+
+    close_caches(5.0)  # flush and close the Redis store while its server runs
     if json_path:
         Path(json_path).write_text(json.dumps({f"{e}/{o}": v for (e, o), v in med.items()}, indent=1))
 

@@ -62,7 +62,7 @@ pickled ones as the pickle. incr/decr are atomic within a process (a lock),
 not across processes. clear() empties the local cache and deletes the keys
 under REDIS_PREFIX in Redis (after flushing the queue). close() does nothing
 (Django calls it at the end of every request); the in-process caches live as
-long as the process.
+long as the process, and close_caches() (run at exit) flushes and closes them.
 
 A value too large for the cache (over MAX_BYTES) is not stored: set() drops
 the key's old value instead of raising (as memcached does).
@@ -71,6 +71,7 @@ the key's old value instead of raising (as memcached does).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import pickle
 import threading
@@ -81,7 +82,7 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache, memcache
 from .._cache import Cache
 from .._errors import ValueTooLarge
 
-__all__ = ["LibcacheCache"]
+__all__ = ["LibcacheCache", "close_caches"]
 
 _MISSING: Any = object()
 _NATIVE = frozenset({str, bytes, int, float, bool, type(None)})
@@ -154,6 +155,30 @@ def _shared_cache(location: str, options: Dict[str, Any]) -> Tuple[Cache, bool]:
             write_through = bool(options.get("WRITE_THROUGH", False))
         _registry[key] = (cache, write_through)
         return cache, write_through
+
+
+def close_caches(timeout: Optional[float] = 5.0) -> None:
+    """Closes every cache the backends of this process made, flushing their Redis writes.
+
+    Each Redis store gets up to timeout seconds to send what is queued
+    (RedisStore.close). Runs at interpreter exit (atexit), so that
+    write-behind writes are not lost and no store thread outlives the
+    interpreter. Backends made before it raise CacheClosed; backends made
+    after it get new caches.
+    """
+    with _registry_lock:
+        made = list(_registry.values())
+        _registry.clear()
+    for cache, _write_through in made:
+        store = cache.redis_store
+        try:
+            if store is not None and not store.closed:
+                store.close(timeout)
+        finally:
+            cache.close()
+
+
+atexit.register(close_caches, 2.0)
 
 
 class LibcacheCache(BaseCache):  # type: ignore[misc]
