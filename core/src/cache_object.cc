@@ -63,7 +63,12 @@ Status Cache::SetObject(std::string_view key, void *obj, uint64_t charge,
   constexpr size_t kPayload = sizeof(detail::ObjectPayload);
   if (Entry::SizeFor(key.size(), kPayload) + charge > max_bytes_) return Status::kTooLarge;
   detail::Link *link = link_.load(std::memory_order_acquire);
-  if (link != nullptr && encoded == nullptr) return Status::kInvalid;
+  if (link != nullptr && encoded == nullptr) {
+    // A store needs the encoded form; one being closed takes nothing more
+    // (the write is local only, as every write racing a close).
+    if (!link->closing()) return Status::kInvalid;
+    link = nullptr;
+  }
   if (encoded != nullptr && encoded->size() > std::numeric_limits<uint32_t>::max()) {
     return Status::kTooLarge;
   }

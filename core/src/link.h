@@ -318,6 +318,8 @@ class Link {
   Link *retired_next = nullptr;  // the cache's list of detached links (Cache::links_mu_)
   bool retired = false;          // on that list (Cache::links_mu_)
   bool closed() const { return state_.load() == kClosed; }
+  // Closing or closed: writes go to the local cache only.
+  bool closing() const { return state_.load() != kOpen; }
 
  private:
   Link(Cache *cache, const cache_store_t &store, const LinkOptions &opts);

@@ -300,3 +300,35 @@ def test_redis_gets_the_codec_bytes_and_reads_decode_once(server: Any) -> None:
     b.close()
     sa.close()
     sb.close()
+
+
+def test_exit_with_object_copies_being_invalidated_does_not_abort(server: Any) -> None:
+    """Interpreter exit while a Redis link's thread drops object copies (each drop runs Python code)."""
+    import subprocess
+
+    script = f"""
+import sys, threading, libcache
+a = libcache.Cache(values="object", codec="pickle")
+b = libcache.Cache(values="object", codec="pickle")
+a.attach_redis({server.url!r}, prefix="x:")
+sb = b.attach_redis({server.url!r}, prefix="x:")
+for i in range(300):
+    b[f"k{{i}}"] = {{"i": i}}
+sb.flush(timeout=5)
+for i in range(300):
+    a.get(f"k{{i}}")           # a holds object copies, invalidated by b's writes
+def churn():
+    n = 0
+    while True:
+        b[f"k{{n % 300}}"] = {{"n": n}}
+        n += 1
+threading.Thread(target=churn, daemon=True).start()
+sys.exit(0)                    # neither cache closed: the atexit hook stops the links
+"""
+    env = dict(os.environ)
+    for _ in range(3):
+        r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        # Neither an abort nor a failed write in the thread still writing
+        # while the stores close (a write racing a close stays local).
+        assert "terminate" not in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -13,6 +13,7 @@ F False, N None, c the codec's bytes.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextvars
 import inspect
 import os
@@ -157,6 +158,28 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _close_object_stores_at_exit() -> None:
+    # A Redis link's threads drop local copies of object values, and dropping
+    # one runs Python code (its release takes the GIL). During interpreter
+    # finalization a thread that takes the GIL is stopped by CPython
+    # (pthread_exit), which would unwind through the engine's C++ frames and
+    # abort the process. So the links of object caches stop before that: their
+    # stores are closed here (what they still queue is flushed, 2 s at most).
+    # Registered at import, so it runs after the application's own atexit
+    # handlers (last in, first out). Bytes caches' links run no Python code.
+    for cache in list(_live):
+        store = cache._redis_store
+        if store is None or cache.closed or cache.values != "object":
+            continue
+        try:
+            store.close(timeout=2.0)
+        except Exception:  # noqa: BLE001 - exiting: nothing to report to
+            pass
+
+
+atexit.register(_close_object_stores_at_exit)
 
 
 class Cache(_core.Cache):

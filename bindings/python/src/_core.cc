@@ -797,7 +797,7 @@ int WriteObject(const Core *core, const Key &k, PyObject *value, int64_t ttl_ms,
                 uint64_t *charge) {
   if (!ObjectCharge(core, value, charge)) return kRaised;
   std::string enc;
-  const bool linked = core->link.link != nullptr;
+  const bool linked = core->link.link != nullptr || core->link.encode_writes;
   if (linked) {
     Encoded e;
     if (!Encode(core, value, &e)) return kRaised;

@@ -52,6 +52,11 @@ struct LinkState {
   cache_link_t *link = nullptr;  // the attached, open link; null when none
   bool release_reads = false;    // read-through on: a get may wait for the store
   bool release_writes = false;   // on_full="block": a write may wait for room
+  // An object cache's writes carry their encoded form (for the store) while
+  // this is set: from attach until the link's close has returned, which
+  // spans the close's final flush, when link is already null but the engine
+  // still queues writes.
+  bool encode_writes = false;
   // Engine calls in progress without the GIL (see above). Incremented with
   // the GIL held (so ordered before a close by the GIL); decremented with
   // release, read by close with acquire, so that a call's last use of the

@@ -55,6 +55,7 @@ void ForkChild() {
   // cache_close), and the threads counted in users are gone.
   for (LinkState *s : r.states) {
     s->link = nullptr;
+    s->encode_writes = false;
     s->release_reads = false;
     s->release_writes = false;
     s->users.store(0, std::memory_order_relaxed);
@@ -346,6 +347,7 @@ std::unique_ptr<StoreLink> AttachRedis(py::handle cache, const std::string &url,
   s->adapter = r;
   s->fork_gen = ForkGeneration();
   state->link = s->link;
+  state->encode_writes = true;
   state->release_reads = read_through;
   state->release_writes = !on_full_fail;
   return s;
@@ -537,7 +539,11 @@ void BindStore(py::module_ &m) {
       SpinUntilZero(*adapter_users);
       return cache_store_close(link, timeout_ms, unflushed.get());
     };
-    if (!RunWaiting(state, interruptible, std::move(call), &rc)) throw py::error_already_set();
+    const bool waited = RunWaiting(state, interruptible, std::move(call), &rc);
+    // Done with the engine's link (or interrupted: then it may still flush,
+    // and writes keep their encoded form).
+    if (waited && state->link == nullptr) state->encode_writes = false;
+    if (!waited) throw py::error_already_set();
     return std::make_tuple(rc, *unflushed);
   });
   cls.def("stats", [](StoreLink &s) {
