@@ -124,18 +124,11 @@ def run(url: str, reps: int, json_path: str | None) -> None:
 
     def op(e: str, name: str) -> Tuple[Callable[[], None], int]:
         c = caches[e]
-        if name == "get-hit-str":
-            get = c.get
+        if name in ("get-hit-str", "get-hit-dict"):
+            get, keys = c.get, skeys if name == "get-hit-str" else dkeys
 
             def f() -> None:
-                for k in skeys:
-                    get(k)
-            return f, n
-        if name == "get-hit-dict":
-            get = c.get
-
-            def f() -> None:
-                for k in dkeys:
+                for k in keys:
                     get(k)
             return f, n
         if name == "set-str":

@@ -191,16 +191,19 @@ class Cache {
   void UnlockAllShards();
   // The writes with a link attached: reserve queue room before the shard
   // lock, queue under it (out of line: the unlinked path pays one branch).
+  // object: for SetObject, the object entry the table gets (the caller's on
+  // any failure), parts being its encoded form, which the queue gets; null
+  // for a bytes write, whose one entry serves both.
   Status WriteLinked(detail::Link *link, std::string_view key, const std::string_view *parts,
-                     size_t nparts, size_t vlen, uint64_t hash, uint64_t ttl, WriteMode mode);
+                     size_t nparts, size_t vlen, uint64_t hash, uint64_t ttl, WriteMode mode,
+                     detail::Entry *object = nullptr);
   Status DeleteLinked(detail::Link *link, std::string_view key, uint64_t hash);
   Status TakeLinked(detail::Link *link, std::string_view key, uint64_t hash, const Value **out,
                     bool bytes_only);
   // Take for both kinds: the entry taken, or null.
   Status TakeEntry(std::string_view key, const detail::Entry **out, bool bytes_only);
-  Status WriteObjectLinked(detail::Link *link, std::string_view key, detail::Entry *e,
-                           std::string_view encoded, uint64_t hash, uint64_t ttl,
-                           WriteMode mode);
+  // A new object entry for key (kNoMem, or kOk with *out).
+  Status NewObjectEntry(std::string_view key, void *obj, uint64_t charge, detail::Entry **out);
   Status TouchLinked(detail::Link *link, std::string_view key, uint64_t hash, uint64_t ttl);
   // A local miss, asked of the link (read-through): the entry pinned, or null.
   detail::Entry *MissThrough(std::string_view key, uint64_t hash);

@@ -112,10 +112,12 @@ const char *AllocatorName() { return detail::GetAllocator().name; }
 const char *ValueData(const Value *v) { return reinterpret_cast<const Entry *>(v)->value_data(); }
 size_t ValueSize(const Value *v) { return reinterpret_cast<const Entry *>(v)->vlen; }
 void ReleaseValue(const Value *v) {
-  // Unref uses the allocator only for bytes entries, which always come from
-  // the engine's (a test allocator's pins are released by Cache methods).
-  const_cast<Entry *>(reinterpret_cast<const Entry *>(v))->Unref(detail::GetAllocator());
-  detail::ReleaseDeferredObjects();
+  Entry *e = const_cast<Entry *>(reinterpret_cast<const Entry *>(v));
+  // Only an object entry's last reference defers a release (read before the
+  // unref, which may free the entry).
+  const bool object = e->is_object();
+  e->Unref(detail::GetAllocator());
+  if (__builtin_expect(object, 0)) detail::ReleaseDeferredObjects();
 }
 
 Status Cache::Open(const Options &opts, std::unique_ptr<Cache> *out) {
@@ -267,30 +269,33 @@ Status Cache::Write(std::string_view key, const std::string_view *parts, size_t 
 }
 
 Status Cache::WriteLinked(detail::Link *link, std::string_view key, const std::string_view *parts,
-                          size_t nparts, size_t vlen, uint64_t hash, uint64_t ttl,
-                          WriteMode mode) {
+                          size_t nparts, size_t vlen, uint64_t hash, uint64_t ttl, WriteMode mode,
+                          Entry *object) {
   const uint64_t charge = detail::Link::Charge(key.size(), vlen);
   link->PrefetchSlot(hash);
   const Status r = link->Reserve(charge);
   if (r != Status::kOk) return r;  // kFull: refused, the cache unchanged
-  // Two owners: the table and the queue (no copy of the value for the queue).
-  Entry *e = Entry::Create(*alloc_, key, parts, nparts, vlen, 0, /*owners=*/2);
-  if (e == nullptr || !HashTable::Encodable(e) || !detail::EnsureSpareNode()) {
-    if (e != nullptr) {
-      e->Unref(*alloc_);
-      e->Unref(*alloc_);
-    }
+  // The queue's entry. A bytes write's is the table's too: two owners, no
+  // copy of the value for the queue.
+  const uint32_t owners = object == nullptr ? 2 : 1;
+  Entry *holder = Entry::Create(*alloc_, key, parts, nparts, vlen, 0, owners);
+  Entry *e = object != nullptr ? object : holder;
+  const auto undo = [&] {
+    for (uint32_t i = 0; i < owners; ++i) holder->Unref(*alloc_);
+    link->Unreserve(charge);
+  };
+  if (holder == nullptr) {
     link->Unreserve(charge);
     return Status::kNoMem;
   }
-  link->PrefetchNode(hash);
-  detail::WriteHook hook{link, detail::OpKind::kPut, e, charge};
-  const Status st = InsertAndBalance(ShardFor(hash), e, hash, mode, ttl, &hook);
-  if (st != Status::kOk) {
-    e->Unref(*alloc_);
-    e->Unref(*alloc_);
-    link->Unreserve(charge);
+  if (!HashTable::Encodable(e) || !detail::EnsureSpareNode()) {
+    undo();
+    return Status::kNoMem;
   }
+  link->PrefetchNode(hash);
+  detail::WriteHook hook{link, detail::OpKind::kPut, holder, charge};
+  const Status st = InsertAndBalance(ShardFor(hash), e, hash, mode, ttl, &hook);
+  if (st != Status::kOk) undo();
   return st;
 }
 

@@ -73,49 +73,29 @@ Status Cache::SetObject(std::string_view key, void *obj, uint64_t charge,
     return Status::kTooLarge;
   }
   const uint64_t h = Hash(key);
+  Entry *e = nullptr;
+  if (NewObjectEntry(key, obj, charge, &e) != Status::kOk) return Status::kNoMem;
+  Status st = Status::kClosed;
+  if (__builtin_expect(link != nullptr, 0)) {
+    // The table gets the object, the queue its encoded form.
+    st = WriteLinked(link, key, encoded, 1, encoded->size(), h, ttl, mode, e);
+  }
+  if (st == Status::kClosed) {  // no link, or it is closing: write locally
+    st = InsertAndBalance(ShardFor(h), e, h, mode, ttl, nullptr);
+  }
+  if (st != Status::kOk) e->DiscardUnpublished(*alloc_);
+  return st;
+}
+
+Status Cache::NewObjectEntry(std::string_view key, void *obj, uint64_t charge, Entry **out) {
   Entry *e = Entry::CreateObject(*alloc_, key, detail::ObjectPayload{obj, objects_, charge});
   if (e == nullptr) return Status::kNoMem;
   if (!HashTable::Encodable(e)) {
     e->DiscardUnpublished(*alloc_);
     return Status::kNoMem;
   }
-  if (__builtin_expect(link != nullptr, 0)) {
-    const Status st = WriteObjectLinked(link, key, e, *encoded, h, ttl, mode);
-    if (st != Status::kClosed) return st;  // kClosed: the link is closing, write locally
-  }
-  const Status st = InsertAndBalance(ShardFor(h), e, h, mode, ttl, nullptr);
-  if (st != Status::kOk) e->DiscardUnpublished(*alloc_);
-  return st;
-}
-
-// As WriteLinked, with two entries: the object for the table, and a bytes
-// entry of its encoded form for the queue (what the store is sent).
-Status Cache::WriteObjectLinked(detail::Link *link, std::string_view key, Entry *e,
-                                std::string_view encoded, uint64_t hash, uint64_t ttl,
-                                WriteMode mode) {
-  const uint64_t charge = detail::Link::Charge(key.size(), encoded.size());
-  link->PrefetchSlot(hash);
-  const Status r = link->Reserve(charge);
-  if (r != Status::kOk) {
-    if (r != Status::kClosed) e->DiscardUnpublished(*alloc_);
-    return r;  // kFull: refused, the cache unchanged
-  }
-  Entry *holder = Entry::Create(*alloc_, key, &encoded, 1, encoded.size(), 0);
-  if (holder == nullptr || !detail::EnsureSpareNode()) {
-    if (holder != nullptr) holder->Unref(*alloc_);
-    e->DiscardUnpublished(*alloc_);
-    link->Unreserve(charge);
-    return Status::kNoMem;
-  }
-  link->PrefetchNode(hash);
-  detail::WriteHook hook{link, detail::OpKind::kPut, holder, charge};
-  const Status st = InsertAndBalance(ShardFor(hash), e, hash, mode, ttl, &hook);
-  if (st != Status::kOk) {
-    e->DiscardUnpublished(*alloc_);
-    holder->Unref(*alloc_);
-    link->Unreserve(charge);
-  }
-  return st;
+  *out = e;
+  return Status::kOk;
 }
 
 Status Cache::GetObject(std::string_view key, void **obj, const Value **bytes, bool local_only) {
@@ -154,12 +134,8 @@ Status Cache::UpgradeObject(std::string_view key, const Value *seen, void *obj, 
   if (key.size() > kMaxKeySize) return Status::kExists;  // never kept
   if (charge >= detail::kMaxObjectCharge) return Status::kTooLarge;
   const uint64_t h = Hash(key);
-  Entry *e = Entry::CreateObject(*alloc_, key, detail::ObjectPayload{obj, objects_, charge});
-  if (e == nullptr) return Status::kNoMem;
-  if (!HashTable::Encodable(e)) {
-    e->DiscardUnpublished(*alloc_);
-    return Status::kNoMem;
-  }
+  Entry *e = nullptr;
+  if (NewObjectEntry(key, obj, charge, &e) != Status::kOk) return Status::kNoMem;
   const Status st = ShardFor(h).Upgrade(key, h, reinterpret_cast<const Entry *>(seen), e);
   if (st != Status::kOk) e->DiscardUnpublished(*alloc_);
   return st;

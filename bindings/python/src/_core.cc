@@ -701,10 +701,8 @@ int ReadReleased(const Core *core, cache_t *c, const Key &k, Decoded *d) {
 }
 
 // 1 found (*out: new reference), 0 absent, -1 error.
-inline int LookupKey(PyObject *self, const Key &k, PyObject **out) {
-  const Core *core = CoreOf(self);
-  cache_t *c = OpenCache(core);
-  if (c == nullptr) return -1;
+// k's value in the open cache c of core (either kind of values).
+inline int LookupOpen(const Core *core, cache_t *c, const Key &k, PyObject **out) {
   if (core->objects) return LookupObject(core, c, k, out);
   Decoded d;
   const int rc = core->link.release_reads ? ReadReleased(core, c, k, &d)
@@ -725,8 +723,7 @@ inline int Lookup(PyObject *self, PyObject *key, PyObject **out) {
   cache_t *c = OpenCache(core);
   Key k;
   if (c == nullptr || !KeyOf(key, &k)) return -1;
-  if (core->objects) return LookupObject(core, c, k, out);
-  return LookupKey(self, k, out);
+  return LookupOpen(core, c, k, out);
 }
 
 // Parses (key, [second], *, name=) of a FASTCALL|KEYWORDS call: positional
@@ -1137,7 +1134,10 @@ int LookupValue(PyObject *cache, const char *key, size_t klen, PyObject **out) {
     PyErr_SetString(PyExc_TypeError, "expected a libcache.Cache");
     return -1;
   }
-  return LookupKey(cache, Key{key, static_cast<Py_ssize_t>(klen)}, out);
+  const Core *core = CoreOf(cache);
+  cache_t *c = OpenCache(core);
+  if (c == nullptr) return -1;
+  return LookupOpen(core, c, Key{key, static_cast<Py_ssize_t>(klen)}, out);
 }
 
 }  // namespace libcache_py
