@@ -1,6 +1,7 @@
 // Helpers shared by the C ABI's translation units (capi/src/cache.cc,
-// capi/src/cache_store.cc): argument checks and the catch-all that keeps C++
-// exceptions from crossing the boundary.
+// capi/src/cache_object.cc, capi/src/cache_store.cc): the options handle,
+// argument checks and the catch-all that keeps C++ exceptions from crossing
+// the boundary.
 
 #ifndef LIBCACHE_CAPI_SRC_ABI_UTIL_H_
 #define LIBCACHE_CAPI_SRC_ABI_UTIL_H_
@@ -9,9 +10,32 @@
 #include <new>
 #include <string_view>
 
+#include "core/cache.h"
 #include "libcache/cache.h"
 
+// What a cache_options_t is: the engine's options.
+struct cache_options_s {
+  libcache::Options opts;
+};
+
 namespace libcache::abi {
+
+// The engine's write mode for a CACHE_WRITE_* value; false if there is none.
+inline bool WriteModeOf(int mode, libcache::WriteMode *out) {
+  switch (mode) {
+    case CACHE_WRITE_SET:
+      *out = libcache::WriteMode::kSet;
+      return true;
+    case CACHE_WRITE_ADD:
+      *out = libcache::WriteMode::kAdd;
+      return true;
+    case CACHE_WRITE_REPLACE:
+      *out = libcache::WriteMode::kReplace;
+      return true;
+    default:
+      return false;
+  }
+}
 
 inline bool BadBytes(const void *p, size_t n) { return p == nullptr && n != 0; }
 

@@ -27,15 +27,13 @@ static_assert(static_cast<int>(Status::kInternal) == CACHE_E_INTERNAL);
 static_assert(libcache::kMaxKeySize == CACHE_MAX_KEY_SIZE);
 static_assert(libcache::kTtlDefault == CACHE_TTL_DEFAULT && libcache::kTtlNone == CACHE_TTL_NONE);
 
-struct cache_options_s {
-  libcache::Options opts;
-};
 
 namespace {
 
 using libcache::abi::BadBytes;
 using libcache::abi::Bytes;
 using libcache::abi::Guarded;
+using libcache::abi::WriteModeOf;
 
 // cache_t and cache_value_t are never defined: they are the core's objects.
 Cache *AsCache(cache_t *c) { return reinterpret_cast<Cache *>(c); }
@@ -160,19 +158,7 @@ void cache_close(cache_t *cache) { delete AsCache(cache); }
 int cache_setv(cache_t *cache, const void *key, size_t klen, const cache_iovec_t *parts,
                size_t nparts, int64_t ttl_ms, int mode) {
   libcache::WriteMode m;
-  switch (mode) {
-    case CACHE_WRITE_SET:
-      m = libcache::WriteMode::kSet;
-      break;
-    case CACHE_WRITE_ADD:
-      m = libcache::WriteMode::kAdd;
-      break;
-    case CACHE_WRITE_REPLACE:
-      m = libcache::WriteMode::kReplace;
-      break;
-    default:
-      return CACHE_E_INVALID;
-  }
+  if (!WriteModeOf(mode, &m)) return CACHE_E_INVALID;
   if (cache == nullptr || BadBytes(key, klen) || BadBytes(parts, nparts)) return CACHE_E_INVALID;
   // A few parts (the usual tag + payload) convert on the stack.
   constexpr size_t kStackParts = 8;

@@ -8,10 +8,6 @@
 #include "capi/src/abi_util.h"
 #include "core/cache.h"
 
-struct cache_options_s {
-  libcache::Options opts;
-};
-
 namespace {
 
 using libcache::Cache;
@@ -19,27 +15,12 @@ using libcache::Status;
 using libcache::abi::BadBytes;
 using libcache::abi::Bytes;
 using libcache::abi::Guarded;
+using libcache::abi::WriteModeOf;
 
 static_assert(static_cast<int>(Status::kWrongKind) == CACHE_E_WRONG_KIND);
 
 Cache *AsCache(cache_t *c) { return reinterpret_cast<Cache *>(c); }
 int ToInt(Status s) { return static_cast<int>(s); }
-
-bool ModeOf(int mode, libcache::WriteMode *out) {
-  switch (mode) {
-    case CACHE_WRITE_SET:
-      *out = libcache::WriteMode::kSet;
-      return true;
-    case CACHE_WRITE_ADD:
-      *out = libcache::WriteMode::kAdd;
-      return true;
-    case CACHE_WRITE_REPLACE:
-      *out = libcache::WriteMode::kReplace;
-      return true;
-    default:
-      return false;
-  }
-}
 
 }  // namespace
 
@@ -57,7 +38,7 @@ int cache_options_set_object_hooks(cache_options_t *opts, cache_object_retain_fn
 int cache_set_object(cache_t *cache, const void *key, size_t klen, void *obj, uint64_t charge,
                      const void *encoded, size_t elen, int64_t ttl_ms, int mode) {
   libcache::WriteMode m;
-  if (cache == nullptr || obj == nullptr || !ModeOf(mode, &m) || BadBytes(key, klen) ||
+  if (cache == nullptr || obj == nullptr || !WriteModeOf(mode, &m) || BadBytes(key, klen) ||
       BadBytes(encoded, elen)) {
     return CACHE_E_INVALID;
   }
