@@ -64,6 +64,9 @@ struct ShardDeleter {
 };
 }  // namespace detail
 
+// The eviction policy (core/src/policy.h).
+enum class PolicyKind : uint8_t { kClock, kAdaptive };
+
 struct Options {
   uint64_t max_bytes = uint64_t{64} << 20;  // 0 = unbounded in bytes
   uint64_t max_entries = 0;                 // 0 = unbounded in entries
@@ -71,6 +74,7 @@ struct Options {
   uint32_t shards = 0;                      // 0 = automatic; else a power of two <= kMaxShards
   ClockFn clock = nullptr;                  // nullptr = CLOCK_MONOTONIC_COARSE
   void *clock_ctx = nullptr;
+  PolicyKind policy = PolicyKind::kClock;
   bool fixed_seed = false;  // false = a random hash seed per cache
   uint64_t seed = 0;
   // nullptr = the engine's (core/src/alloc.h). Tests pass one that fails on
@@ -203,7 +207,7 @@ class Cache {
   // Take for both kinds: the entry taken, or null.
   Status TakeEntry(std::string_view key, const detail::Entry **out, bool bytes_only);
   // A new object entry for key (kNoMem, or kOk with *out).
-  Status NewObjectEntry(std::string_view key, void *obj, uint64_t charge, detail::Entry **out);
+  Status NewObjectEntry(std::string_view key, uint64_t hash, void *obj, uint64_t charge, detail::Entry **out);
   Status TouchLinked(detail::Link *link, std::string_view key, uint64_t hash, uint64_t ttl);
   // A local miss, asked of the link (read-through): the entry pinned, or null.
   detail::Entry *MissThrough(std::string_view key, uint64_t hash);

@@ -13,7 +13,7 @@
 #include <utility>
 
 #include "core/src/alloc.h"
-#include "core/src/clock.h"
+#include "core/src/time_source.h"
 #include "core/src/entry.h"
 #include "core/src/fork.h"
 #include "core/src/hash.h"
@@ -63,7 +63,7 @@ uint32_t AutoShards(const Options &opts) {
 uint32_t ReaderStripes() {
   const uint64_t cores = std::max(1u, std::thread::hardware_concurrency());
   return static_cast<uint32_t>(
-      std::min<uint64_t>(NextPowerOfTwo(cores), detail::StripeLock::kMaxStripes));
+      std::min<uint64_t>(NextPowerOfTwo(cores), detail::StripeIndex::kMaxStripes));
 }
 
 uint64_t RandomSeed() {
@@ -153,11 +153,11 @@ Status Cache::Open(const Options &opts, std::unique_ptr<Cache> *out) {
   }
   cache->shards_.reset(new (std::nothrow) Shard[n]);
   if (cache->shards_ == nullptr) return Status::kNoMem;
-  const detail::Clock clock(opts.clock, opts.clock_ctx);
+  const detail::TimeSource clock(opts.clock, opts.clock_ctx);
   const uint32_t stripes = ReaderStripes();
   for (uint32_t i = 0; i < n; ++i) {
     if (!cache->shards_.get()[i].Init(cache->alloc_, clock, cache->seed_, LimitsFor(opts, n, i),
-                                      stripes)) {
+                                      stripes, opts.policy)) {
       return Status::kNoMem;
     }
   }
@@ -257,7 +257,7 @@ Status Cache::Write(std::string_view key, const std::string_view *parts, size_t 
     const Status st = WriteLinked(link, key, parts, nparts, vlen, h, ttl, mode);
     if (st != Status::kClosed) return st;  // kClosed: the link is closing, write locally
   }
-  Entry *e = Entry::Create(*alloc_, key, parts, nparts, vlen, 0);
+  Entry *e = Entry::Create(*alloc_, key, h, parts, nparts, vlen);
   if (e == nullptr) return Status::kNoMem;
   if (!HashTable::Encodable(e)) {
     e->Unref(*alloc_);
@@ -278,7 +278,7 @@ Status Cache::WriteLinked(detail::Link *link, std::string_view key, const std::s
   // The queue's entry. A bytes write's is the table's too: two owners, no
   // copy of the value for the queue.
   const uint32_t owners = object == nullptr ? 2 : 1;
-  Entry *holder = Entry::Create(*alloc_, key, parts, nparts, vlen, 0, owners);
+  Entry *holder = Entry::Create(*alloc_, key, hash, parts, nparts, vlen, owners);
   Entry *e = object != nullptr ? object : holder;
   const auto undo = [&] {
     for (uint32_t i = 0; i < owners; ++i) holder->Unref(*alloc_);
@@ -477,7 +477,7 @@ Status ReserveKeyOp(detail::Link *link, const detail::Allocator &a, std::string_
   *charge = detail::Link::Charge(key.size(), 0);
   const Status r = link->Reserve(*charge);
   if (r != Status::kOk) return r;
-  *holder = Entry::Create(a, key, nullptr, 0, 0, 0);
+  *holder = Entry::Create(a, key, 0, nullptr, 0, 0);  // queued only, never indexed
   if (*holder == nullptr || !detail::EnsureSpareNode()) {
     if (*holder != nullptr) (*holder)->Unref(a);
     link->Unreserve(*charge);

@@ -1,6 +1,7 @@
 // Cache: objects held by reference (<libcache/cache_object.h>; the entry side
 // is core/src/object.h).
 
+#include <cstddef>
 #include <limits>
 #include <string_view>
 
@@ -22,20 +23,22 @@ thread_local Entry *t_released_objects __attribute__((tls_model("initial-exec"))
 
 namespace {
 
-// The list's links live in the header's deadline field: no reader looks at
-// an unowned entry. memcpy: the field is an integer.
+// The list's links live in the header's last 8 bytes (ring position, hash
+// and reference bit), which nothing reads once the entry has no owner and
+// which freeing the block does not need (klen and vlen are elsewhere).
+constexpr size_t kLinkOffset = offsetof(Entry, ring_pos_segment);
+static_assert(kLinkOffset + sizeof(Entry *) == sizeof(Entry));
+
 Entry *NextReleased(const Entry *e) {
   Entry *next;
-  static_assert(sizeof next <= sizeof e->deadline_ms);
-  std::memcpy(&next, &e->deadline_ms, sizeof next);
+  std::memcpy(&next, reinterpret_cast<const char *>(e) + kLinkOffset, sizeof next);
   return next;
 }
 
 }  // namespace
 
 void DeferObjectRelease(Entry *e) {
-  e->deadline_ms = 0;
-  std::memcpy(&e->deadline_ms, &t_released_objects, sizeof(Entry *));
+  std::memcpy(reinterpret_cast<char *>(e) + kLinkOffset, &t_released_objects, sizeof(Entry *));
   t_released_objects = e;
 }
 
@@ -74,7 +77,7 @@ Status Cache::SetObject(std::string_view key, void *obj, uint64_t charge,
   }
   const uint64_t h = Hash(key);
   Entry *e = nullptr;
-  if (NewObjectEntry(key, obj, charge, &e) != Status::kOk) return Status::kNoMem;
+  if (NewObjectEntry(key, h, obj, charge, &e) != Status::kOk) return Status::kNoMem;
   Status st = Status::kClosed;
   if (__builtin_expect(link != nullptr, 0)) {
     // The table gets the object, the queue its encoded form.
@@ -87,8 +90,8 @@ Status Cache::SetObject(std::string_view key, void *obj, uint64_t charge,
   return st;
 }
 
-Status Cache::NewObjectEntry(std::string_view key, void *obj, uint64_t charge, Entry **out) {
-  Entry *e = Entry::CreateObject(*alloc_, key, detail::ObjectPayload{obj, objects_, charge});
+Status Cache::NewObjectEntry(std::string_view key, uint64_t hash, void *obj, uint64_t charge, Entry **out) {
+  Entry *e = Entry::CreateObject(*alloc_, key, hash, detail::ObjectPayload{obj, objects_, charge});
   if (e == nullptr) return Status::kNoMem;
   if (!HashTable::Encodable(e)) {
     e->DiscardUnpublished(*alloc_);
@@ -135,7 +138,7 @@ Status Cache::UpgradeObject(std::string_view key, const Value *seen, void *obj, 
   if (charge >= detail::kMaxObjectCharge) return Status::kTooLarge;
   const uint64_t h = Hash(key);
   Entry *e = nullptr;
-  if (NewObjectEntry(key, obj, charge, &e) != Status::kOk) return Status::kNoMem;
+  if (NewObjectEntry(key, h, obj, charge, &e) != Status::kOk) return Status::kNoMem;
   const Status st = ShardFor(h).Upgrade(key, h, reinterpret_cast<const Entry *>(seen), e);
   if (st != Status::kOk) e->DiscardUnpublished(*alloc_);
   return st;

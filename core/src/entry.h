@@ -1,27 +1,35 @@
 // An entry: one allocation holding a 24-byte header, the key and the value.
 //
-//   byte  0        4        8                16       20     22  23  24
-//         +--------+--------+----------------+--------+------+---+---+--------------+
-//         | refs   | vlen   | deadline_ms    |ring_pos| klen |ref|knd| key | value   |
-//         +--------+--------+----------------+--------+------+---+---+--------------+
+//   byte 0      4      8         12     14     16          20     22   23   24
+//        +------+------+---------+------+------+-----------+------+----+----+-----+-------+
+//        | refs | vlen | deadline (48)  | klen |ring_pos:30|  hash (24)|ref | key | value |
+//        |  +k  |      |   lo    |  hi  |      | segment:2 |  lo  | hi |    |     |       |
+//        +------+------+---------+------+------+-----------+------+----+----+-----+-------+
 //
-// refs      atomic count of owners: 1 for the table while the entry is indexed,
-//           +1 per pinned cache_value_t. The last owner frees the block.
+// refs      atomic: bits 0..30 count the owners (1 for the table while the
+//           entry is indexed, +1 per pinned cache_value_t; the last owner
+//           frees the block); bit 31 is the kind, fixed at creation: set for
+//           an object entry (the value is an ObjectPayload, a language object
+//           held by reference, core/src/object.h, whose release is deferred
+//           to outside every lock when the last owner drops it).
 // vlen      value length (values are below 4 GiB; larger writes get kTooLarge).
-// deadline  absolute expiry on the cache's clock in ms; 0 = never expires.
-// ring_pos  slot index in the shard's CLOCK ring (valid while indexed).
+// deadline  expiry, 48 bits relative to the cache's open time; 0 = never
+//           (core/src/expiry.h holds every rule about it).
 // klen      key length (keys are at most 65535 bytes).
+// ring_pos  slot index in the policy ring that holds the entry, and segment,
+//           which ring that is (core/src/policy.h; valid while indexed).
+// hash      the low 24 bits of the key's hash: the table finds, moves and
+//           evicts the entry without hashing its key again (tables of up to
+//           2^24 slots per shard; a larger one hashes the key), and the
+//           adaptive policy counts its frequency from them.
 // ref       the CLOCK reference bit.
-// knd       kBytesEntry, or kObjectEntry: the value is an ObjectPayload (a
-//           language object held by reference, core/src/object.h), whose
-//           release is deferred to outside every lock when the last owner
-//           drops it.
 //
-// Invariants: key and value bytes never change after the entry is published
-// (which is what makes pinned values safe to read without a lock). refs and
-// ref are atomic: pins are released without a lock, and readers holding only
-// their stripe of the shard lock set ref concurrently. Every other header
-// field is written only with the whole shard lock held.
+// Invariants: key and value bytes, klen, vlen, hash and the kind never change
+// after the entry is published (which is what makes pinned values safe to read
+// and release without a lock). refs and ref are atomic: pins are released
+// without a lock, and readers holding only their stripe of the shard lock set
+// ref concurrently. Every other header field is written only with the whole
+// shard lock held, and read only with some of it held.
 
 #ifndef LIBCACHE_CORE_SRC_ENTRY_H_
 #define LIBCACHE_CORE_SRC_ENTRY_H_
@@ -52,22 +60,40 @@ inline bool BytesEqual(const char *a, const char *b, size_t n) {
 }
 
 struct Entry {
-  std::atomic<uint32_t> refs;
-  uint32_t vlen;
-  uint64_t deadline_ms;
-  uint32_t ring_pos;
-  uint16_t klen;
-  std::atomic<uint8_t> referenced;  // relaxed: a hint, set by concurrent readers
-  uint8_t kind;                     // kBytesEntry or kObjectEntry; fixed once published
+  static constexpr uint32_t kObjectBit = uint32_t{1} << 31;
+  static constexpr uint32_t kOwnersMask = kObjectBit - 1;
+  static constexpr uint32_t kHashBits = 24;
+  static constexpr uint32_t kHashMask = (uint32_t{1} << kHashBits) - 1;
+  static constexpr uint32_t kMaxRingPos = (uint32_t{1} << 30) - 1;
 
-  static constexpr uint8_t kBytesEntry = 0;
-  static constexpr uint8_t kObjectEntry = 1;
-  bool is_object() const { return kind == kObjectEntry; }
+  std::atomic<uint32_t> refs;  // owners, and kObjectBit
+  uint32_t vlen;
+  uint32_t deadline_lo;
+  uint16_t deadline_hi;
+  uint16_t klen;
+  uint32_t ring_pos_segment;  // ring_pos << 2 | segment
+  uint16_t hash_lo;
+  uint8_t hash_hi;
+  std::atomic<uint8_t> referenced;  // relaxed: a hint, set by concurrent readers
+
+  bool is_object() const { return (refs.load(std::memory_order_relaxed) & kObjectBit) != 0; }
+  uint32_t owners() const { return refs.load(std::memory_order_relaxed) & kOwnersMask; }
   ObjectPayload object() const {
     ObjectPayload p;
     std::memcpy(&p, value_data(), sizeof p);
     return p;
   }
+
+  uint64_t deadline() const { return deadline_lo | uint64_t{deadline_hi} << 32; }
+  void set_deadline(uint64_t d) {
+    deadline_lo = static_cast<uint32_t>(d);
+    deadline_hi = static_cast<uint16_t>(d >> 32);
+  }
+  uint32_t ring_pos() const { return ring_pos_segment >> 2; }
+  uint32_t segment() const { return ring_pos_segment & 3; }
+  void set_ring_pos(uint32_t pos) { ring_pos_segment = pos << 2 | segment(); }
+  void set_segment(uint32_t s) { ring_pos_segment = (ring_pos_segment & ~3u) | s; }
+  uint32_t hash24() const { return hash_lo | uint32_t{hash_hi} << 16; }
 
   char *key_data() { return reinterpret_cast<char *>(this + 1); }
   const char *key_data() const { return reinterpret_cast<const char *>(this + 1); }
@@ -76,26 +102,29 @@ struct Entry {
   bool KeyEquals(std::string_view k) const {
     return k.size() == klen && BytesEqual(key_data(), k.data(), klen);
   }
-  bool ExpiredAt(uint64_t now_ms) const { return deadline_ms != 0 && now_ms >= deadline_ms; }
 
   static constexpr size_t SizeFor(size_t klen, size_t vlen) { return sizeof(Entry) + klen + vlen; }
 
-  // Allocates and fills an entry owned `owners` times (by the caller, later
-  // the table; a write-behind link's queue takes one more: core/src/link.h),
-  // its value the parts back to back (vlen their total). nullptr when out of
-  // memory. REQUIRES: key.size() <= 65535, vlen < 4 GiB.
-  static Entry *Create(const Allocator &a, std::string_view key, const std::string_view *parts,
-                       size_t nparts, size_t vlen, uint64_t deadline_ms, uint32_t owners = 1) {
+  // Allocates and fills an entry for the key whose hash is `hash`, owned
+  // `owners` times (by the caller, later the table; a write-behind link's
+  // queue takes one more: core/src/link.h), its value the parts back to back
+  // (vlen their total). No deadline yet (the shard sets it when it indexes the
+  // entry). nullptr when out of memory.
+  // REQUIRES: key.size() <= 65535, vlen < 4 GiB.
+  static Entry *Create(const Allocator &a, std::string_view key, uint64_t hash,
+                       const std::string_view *parts, size_t nparts, size_t vlen,
+                       uint32_t owners = 1) {
     void *mem = AllocateBlock(a, SizeFor(key.size(), vlen));
     if (mem == nullptr) return nullptr;
     Entry *e = new (mem) Entry;
     e->refs.store(owners, std::memory_order_relaxed);  // published later under the shard lock
     e->vlen = static_cast<uint32_t>(vlen);
-    e->deadline_ms = deadline_ms;
-    e->ring_pos = 0;
+    e->set_deadline(0);
     e->klen = static_cast<uint16_t>(key.size());
+    e->ring_pos_segment = 0;
+    e->hash_lo = static_cast<uint16_t>(hash);
+    e->hash_hi = static_cast<uint8_t>(hash >> 16);
     e->referenced.store(0, std::memory_order_relaxed);
-    e->kind = kBytesEntry;
     if (!key.empty()) std::memcpy(e->key_data(), key.data(), key.size());
     char *out = e->key_data() + key.size();
     for (size_t i = 0; i < nparts; ++i) {
@@ -106,19 +135,18 @@ struct Entry {
     return e;
   }
 
-  // An object entry (kObjectEntry) holding obj by reference, owned `owners`
-  // times. nullptr when out of memory.
-  static Entry *CreateObject(const Allocator &a, std::string_view key, const ObjectPayload &p,
-                             uint32_t owners = 1) {
+  // An object entry holding obj by reference, owned `owners` times. nullptr
+  // when out of memory.
+  static Entry *CreateObject(const Allocator &a, std::string_view key, uint64_t hash,
+                             const ObjectPayload &p, uint32_t owners = 1) {
     const std::string_view part(reinterpret_cast<const char *>(&p), sizeof p);
-    Entry *e = Create(a, key, &part, 1, sizeof p, 0, owners);
-    if (e != nullptr) e->kind = kObjectEntry;
+    Entry *e = Create(a, key, hash, &part, 1, sizeof p, owners | kObjectBit);
     return e;
   }
   // Frees an object entry that was never published, without releasing its
   // object (the writer keeps its reference). REQUIRES: the only owner.
   void DiscardUnpublished(const Allocator &a) {
-    kind = kBytesEntry;
+    refs.store(1, std::memory_order_relaxed);
     Unref(a);
   }
 
@@ -126,8 +154,9 @@ struct Entry {
   // freed later, with its object released, outside every lock: object.h).
   void Unref(const Allocator &a) {
     // acq_rel: the freeing thread must see every other owner's reads finished.
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      if (__builtin_expect(kind != kBytesEntry, 0)) {
+    const uint32_t before = refs.fetch_sub(1, std::memory_order_acq_rel);
+    if ((before & kOwnersMask) == 1) {
+      if (__builtin_expect((before & kObjectBit) != 0, 0)) {
         DeferObjectRelease(this);
         return;
       }

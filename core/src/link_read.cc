@@ -38,6 +38,7 @@ namespace {
 struct LoadCtx {
   const Allocator *alloc;
   std::string_view key;
+  uint64_t hash;
   Entry *entry = nullptr;
   int64_t ttl_ms = -1;
 };
@@ -47,7 +48,7 @@ void OnLoaded(void *p, const void *value, size_t vlen, int64_t ttl_ms) {
   if (c->entry != nullptr || vlen > UINT32_MAX || (value == nullptr && vlen != 0)) return;
   const std::string_view part(static_cast<const char *>(value), vlen);
   // Three owners: the caller, the flight (for its waiters) and the table.
-  c->entry = Entry::Create(*c->alloc, c->key, &part, 1, vlen, 0, /*owners=*/3);
+  c->entry = Entry::Create(*c->alloc, c->key, c->hash, &part, 1, vlen, /*owners=*/3);
   c->ttl_ms = ttl_ms;
 }
 
@@ -59,7 +60,7 @@ Entry *Link::LoadAndFill(std::string_view key, uint64_t hash, int *status) {
     // only refuses a fill that could have been kept.
     const uint64_t gen0 = gen_[hash & kGenMask].load(std::memory_order_relaxed);
     const uint64_t epoch0 = coh_epoch_.load();
-    LoadCtx ctx{cache_->alloc_, key};
+    LoadCtx ctx{cache_->alloc_, key, hash};
     const int st =
         store_.load(store_.ctx, key.data(), key.size(), opts_.read_timeout_ms, &OnLoaded, &ctx);
     Entry *e = ctx.entry;
@@ -238,7 +239,8 @@ Status Link::SyncWrite(OpKind kind, std::string_view key, std::string_view value
   const Status r = Reserve(charge);
   if (r != Status::kOk) return r;
   // Two owners: the queue and the local cache once acknowledged.
-  Entry *e = Entry::Create(*cache_->alloc_, key, &value, 1, value.size(), 0, 2);
+  const uint64_t hash = cache_->Hash(key);
+  Entry *e = Entry::Create(*cache_->alloc_, key, hash, &value, 1, value.size(), 2);
   if (e == nullptr || !EnsureSpareNode()) {
     if (e != nullptr) {
       e->Unref(*cache_->alloc_);
@@ -247,7 +249,6 @@ Status Link::SyncWrite(OpKind kind, std::string_view key, std::string_view value
     Unreserve(charge);
     return Status::kNoMem;
   }
-  const uint64_t hash = cache_->Hash(key);
   SyncWaiter w;
   int status = CACHE_OK;
   {

@@ -13,7 +13,7 @@
 // entry's last reference drops (Entry::Unref, wherever that happens: under a
 // shard lock for an eviction, a replacement, an expiry, a delete, a clear),
 // the block is not freed: it is pushed on a list of the calling thread
-// (intrusive, through the header's deadline field, which nothing reads once
+// (intrusive, through the header's last 8 bytes, which nothing reads once
 // the entry is unowned: no allocation, so no failure under a lock). Every
 // Cache call that may drop an entry ends with a ReleaseScope, whose destructor
 // runs after the call's locks are released and, if the list is not empty,
@@ -57,7 +57,7 @@ struct ObjectPayload {
 inline constexpr uint64_t kMaxObjectCharge = uint64_t{1} << 48;
 
 // Blocks of object entries whose last reference dropped, waiting for their
-// release hook (linked through Entry::deadline_ms). Trivial type: no guard.
+// release hook (linked through the header's last 8 bytes). Trivial type: no guard.
 extern thread_local Entry *t_released_objects __attribute__((tls_model("initial-exec")));
 
 // Pushes e (kind kObjectEntry, no owner left) on this thread's list.

@@ -7,43 +7,42 @@
 
 namespace libcache::detail {
 
-bool Shard::Init(const Allocator *alloc, const Clock &clock, uint64_t seed,
-                 const ShardLimits &limits, uint32_t stripes) {
+bool Shard::Init(const Allocator *alloc, const TimeSource &time, uint64_t seed,
+                 const ShardLimits &limits, uint32_t stripes, PolicyKind policy) {
   alloc_ = alloc;
-  clock_ = clock;
+  expiry_ = Expiry(time);
   seed_ = seed;
   limits_ = limits;
   byte_limit_.store(limits.max_bytes, std::memory_order_relaxed);
   // Each step leaves the shard destructible if a later one fails.
-  return lock_.Init(stripes) && table_.Init(*alloc, limits.table_capacity) &&
-         ring_.Init(alloc, limits.ring_capacity);
+  policy_ = MakePolicy(policy);
+  return policy_ != nullptr && lock_.Init(stripes) &&
+         table_.Init(*alloc, limits.table_capacity) &&
+         policy_->Init(alloc, limits.ring_capacity, limits.max_entries);
 }
 
 // No lock: destruction never races with other calls (Cache's contract), and a
 // shard whose Init failed part-way has no stripes to lock. An empty or never
 // allocated ring visits nothing; Destroy skips arrays never allocated.
-Shard::~Shard() {
-  ring_.ForEach([this](Entry *e) { e->Unref(*alloc_); });
+Shard::~Shard() NO_THREAD_SAFETY_ANALYSIS {
+  if (policy_ != nullptr) ForEachEntryLocked([this](Entry *e) { e->Unref(*alloc_); });
   if (alloc_ != nullptr) table_.Destroy(*alloc_);
-  ring_.Destroy();
-}
-
-bool Shard::ReclaimIfExpiredLocked(size_t slot, Entry *e) {
-  if (!e->ExpiredAt(clock_.NowMs())) return false;
-  UnlinkLocked(slot, e);
-  ++expirations_;
-  return true;
+  policy_.reset();
 }
 
 void Shard::UnlinkLocked(size_t slot, Entry *e) {
   table_.EraseAt(slot);
-  ring_.Remove(e);
+  policy_->Remove(e);
   entry_bytes_ -= Charge(e);
   e->Unref(*alloc_);
 }
 
-void Shard::UnlinkEntryLocked(Entry *e) {
-  UnlinkLocked(table_.FindEntry(e, HashKey(e->key(), seed_)), e);
+void Shard::UnlinkEntryLocked(Entry *e) { UnlinkLocked(table_.FindEntry(e, seed_), e); }
+
+void Shard::DropEvictedLocked(Entry *e) {
+  table_.EraseAt(table_.FindEntry(e, seed_));
+  entry_bytes_ -= Charge(e);
+  e->Unref(*alloc_);
 }
 
 Status Shard::Pin(std::string_view key, uint64_t hash, const Entry **out) {
@@ -62,7 +61,7 @@ Status Shard::Pin(std::string_view key, uint64_t hash, const Entry **out) {
 }
 
 Status Shard::Upgrade(std::string_view key, uint64_t hash, const Entry *seen, Entry *e) {
-  LockGuard<StripeLock> lock(lock_);
+  LockGuard lock(lock_);
   const uint64_t charge = Charge(e);
   size_t slot;
   Entry *old = LookupLocked(key, hash, &slot);
@@ -71,10 +70,10 @@ Status Shard::Upgrade(std::string_view key, uint64_t hash, const Entry *seen, En
   if (charge > LimitLocked() || ArrayBytesLocked() > LimitLocked() - charge) {
     return Status::kTooLarge;
   }
-  e->deadline_ms = old->deadline_ms;
+  e->set_deadline(old->deadline());
   e->referenced.store(old->referenced.load(std::memory_order_relaxed), std::memory_order_relaxed);
   table_.ReplaceAt(slot, e);
-  ring_.Replace(old, e);
+  policy_->Replace(old, e);
   entry_bytes_ = entry_bytes_ - Charge(old) + charge;
   old->Unref(*alloc_);
   // A larger charge may have pushed the shard over; e fits alone (checked
@@ -84,29 +83,24 @@ Status Shard::Upgrade(std::string_view key, uint64_t hash, const Entry *seen, En
 }
 
 int Shard::VisitObjects(int (*fn)(void *ctx, void *obj), void *ctx) {
-  LockGuard<StripeLock> lock(lock_);
+  LockGuard lock(lock_);
   int rc = 0;
-  ring_.ForEach([&](Entry *e) {
+  ForEachEntryLocked([&](Entry *e) {
     if (rc != 0 || !e->is_object()) return;
     rc = fn(ctx, e->object().obj);
   });
   return rc;
 }
 
-void Shard::ReclaimExpired(std::string_view key, uint64_t hash) {
-  LockGuard<StripeLock> lock(lock_);
-  LookupLocked(key, hash, nullptr);  // reclaims the entry if it is (still) expired
-}
-
 Status Shard::Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms, WriteHook *hook) {
   PrefetchHome(hash);
-  LockGuard<StripeLock> lock(lock_);
+  LockGuard lock(lock_);
   return InsertLocked(e, hash, mode, ttl_ms, hook);
 }
 
 Status Shard::Fill(Entry *e, uint64_t hash, uint64_t ttl_ms, const Link &link, uint64_t gen0,
                    uint64_t epoch0, Entry **current) {
-  LockGuard<StripeLock> lock(lock_);
+  LockGuard lock(lock_);
   switch (link.FillVerdictLocked(hash, gen0, epoch0)) {
     case Link::FillVerdict::kKeep:
       return InsertLocked(e, hash, WriteMode::kSet, ttl_ms, nullptr);
@@ -124,7 +118,7 @@ Status Shard::Fill(Entry *e, uint64_t hash, uint64_t ttl_ms, const Link &link, u
 }
 
 bool Shard::Invalidate(std::string_view key, uint64_t hash, Link *link) {
-  LockGuard<StripeLock> lock(lock_);
+  LockGuard lock(lock_);
   if (!link->InvalidateKeyLocked(hash, key)) return false;
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
@@ -134,19 +128,19 @@ bool Shard::Invalidate(std::string_view key, uint64_t hash, Link *link) {
 }
 
 uint64_t Shard::InvalidateAll(Link *link) {
-  LockGuard<StripeLock> lock(lock_);
+  LockGuard lock(lock_);
   uint64_t dropped = 0;
   // Not analysed: the analysis does not carry the lock held here into lambdas.
-  ring_.ForEach([&](Entry *e) NO_THREAD_SAFETY_ANALYSIS {
+  ForEachEntryLocked([&](Entry *e) NO_THREAD_SAFETY_ANALYSIS {
     if (!link->CleanForWalkLocked(HashKey(e->key(), seed_), e->key())) return;
-    UnlinkEntryLocked(e);  // leaves a hole in the ring, which ForEach tolerates
+    UnlinkEntryLocked(e);  // the policy's ForEach tolerates it
     ++dropped;
   });
   return dropped;
 }
 
 bool Shard::DropAcked(std::string_view key, uint64_t hash, Link *link) {
-  LockGuard<StripeLock> lock(lock_);
+  LockGuard lock(lock_);
   if (!link->CleanAfterAckLocked(hash, key)) return false;
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
@@ -157,14 +151,14 @@ bool Shard::DropAcked(std::string_view key, uint64_t hash, Link *link) {
 
 void Shard::ApplySync(Entry *e, std::string_view key, uint64_t hash, uint64_t ttl_ms, Link *link,
                       SyncWaiter *w) {
-  LockGuard<StripeLock> lock(lock_);
+  LockGuard lock(lock_);
   const bool apply = link->FinishSyncLocked(w, hash);
   if (e == nullptr) {
     size_t slot;
     Entry *old = apply ? LookupLocked(key, hash, &slot) : nullptr;
     if (old != nullptr) {
       UnlinkLocked(slot, old);
-      ++deletes_;
+      ++counts_.deletes;
     }
     return;
   }
@@ -184,13 +178,13 @@ Status Shard::InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl
   Entry *old = LookupLocked(e->key(), hash, &slot);
   if (mode == WriteMode::kAdd && old != nullptr) return Status::kExists;
   if (mode == WriteMode::kReplace && old == nullptr) return Status::kNotFound;
-  e->deadline_ms = DeadlineFor(ttl_ms);
+  e->set_deadline(expiry_.DeadlineIn(ttl_ms));
   if (old != nullptr) {
-    // An update takes the old entry's table slot and ring place (no probe, no
-    // hole) and counts as a use, as a hit would.
+    // An update takes the old entry's table slot and policy place (no probe,
+    // no hole) and counts as a use, as a hit would.
     e->referenced.store(1, std::memory_order_relaxed);
     table_.ReplaceAt(slot, e);
-    ring_.Replace(old, e);
+    policy_->Replace(old, e);
     entry_bytes_ -= Charge(old);
     old->Unref(*alloc_);
   } else {
@@ -207,7 +201,7 @@ Status Shard::InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl
     UnlinkEntryLocked(e);
     return Status::kTooLarge;
   }
-  ++sets_;
+  ++counts_.sets;
   if (__builtin_expect(hook != nullptr, 0)) hook->Applied(hash, ttl_ms);
   return Status::kOk;
 }
@@ -219,10 +213,10 @@ Status Shard::LinkNewLocked(Entry *e, uint64_t hash, uint64_t charge) {
     if (!table_.Grow(*alloc_, seed_)) return Status::kNoMem;
     EvictWhileOverLocked(charge, 1, nullptr);
   }
-  if (!ring_.PushBack(e)) return Status::kNoMem;
+  if (!policy_->Add(e, hash)) return Status::kNoMem;
   while (!table_.Insert(e, hash)) {  // probe distance overflow: pathological
     if (!table_.Grow(*alloc_, seed_)) {
-      ring_.Remove(e);
+      policy_->Remove(e);
       return Status::kNoMem;
     }
   }
@@ -235,48 +229,29 @@ void Shard::EvictWhileOverLocked(uint64_t extra_bytes, uint64_t extra_entries, c
 }
 
 bool Shard::EvictOneLocked(const Entry *keep) {
-  uint64_t now = 0;  // read lazily: only entries with a deadline need it
-  for (;;) {
-    Entry *e = ring_.Front();
-    if (e == nullptr) return false;
-    if (e == keep) {  // pass over it; after one lap the others have lost their bits
-      if (table_.size() == 1) return false;
-      ring_.MoveFrontToBack();
-      continue;
-    }
-    if (e->deadline_ms != 0) {
-      if (now == 0) now = clock_.NowMs();
-      if (e->ExpiredAt(now)) {
-        UnlinkEntryLocked(e);
-        ++expirations_;
-        return true;
-      }
-    }
-    if (e->referenced.load(std::memory_order_relaxed) != 0) {
-      e->referenced.store(0, std::memory_order_relaxed);
-      ring_.MoveFrontToBack();
-      continue;
-    }
-    UnlinkEntryLocked(e);
-    ++evictions_;
-    return true;
-  }
+  Expiry::Check is_expired(expiry_);  // reads the time lazily: only for deadlines
+  bool expired = false;
+  Entry *e = policy_->Evict(keep, is_expired, &expired);
+  if (e == nullptr) return false;
+  DropEvictedLocked(e);
+  ++(expired ? counts_.expirations : counts_.evictions);
+  return true;
 }
 
 Status Shard::Delete(std::string_view key, uint64_t hash, WriteHook *hook) {
-  LockGuard<StripeLock> lock(lock_);
+  LockGuard lock(lock_);
   if (__builtin_expect(hook != nullptr, 0)) hook->Applied(hash, 0);
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
   if (e == nullptr) return Status::kNotFound;
   UnlinkLocked(slot, e);
-  ++deletes_;
+  ++counts_.deletes;
   return Status::kOk;
 }
 
 Status Shard::Take(std::string_view key, uint64_t hash, const Entry **out, WriteHook *hook,
                    bool bytes_only) {
-  LockGuard<StripeLock> lock(lock_);
+  LockGuard lock(lock_);
   size_t slot;
   Entry *e = LookupLocked(key, hash, &slot);
   if (e != nullptr && bytes_only && e->is_object()) return Status::kWrongKind;
@@ -286,37 +261,13 @@ Status Shard::Take(std::string_view key, uint64_t hash, const Entry **out, Write
   // unlink below drops that one, and ours becomes the only one.
   e->refs.fetch_add(1, std::memory_order_relaxed);
   UnlinkLocked(slot, e);
-  ++deletes_;
+  ++counts_.deletes;
   *out = e;
   return Status::kOk;
 }
 
-Status Shard::Touch(std::string_view key, uint64_t hash, uint64_t ttl_ms, WriteHook *hook) {
-  LockGuard<StripeLock> lock(lock_);
-  size_t slot;
-  Entry *e = LookupLocked(key, hash, &slot);
-  if (e == nullptr) return Status::kNotFound;
-  e->deadline_ms = DeadlineFor(ttl_ms);
-  if (__builtin_expect(hook != nullptr, 0)) hook->Applied(hash, ttl_ms);
-  return Status::kOk;
-}
-
-Status Shard::Ttl(std::string_view key, uint64_t hash, int64_t *remaining_ms) {
-  LockGuard<StripeLock> lock(lock_);
-  size_t slot;
-  Entry *e = LookupLocked(key, hash, &slot);
-  if (e == nullptr) return Status::kNotFound;
-  // The clock may have passed the deadline since the lookup read it: the entry
-  // was live then, so it has 0 ms left (never -1, which means "no TTL").
-  *remaining_ms =
-      e->deadline_ms == 0
-          ? -1
-          : static_cast<int64_t>(e->deadline_ms - std::min(e->deadline_ms, clock_.NowMs()));
-  return Status::kOk;
-}
-
 uint64_t Shard::GiveBytes(uint64_t want) {
-  LockGuard<StripeLock> lock(lock_);
+  LockGuard lock(lock_);
   const uint64_t floor = ArrayBytesLocked() + kShardReserveBytes;
   const uint64_t limit = LimitLocked();
   if (limit <= floor) return 0;
@@ -327,34 +278,37 @@ uint64_t Shard::GiveBytes(uint64_t want) {
 }
 
 void Shard::AddBytes(uint64_t n) {
-  LockGuard<StripeLock> lock(lock_);
+  LockGuard lock(lock_);
   byte_limit_.store(LimitLocked() + n, std::memory_order_relaxed);
 }
 
 uint64_t Shard::Shortfall(uint64_t charge) {
-  LockGuard<StripeLock> lock(lock_);
+  LockGuard lock(lock_);
   const uint64_t needed = ArrayBytesLocked() + charge;
   return needed > LimitLocked() ? needed - LimitLocked() : 0;
 }
 
 const char *Shard::CheckInvariants(uint64_t *limit_out, uint64_t *bytes_out) {
-  LockGuard<StripeLock> lock(lock_);
+  LockGuard lock(lock_);
   *limit_out = LimitLocked();
   *bytes_out += BytesLocked();
   uint64_t live = 0, charges = 0;
   const char *broken = nullptr;
   // Not analysed: the analysis does not carry the lock held here into lambdas.
-  ring_.ForEach([&](Entry *e) NO_THREAD_SAFETY_ANALYSIS {
+  ForEachEntryLocked([&](Entry *e) NO_THREAD_SAFETY_ANALYSIS {
     ++live;
     charges += Charge(e);
     if (broken != nullptr) return;
-    if (e->refs.load(std::memory_order_relaxed) == 0) broken = "an indexed entry has no owner";
-    const size_t slot = table_.Find(e->key(), HashKey(e->key(), seed_));
-    if (slot == HashTable::kNone || table_.At(slot) != e) broken = "a ring entry is not indexed";
+    if (e->owners() == 0) broken = "an indexed entry has no owner";
+    const uint64_t hash = HashKey(e->key(), seed_);
+    if (e->hash24() != (hash & Entry::kHashMask)) broken = "an entry's stored hash is wrong";
+    const size_t slot = table_.Find(e->key(), hash);
+    if (slot == HashTable::kNone || table_.At(slot) != e) broken = "a policy entry is not indexed";
   });
   if (broken != nullptr) return broken;
-  if (!ring_.PositionsConsistent()) return "an entry's ring_pos does not point at it";
-  if (live != table_.size()) return "the table and the ring hold different entry counts";
+  if (const char *p = policy_->Check()) return p;
+  if (live != table_.size()) return "the table and the policy hold different entry counts";
+  if (live != policy_->size()) return "the policy miscounts its entries";
   if (charges != entry_bytes_) return "entry bytes differ from the sum of the entries' charges";
   if (table_.size() > limits_.max_entries) return "more entries than the entry bound";
   if (BytesLocked() > LimitLocked()) return "more bytes than the shard's limit";
@@ -362,34 +316,23 @@ const char *Shard::CheckInvariants(uint64_t *limit_out, uint64_t *bytes_out) {
 }
 
 void Shard::Clear() {
-  LockGuard<StripeLock> lock(lock_);
-  ring_.ForEach([this](Entry *e) { e->Unref(*alloc_); });
-  ring_.Reset();
+  LockGuard lock(lock_);
+  ForEachEntryLocked([this](Entry *e) { e->Unref(*alloc_); });
+  policy_->Reset();
   table_.Reset();
   entry_bytes_ = 0;
 }
 
-uint64_t Shard::PurgeExpired() {
-  LockGuard<StripeLock> lock(lock_);
-  const uint64_t now = clock_.NowMs();
-  uint64_t reclaimed = 0;
-  // Not analysed: the analysis does not carry the lock held here into lambdas.
-  ring_.ForEach([&](Entry *e) NO_THREAD_SAFETY_ANALYSIS {
-    if (!e->ExpiredAt(now)) return;
-    UnlinkEntryLocked(e);  // leaves a hole in the ring, which ForEach tolerates
-    ++reclaimed;
-  });
-  expirations_ += reclaimed;
-  return reclaimed;
-}
-
 void Shard::AddStats(Stats *out) {
-  LockGuard<StripeLock> lock(lock_);
-  lock_.SumCounters(&out->hits, &out->misses);
-  out->sets += sets_;
-  out->deletes += deletes_;
-  out->evictions += evictions_;
-  out->expirations += expirations_;
+  LockGuard lock(lock_);
+  lock_.ForEachStripe([out](const ReadCounters &r) {
+    out->hits += r.hits;
+    out->misses += r.misses;
+  });
+  out->sets += counts_.sets;
+  out->deletes += counts_.deletes;
+  out->evictions += counts_.evictions;
+  out->expirations += counts_.expirations;
   out->entries += table_.size();
   out->bytes += BytesLocked();
 }

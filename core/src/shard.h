@@ -166,11 +166,13 @@
 
 #include "core/cache.h"
 #include "core/src/alloc.h"
-#include "core/src/clock.h"
-#include "core/src/clock_ring.h"
+#include "core/src/counters.h"
 #include "core/src/entry.h"
+#include "core/src/expiry.h"
 #include "core/src/link.h"
+#include "core/src/policy.h"
 #include "core/src/stripe_lock.h"
+#include "core/src/time_source.h"
 #include "core/src/table.h"
 #include "core/src/thread_annotations.h"
 
@@ -188,6 +190,8 @@ struct ShardLimits {
 };
 
 class alignas(64) Shard {
+  using Stripe = StripeLock<ReadCounters>::Stripe;
+
  public:
   Shard() = default;
   ~Shard();
@@ -196,8 +200,8 @@ class alignas(64) Shard {
 
   // stripes: reader stripes of the shard lock (see core/src/stripe_lock.h).
   // Not analysed: it fills the members before the shard is shared, unlocked.
-  bool Init(const Allocator *alloc, const Clock &clock, uint64_t seed, const ShardLimits &limits,
-            uint32_t stripes) NO_THREAD_SAFETY_ANALYSIS;
+  bool Init(const Allocator *alloc, const TimeSource &time, uint64_t seed,
+            const ShardLimits &limits, uint32_t stripes, PolicyKind policy) NO_THREAD_SAFETY_ANALYSIS;
 
   // The bytes an entry is charged: the allocator's size class for its size,
   // which holds at least its block (core/src/alloc.h) and depends on the
@@ -346,10 +350,10 @@ class alignas(64) Shard {
   Status Visit(std::string_view key, uint64_t hash, F &&f)
       EXCLUDES(lock_) NO_THREAD_SAFETY_ANALYSIS {
     table_.PrefetchHome(hash);
-    ReadStripe *stripe = lock_.LockShared();
+    Stripe *stripe = lock_.LockShared();
     Entry *e = FindLiveShared(key, hash, stripe);
     if (e == nullptr) return Status::kNotFound;  // stripe already unlocked
-    if (__builtin_expect(!f(e), 0)) --stripe->hits;
+    if (__builtin_expect(!f(e), 0)) --stripe->data.hits;
     stripe->mu.unlock();
     return Status::kOk;
   }
@@ -359,18 +363,18 @@ class alignas(64) Shard {
   // nullptr, counted as a miss (with stripe unlocked; an expired entry met
   // here is then reclaimed under the whole lock).
   Entry *FindLiveShared(std::string_view key, uint64_t hash,
-                        ReadStripe *stripe) NO_THREAD_SAFETY_ANALYSIS {
+                        Stripe *stripe) NO_THREAD_SAFETY_ANALYSIS {
     const size_t i = table_.Find(key, hash);
     Entry *e = i == HashTable::kNone ? nullptr : table_.At(i);
     const bool expired =
-        e != nullptr && __builtin_expect(e->deadline_ms != 0, 0) && e->ExpiredAt(clock_.NowMs());
+        e != nullptr && __builtin_expect(e->deadline() != 0, 0) && expiry_.ExpiredNow(e);
     if (e == nullptr || expired) {
-      ++stripe->misses;
+      ++stripe->data.misses;
       stripe->mu.unlock();
       if (expired) ReclaimExpired(key, hash);
       return nullptr;
     }
-    ++stripe->hits;
+    ++stripe->data.hits;
     // relaxed: a hint for the hand; skip the store (and the line's
     // invalidation in other cores) on re-hits.
     if (e->referenced.load(std::memory_order_relaxed) == 0) {
@@ -390,18 +394,25 @@ class alignas(64) Shard {
     const size_t i = table_.Find(key, hash);
     if (i == HashTable::kNone) return nullptr;
     Entry *e = table_.At(i);
-    if (__builtin_expect(e->deadline_ms != 0, 0) && ReclaimIfExpiredLocked(i, e)) return nullptr;
+    if (__builtin_expect(e->deadline() != 0, 0) && ReclaimIfExpiredLocked(i, e)) return nullptr;
     if (slot != nullptr) *slot = i;
     return e;
   }
   bool ReclaimIfExpiredLocked(size_t slot, Entry *e) REQUIRES(lock_);
-  // Removes the entry in slot from table and ring and drops the table's ref.
+  // Removes the entry in slot from the table and the policy and drops the
+  // table's reference.
   void UnlinkLocked(size_t slot, Entry *e) REQUIRES(lock_);
-  void UnlinkEntryLocked(Entry *e) REQUIRES(lock_);  // same, finding the slot by rehashing
-  uint64_t BytesLocked() const REQUIRES(lock_) {
-    return entry_bytes_ + table_.bytes() + ring_.bytes();
+  // The same, finding the slot from the entry's stored hash.
+  void UnlinkEntryLocked(Entry *e) REQUIRES(lock_);
+  // The same for an entry the policy already let go (Policy::Evict).
+  void DropEvictedLocked(Entry *e) REQUIRES(lock_);
+  // Calls fn(Entry *) for every indexed entry; fn may unlink it.
+  template <class Fn>
+  void ForEachEntryLocked(Fn &&fn) REQUIRES(lock_) {
+    policy_->ForEach([](void *ctx, Entry *e) { (*static_cast<Fn *>(ctx))(e); }, &fn);
   }
-  uint64_t ArrayBytesLocked() const REQUIRES(lock_) { return table_.bytes() + ring_.bytes(); }
+  uint64_t BytesLocked() const REQUIRES(lock_) { return entry_bytes_ + ArrayBytesLocked(); }
+  uint64_t ArrayBytesLocked() const REQUIRES(lock_) { return table_.bytes() + policy_->bytes(); }
   uint64_t LimitLocked() const REQUIRES(lock_) {
     return byte_limit_.load(std::memory_order_relaxed);
   }
@@ -409,15 +420,8 @@ class alignas(64) Shard {
     return table_.size() + extra_entries > limits_.max_entries ||
            BytesLocked() + extra_bytes > LimitLocked();
   }
-  // Deadline of an entry written now with ttl_ms (0 = none), saturated: a
-  // clock near 2^64 (a test's fake clock) must not wrap it into the past.
-  uint64_t DeadlineFor(uint64_t ttl_ms) const {
-    if (ttl_ms == 0) return 0;
-    const uint64_t now = clock_.NowMs();
-    return now > UINT64_MAX - ttl_ms ? UINT64_MAX : now + ttl_ms;
-  }
-  // Evicts (or reclaims, if expired) the entry chosen by the CLOCK hand,
-  // never `keep`. False when nothing else is left.
+  // Evicts (or reclaims, if expired) the entry the policy chooses, never
+  // `keep`. False when nothing else is left.
   bool EvictOneLocked(const Entry *keep) REQUIRES(lock_);
   Status InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms, WriteHook *hook)
       REQUIRES(lock_);
@@ -429,16 +433,15 @@ class alignas(64) Shard {
 
   // The first cache line holds what a get reads: the lock's stripe array and
   // the table header. Readers write only their own stripe's line.
-  StripeLock lock_;
-  HashTable table_ GUARDED_BY(lock_);           // readers hold a stripe (shared), writers all
-  ClockRing ring_ GUARDED_BY(lock_);            // written only with the whole lock
+  StripeLock<ReadCounters> lock_;  // each reader stripe counts its hits and misses
+  HashTable table_ GUARDED_BY(lock_);  // readers hold a stripe (shared), writers all
+  // The eviction order; written only with the whole lock. Not GUARDED_BY: the
+  // pointer is immutable after Init, what it points to is guarded.
+  std::unique_ptr<Policy> policy_;
   uint64_t entry_bytes_ GUARDED_BY(lock_) = 0;  // sum of Charge() of indexed entries
-  uint64_t sets_ GUARDED_BY(lock_) = 0;
-  uint64_t deletes_ GUARDED_BY(lock_) = 0;
-  uint64_t evictions_ GUARDED_BY(lock_) = 0;
-  uint64_t expirations_ GUARDED_BY(lock_) = 0;
+  WriteCounters counts_ GUARDED_BY(lock_);
   const Allocator *alloc_ = nullptr;  // immutable after Init
-  Clock clock_;                       // immutable after Init
+  Expiry expiry_;                     // immutable after Init
   uint64_t seed_ = 0;                 // immutable after Init
   ShardLimits limits_{};  // immutable after Init; limits_.max_bytes is the initial byte_limit_
   // The byte bound: written only with the whole lock held (relaxed: the lock

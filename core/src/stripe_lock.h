@@ -9,8 +9,9 @@
 // and stop sharing written lines; writes pay one lock per stripe. The stripe
 // count is the core count rounded up to a power of two, at most kMaxStripes.
 //
-// Each stripe also holds its readers' hit and miss counters, so that counting
-// does not bring the sharing back.
+// Each stripe also holds data of its readers' own (PerStripe: the shard's hit
+// and miss counters, core/src/counters.h), on the stripe's line, so that what
+// readers write does not bring the sharing back.
 //
 // For the thread-safety analysis (core/src/thread_annotations.h) the whole
 // StripeLock is one capability: lock()/unlock() take and drop it exclusively,
@@ -26,21 +27,44 @@
 
 #include <atomic>
 #include <cstdint>
+#include <new>
 
 #include "core/src/mutex.h"
 #include "core/src/thread_annotations.h"
 
 namespace libcache::detail {
 
+template <class PerStripe>
 struct alignas(64) ReadStripe {
   Mutex mu;
-  uint64_t hits GUARDED_BY(mu) = 0;
-  uint64_t misses GUARDED_BY(mu) = 0;
+  PerStripe data GUARDED_BY(mu);
 };
 
-class CAPABILITY("mutex") StripeLock {
+// Which stripe a thread uses (shared by every StripeLock).
+class StripeIndex {
  public:
   static constexpr uint32_t kMaxStripes = 8;
+
+  // A small number per thread, handed out in order of first use, so that the
+  // first kMaxStripes threads of a process never share a stripe.
+  static uint32_t ThreadIndex() {
+    // initial-exec: a fixed offset from the thread pointer, no __tls_get_addr
+    // call (4 bytes of static TLS, which dlopen'ed libraries may use).
+    static thread_local uint32_t index __attribute__((tls_model("initial-exec"))) = kUnassigned;
+    if (__builtin_expect(index == kUnassigned, 0)) index = NextThreadIndex();
+    return index;
+  }
+
+ private:
+  static uint32_t NextThreadIndex();
+  static constexpr uint32_t kUnassigned = ~uint32_t{0};
+};
+
+template <class PerStripe>
+class CAPABILITY("mutex") StripeLock {
+ public:
+  using Stripe = ReadStripe<PerStripe>;
+  static constexpr uint32_t kMaxStripes = StripeIndex::kMaxStripes;
 
   StripeLock() = default;
   StripeLock(const StripeLock &) = delete;
@@ -48,18 +72,23 @@ class CAPABILITY("mutex") StripeLock {
   ~StripeLock() { delete[] stripes_; }
 
   // stripes: a power of two in [1, kMaxStripes]. False when out of memory.
-  bool Init(uint32_t stripes);
+  bool Init(uint32_t stripes) {
+    stripes_ = new (std::nothrow) Stripe[stripes];
+    if (stripes_ == nullptr) return false;
+    mask_ = stripes - 1;
+    return true;
+  }
 
   // The calling thread's stripe, locked for reading: the lock held shared.
   // Unlock it with UnlockShared(stripe) (or stripe->mu.unlock()).
   // Not analysed: holding the stripe's mutex is holding this lock shared.
-  ReadStripe *LockShared() ACQUIRE_SHARED() NO_THREAD_SAFETY_ANALYSIS {
-    ReadStripe *s = &stripes_[ThreadIndex() & mask_];
+  Stripe *LockShared() ACQUIRE_SHARED() NO_THREAD_SAFETY_ANALYSIS {
+    Stripe *s = &stripes_[StripeIndex::ThreadIndex() & mask_];
     s->mu.lock();
     return s;
   }
   // REQUIRES: stripe is what this thread's LockShared() returned.
-  void UnlockShared(ReadStripe *stripe) RELEASE_SHARED() NO_THREAD_SAFETY_ANALYSIS {
+  void UnlockShared(Stripe *stripe) RELEASE_SHARED() NO_THREAD_SAFETY_ANALYSIS {
     stripe->mu.unlock();
   }
   // The whole lock, for writers: every stripe, in index order. Named for
@@ -70,29 +99,15 @@ class CAPABILITY("mutex") StripeLock {
   void unlock() RELEASE() NO_THREAD_SAFETY_ANALYSIS {
     for (uint32_t i = mask_ + 1; i-- > 0;) stripes_[i].mu.unlock();
   }
-  // Not analysed: holding the whole lock is holding every stripe's mutex.
-  void SumCounters(uint64_t *hits, uint64_t *misses) const
-      REQUIRES(this) NO_THREAD_SAFETY_ANALYSIS {
-    for (uint32_t i = 0; i <= mask_; ++i) {
-      *hits += stripes_[i].hits;
-      *misses += stripes_[i].misses;
-    }
+  // Calls fn(PerStripe &) for every stripe's data. Not analysed: holding the
+  // whole lock is holding every stripe's mutex.
+  template <class Fn>
+  void ForEachStripe(Fn fn) REQUIRES(this) NO_THREAD_SAFETY_ANALYSIS {
+    for (uint32_t i = 0; i <= mask_; ++i) fn(stripes_[i].data);
   }
 
  private:
-  // A small number per thread, handed out in order of first use, so that the
-  // first kMaxStripes threads of a process never share a stripe.
-  static uint32_t ThreadIndex() {
-    // initial-exec: a fixed offset from the thread pointer, no __tls_get_addr
-    // call (4 bytes of static TLS, which dlopen'ed libraries may use).
-    static thread_local uint32_t index __attribute__((tls_model("initial-exec"))) = kUnassigned;
-    if (__builtin_expect(index == kUnassigned, 0)) index = NextThreadIndex();
-    return index;
-  }
-  static uint32_t NextThreadIndex();
-  static constexpr uint32_t kUnassigned = ~uint32_t{0};
-
-  ReadStripe *stripes_ = nullptr;
+  Stripe *stripes_ = nullptr;
   uint32_t mask_ = 0;
 };
 

@@ -30,7 +30,12 @@ void HashTable::Reset() {
   size_ = 0;
 }
 
-size_t HashTable::FindEntry(const Entry *e, uint64_t hash) const {
+uint64_t HashTable::HashKeyWithSeed(std::string_view key, uint64_t seed) {
+  return HashKey(key, seed);
+}
+
+size_t HashTable::FindEntry(const Entry *e, uint64_t seed) const {
+  const uint64_t hash = mask_ > Entry::kHashMask ? HashKey(e->key(), seed) : e->hash24();
   size_t i = hash & mask_;
   while (EntryOf(slots_[i]) != e) i = (i + 1) & mask_;
   return i;
@@ -92,8 +97,7 @@ bool HashTable::Grow(const Allocator &alloc, uint64_t seed) {
     bool ok = true;
     for (uint32_t i = 0; i <= mask_ && ok; ++i) {
       if (slots_[i] == 0) continue;
-      const Entry *e = EntryOf(slots_[i]);
-      ok = InsertInto(slots, mask, e, HashKey(e->key(), seed));
+      ok = InsertInto(slots, mask, EntryOf(slots_[i]), SlotHash(slots_[i], mask, seed));
     }
     if (!ok) {  // pathological clustering: try a larger table
       alloc.free(slots);

@@ -63,8 +63,10 @@ class HashTable {
       }
     }
   }
-  // The slot holding exactly this entry. REQUIRES: e is in the table.
-  size_t FindEntry(const Entry *e, uint64_t hash) const;
+  // The slot holding exactly this entry, found from the hash bits it stores
+  // (its key is hashed with seed only in a table too large for them).
+  // REQUIRES: e is in the table.
+  size_t FindEntry(const Entry *e, uint64_t seed) const;
   Entry *At(size_t i) const { return EntryOf(slots_[i]); }
 
   // Starts loading the key's home slot into cache; callable without the lock
@@ -89,8 +91,9 @@ class HashTable {
   void EraseAt(size_t i);
 
   bool NeedsGrow() const { return size_ + 1 > grow_at_; }
-  // Doubles the capacity and rehashes (keys hashed with seed). False when out
-  // of memory (unchanged).
+  // Doubles the capacity and moves every entry, from the hash bits entries
+  // and slots store (keys hashed with seed only past 2^24 slots). False when
+  // out of memory (unchanged).
   bool Grow(const Allocator &alloc, uint64_t seed);
   // Empties the table without touching the entries.
   void Reset();
@@ -108,6 +111,14 @@ class HashTable {
  private:
   static uint64_t Dist(uint64_t s) { return (s >> kDistShift) & kMaxDist; }
   static Entry *EntryOf(uint64_t s) { return reinterpret_cast<Entry *>((s & (kDistOne - 1)) << 4); }
+  // The hash of a slot's entry as far as a table of `mask` needs it: the home
+  // bits, from the entry when it stores enough of them, and the tag.
+  static uint64_t SlotHash(uint64_t s, uint32_t mask, uint64_t seed) {
+    const Entry *e = EntryOf(s);
+    if (mask > Entry::kHashMask) return HashKeyWithSeed(e->key(), seed);
+    return e->hash24() | ((s >> kTagShift) << 32);
+  }
+  static uint64_t HashKeyWithSeed(std::string_view key, uint64_t seed);
   static uint64_t MakeSlot(const Entry *e, uint64_t dist, uint64_t hash) {
     return (((hash >> 32) & 0xFF) << kTagShift) | (dist << kDistShift) |
            (reinterpret_cast<uintptr_t>(e) >> 4);

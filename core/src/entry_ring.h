@@ -1,8 +1,10 @@
-// A shard's CLOCK order: a circular buffer of entry pointers swept by a hand.
-// Not thread-safe: the owning shard's lock guards every call. See shard.h.
+// A ring of entries in the order a hand visits them: the building block of
+// the eviction policies (one ring for CLOCK, three for the adaptive policy:
+// core/src/policy.h). Not thread-safe: the owning shard's lock guards every
+// call.
 
-#ifndef LIBCACHE_CORE_SRC_CLOCK_RING_H_
-#define LIBCACHE_CORE_SRC_CLOCK_RING_H_
+#ifndef LIBCACHE_CORE_SRC_ENTRY_RING_H_
+#define LIBCACHE_CORE_SRC_ENTRY_RING_H_
 
 #include <cstdint>
 
@@ -18,28 +20,32 @@ namespace libcache::detail {
 // (physical slot = counter & mask_); removing an entry anywhere else leaves a
 // hole (nullptr) that the hand skips. Holes are squeezed out when the buffer
 // fills and they make up an eighth of it; otherwise the buffer doubles.
-// Invariant: for every live entry e, slots_[e->ring_pos] == e.
-class ClockRing {
+// Each ring of a policy has its own segment number, which PushBack writes in
+// the entry along with its position.
+// Invariant: for every entry e in the ring, slots_[e->ring_pos()] == e and
+// e->segment() == segment().
+class EntryRing {
  public:
-  ClockRing() = default;
-  ClockRing(const ClockRing &) = delete;
-  ClockRing &operator=(const ClockRing &) = delete;
+  EntryRing() = default;
+  EntryRing(const EntryRing &) = delete;
+  EntryRing &operator=(const EntryRing &) = delete;
 
   // capacity: a power of two. False when out of memory.
-  bool Init(const Allocator *alloc, uint32_t capacity);
+  bool Init(const Allocator *alloc, uint32_t capacity, uint32_t segment = 0);
   void Destroy();
 
-  // Appends e behind the hand. False when out of memory and no hole to reuse.
+  // Appends e behind the hand (and marks it as this ring's). False when out
+  // of memory and no hole to reuse.
   bool PushBack(Entry *e);
   // Takes e out of the ring, leaving a hole.
   void Remove(Entry *e) {
-    slots_[e->ring_pos] = nullptr;
+    slots_[e->ring_pos()] = nullptr;
     ++holes_;
   }
   // Puts e where old is, keeping its place in the hand's order.
   void Replace(const Entry *old, Entry *e) {
-    e->ring_pos = old->ring_pos;
-    slots_[e->ring_pos] = e;
+    e->ring_pos_segment = old->ring_pos_segment;
+    slots_[e->ring_pos()] = e;
   }
   // The entry under the hand, skipping holes; nullptr when the ring is empty.
   Entry *Front() {
@@ -63,7 +69,13 @@ class ClockRing {
     ++head_;
     const uint32_t pos = tail_++ & mask_;
     slots_[pos] = e;
-    e->ring_pos = pos;
+    e->set_ring_pos(pos);
+  }
+  // The entry under the hand leaves the ring (for another ring, or for
+  // good), without leaving a hole. REQUIRES: Front() returned it just before.
+  void PopFront() {
+    slots_[head_ & mask_] = nullptr;
+    ++head_;
   }
   // Calls fn(Entry*) for each entry in hand order; fn may Remove() it.
   template <typename Fn>
@@ -77,14 +89,15 @@ class ClockRing {
   void Reset() { head_ = tail_ = holes_ = 0; }
 
   // Debug (the invariant checker): every entry between the hand and the tail
-  // has slots_[ring_pos] == itself, and holes_ counts the holes there.
+  // has slots_[ring_pos] == itself and this ring's segment, and holes_ counts
+  // the holes there.
   bool PositionsConsistent() const {
     uint32_t holes = 0;
     for (uint32_t r = head_; r != tail_; ++r) {
       const Entry *e = slots_[r & mask_];
       if (e == nullptr) {
         ++holes;
-      } else if (e->ring_pos != (r & mask_)) {
+      } else if (e->ring_pos() != (r & mask_) || e->segment() != segment_) {
         return false;
       }
     }
@@ -92,6 +105,8 @@ class ClockRing {
   }
 
   uint32_t capacity() const { return mask_ + 1; }
+  uint32_t size() const { return used() - holes_; }  // entries in the ring
+  uint32_t segment() const { return segment_; }
   uint64_t bytes() const { return uint64_t{capacity()} * sizeof(Entry *); }
 
  private:
@@ -106,8 +121,9 @@ class ClockRing {
   uint32_t head_ = 0;  // the hand
   uint32_t tail_ = 0;
   uint32_t holes_ = 0;  // nullptr slots between head_ and tail_
+  uint32_t segment_ = 0;
 };
 
 }  // namespace libcache::detail
 
-#endif  // LIBCACHE_CORE_SRC_CLOCK_RING_H_
+#endif  // LIBCACHE_CORE_SRC_ENTRY_RING_H_

@@ -1,11 +1,12 @@
-#include "core/src/clock_ring.h"
+#include "core/src/entry_ring.h"
 
 #include <cstring>
 
 namespace libcache::detail {
 
-bool ClockRing::Init(const Allocator *alloc, uint32_t capacity) {
+bool EntryRing::Init(const Allocator *alloc, uint32_t capacity, uint32_t segment) {
   alloc_ = alloc;
+  segment_ = segment;
   auto *slots = static_cast<Entry **>(alloc->alloc(size_t{capacity} * sizeof(Entry *)));
   if (slots == nullptr) return false;
   std::memset(slots, 0, size_t{capacity} * sizeof(Entry *));  // Front() prefetches ahead
@@ -15,14 +16,14 @@ bool ClockRing::Init(const Allocator *alloc, uint32_t capacity) {
   return true;
 }
 
-void ClockRing::Destroy() {
+void EntryRing::Destroy() {
   if (slots_ != nullptr) alloc_->free(slots_);
   slots_ = nullptr;
   mask_ = 0;
   Reset();
 }
 
-bool ClockRing::PushBack(Entry *e) {
+bool EntryRing::PushBack(Entry *e) {
   if (used() == capacity()) {
     // Squeeze holes when they are worth an O(n) pass (amortized), or when
     // growing is impossible; otherwise double.
@@ -34,11 +35,11 @@ bool ClockRing::PushBack(Entry *e) {
   }
   const uint32_t pos = tail_++ & mask_;
   slots_[pos] = e;
-  e->ring_pos = pos;
+  e->ring_pos_segment = pos << 2 | segment_;
   return true;
 }
 
-void ClockRing::Compact() {
+void EntryRing::Compact() {
   // In place and in order: the write cursor never passes the read cursor.
   uint32_t w = head_;
   for (uint32_t r = head_; r != tail_; ++r) {
@@ -46,14 +47,14 @@ void ClockRing::Compact() {
     if (e == nullptr) continue;
     const uint32_t pos = w++ & mask_;
     slots_[pos] = e;
-    e->ring_pos = pos;
+    e->set_ring_pos(pos);
   }
   tail_ = w;
   holes_ = 0;
 }
 
-bool ClockRing::Grow() {
-  if (capacity() >= (uint32_t{1} << 31)) return false;
+bool EntryRing::Grow() {
+  if (capacity() >= (uint32_t{1} << 30)) return false;  // positions have 30 bits
   const uint32_t cap = capacity() * 2;
   auto *slots = static_cast<Entry **>(alloc_->alloc(size_t{cap} * sizeof(Entry *)));
   if (slots == nullptr) return false;
@@ -63,7 +64,7 @@ bool ClockRing::Grow() {
     Entry *e = slots_[r & mask_];
     if (e == nullptr) continue;
     slots[n] = e;
-    e->ring_pos = n++;
+    e->set_ring_pos(n++);
   }
   alloc_->free(slots_);
   slots_ = slots;

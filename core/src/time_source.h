@@ -1,7 +1,8 @@
-// The time source for TTLs: monotonic milliseconds.
+// The time source for TTLs: monotonic milliseconds. (Named for what it is:
+// "CLOCK" in this engine is the eviction policy, core/src/clock_policy.h.)
 
-#ifndef LIBCACHE_CORE_SRC_CLOCK_H_
-#define LIBCACHE_CORE_SRC_CLOCK_H_
+#ifndef LIBCACHE_CORE_SRC_TIME_SOURCE_H_
+#define LIBCACHE_CORE_SRC_TIME_SOURCE_H_
 
 #include <time.h>
 
@@ -14,10 +15,10 @@ namespace libcache::detail {
 // CLOCK_MONOTONIC_COARSE costs a few ns through the vDSO (no syscall) and
 // ticks at the kernel's jiffy (1-4 ms), which is the TTL resolution we
 // promise. A test may install its own function (cache_options_set_clock).
-class Clock {
+class TimeSource {
  public:
-  Clock() = default;
-  Clock(ClockFn fn, void *ctx) : fn_(fn), ctx_(ctx) {}
+  TimeSource() = default;
+  TimeSource(ClockFn fn, void *ctx) : fn_(fn), ctx_(ctx) {}
   uint64_t NowMs() const {
     if (fn_ != nullptr) return fn_(ctx_);
     timespec ts;
@@ -32,4 +33,4 @@ class Clock {
 
 }  // namespace libcache::detail
 
-#endif  // LIBCACHE_CORE_SRC_CLOCK_H_
+#endif  // LIBCACHE_CORE_SRC_TIME_SOURCE_H_
