@@ -16,6 +16,18 @@ struct ReadCounters {
   uint64_t misses = 0;
 };
 
+// What a reader stripe holds: its counters and the hashes of the sampled
+// reads it saw since the last write (core/src/policy.h, "Sampled reads").
+struct StripeData {
+  static constexpr uint32_t kSamples = 14;
+  ReadCounters counts;
+  uint32_t nsamples = 0;
+  uint64_t samples[kSamples];
+  void Sample(uint64_t hash) {
+    if (nsamples < kSamples) samples[nsamples++] = hash;
+  }
+};
+
 // Per shard, written with the whole shard lock held.
 struct WriteCounters {
   uint64_t sets = 0;

@@ -10,7 +10,7 @@ namespace libcache::detail {
 std::unique_ptr<Policy> MakePolicy(PolicyKind kind) {
   switch (kind) {
     case PolicyKind::kAdaptive:
-      return std::unique_ptr<Policy>(new (std::nothrow) ClockPolicy);
+      return std::unique_ptr<Policy>(new (std::nothrow) AdaptivePolicy);
     case PolicyKind::kClock:
       break;
   }

@@ -60,7 +60,25 @@ class Policy {
   // Debug: nullptr when the policy's own invariants hold, else the first
   // broken one.
   virtual const char *Check() const = 0;
+
+  // Sampled reads. A policy that wants to see a slice of the reads (the
+  // adaptive policy's shadows do) returns its sample mask here: reads of keys
+  // with SampledHash(hash, mask) are recorded by the reader, under its own
+  // stripe, in a small per-stripe buffer (lossy when full), and handed to
+  // OnSampledReads by the next write, under the whole lock. kNoSampling: none
+  // (CLOCK). Read by the shard after every call that may change it (Init,
+  // OnSampledReads, Add).
+  static constexpr uint32_t kNoSampling = ~uint32_t{0};
+  virtual uint32_t sample_mask() const { return kNoSampling; }
+  virtual void OnSampledReads(const uint64_t *hashes, uint32_t n) {
+    (void)hashes;
+    (void)n;
+  }
 };
+
+// Whether a read of this key hash is in the sampled slice: hash bits 52..63,
+// above the bits the table (0..39) and the shard choice (40..49) use.
+inline bool SampledHash(uint64_t hash, uint32_t mask) { return ((hash >> 52) & mask) == 0; }
 
 // A policy of this kind, or nullptr when out of memory.
 std::unique_ptr<Policy> MakePolicy(PolicyKind kind);

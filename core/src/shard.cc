@@ -16,9 +16,21 @@ bool Shard::Init(const Allocator *alloc, const TimeSource &time, uint64_t seed,
   byte_limit_.store(limits.max_bytes, std::memory_order_relaxed);
   // Each step leaves the shard destructible if a later one fails.
   policy_ = MakePolicy(policy);
-  return policy_ != nullptr && lock_.Init(stripes) &&
-         table_.Init(*alloc, limits.table_capacity) &&
-         policy_->Init(alloc, limits.ring_capacity, limits.max_entries);
+  if (policy_ == nullptr || !lock_.Init(stripes) || !table_.Init(*alloc, limits.table_capacity) ||
+      !policy_->Init(alloc, limits.ring_capacity, limits.max_entries)) {
+    return false;
+  }
+  sample_mask_.store(policy_->sample_mask(), std::memory_order_relaxed);
+  return true;
+}
+
+void Shard::DrainSamplesLocked() {
+  lock_.ForEachStripe([this](StripeData &d) NO_THREAD_SAFETY_ANALYSIS {
+    if (d.nsamples == 0) return;
+    policy_->OnSampledReads(d.samples, d.nsamples);
+    d.nsamples = 0;
+  });
+  sample_mask_.store(policy_->sample_mask(), std::memory_order_relaxed);
 }
 
 // No lock: destruction never races with other calls (Cache's contract), and a
@@ -207,6 +219,9 @@ Status Shard::InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl
 }
 
 Status Shard::LinkNewLocked(Entry *e, uint64_t hash, uint64_t charge) {
+  if (__builtin_expect(sample_mask_.load(std::memory_order_relaxed) != Policy::kNoSampling, 0)) {
+    DrainSamplesLocked();
+  }
   EvictWhileOverLocked(charge, 1, nullptr);
   if (table_.NeedsGrow()) {
     // A failure here changes nothing but the evictions above.
@@ -232,6 +247,11 @@ bool Shard::EvictOneLocked(const Entry *keep) {
   Expiry::Check is_expired(expiry_);  // reads the time lazily: only for deadlines
   bool expired = false;
   Entry *e = policy_->Evict(keep, is_expired, &expired);
+  // The policy may start (or change) sampling reads once it evicts.
+  const uint32_t mask = policy_->sample_mask();
+  if (mask != sample_mask_.load(std::memory_order_relaxed)) {
+    sample_mask_.store(mask, std::memory_order_relaxed);
+  }
   if (e == nullptr) return false;
   DropEvictedLocked(e);
   ++(expired ? counts_.expirations : counts_.evictions);
@@ -325,9 +345,9 @@ void Shard::Clear() {
 
 void Shard::AddStats(Stats *out) {
   LockGuard lock(lock_);
-  lock_.ForEachStripe([out](const ReadCounters &r) {
-    out->hits += r.hits;
-    out->misses += r.misses;
+  lock_.ForEachStripe([out](const StripeData &d) {
+    out->hits += d.counts.hits;
+    out->misses += d.counts.misses;
   });
   out->sets += counts_.sets;
   out->deletes += counts_.deletes;

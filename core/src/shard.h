@@ -190,7 +190,7 @@ struct ShardLimits {
 };
 
 class alignas(64) Shard {
-  using Stripe = StripeLock<ReadCounters>::Stripe;
+  using Stripe = StripeLock<StripeData>::Stripe;
 
  public:
   Shard() = default;
@@ -353,7 +353,7 @@ class alignas(64) Shard {
     Stripe *stripe = lock_.LockShared();
     Entry *e = FindLiveShared(key, hash, stripe);
     if (e == nullptr) return Status::kNotFound;  // stripe already unlocked
-    if (__builtin_expect(!f(e), 0)) --stripe->data.hits;
+    if (__builtin_expect(!f(e), 0)) --stripe->data.counts.hits;
     stripe->mu.unlock();
     return Status::kOk;
   }
@@ -368,13 +368,18 @@ class alignas(64) Shard {
     Entry *e = i == HashTable::kNone ? nullptr : table_.At(i);
     const bool expired =
         e != nullptr && __builtin_expect(e->deadline() != 0, 0) && expiry_.ExpiredNow(e);
+    // The policy's sample of the reads (hit or miss): one predictable branch.
+    const uint32_t mask = sample_mask_.load(std::memory_order_relaxed);
+    if (__builtin_expect(mask != Policy::kNoSampling, 0) && SampledHash(hash, mask)) {
+      stripe->data.Sample(hash);
+    }
     if (e == nullptr || expired) {
-      ++stripe->data.misses;
+      ++stripe->data.counts.misses;
       stripe->mu.unlock();
       if (expired) ReclaimExpired(key, hash);
       return nullptr;
     }
-    ++stripe->data.hits;
+    ++stripe->data.counts.hits;
     // relaxed: a hint for the hand; skip the store (and the line's
     // invalidation in other cores) on re-hits.
     if (e->referenced.load(std::memory_order_relaxed) == 0) {
@@ -412,6 +417,8 @@ class alignas(64) Shard {
     policy_->ForEach([](void *ctx, Entry *e) { (*static_cast<Fn *>(ctx))(e); }, &fn);
   }
   uint64_t BytesLocked() const REQUIRES(lock_) { return entry_bytes_ + ArrayBytesLocked(); }
+  // Hands the readers' sampled reads to the policy (a write does, first).
+  void DrainSamplesLocked() REQUIRES(lock_);
   uint64_t ArrayBytesLocked() const REQUIRES(lock_) { return table_.bytes() + policy_->bytes(); }
   uint64_t LimitLocked() const REQUIRES(lock_) {
     return byte_limit_.load(std::memory_order_relaxed);
@@ -433,11 +440,14 @@ class alignas(64) Shard {
 
   // The first cache line holds what a get reads: the lock's stripe array and
   // the table header. Readers write only their own stripe's line.
-  StripeLock<ReadCounters> lock_;  // each reader stripe counts its hits and misses
+  StripeLock<StripeData> lock_;  // each reader stripe counts its hits and misses
   HashTable table_ GUARDED_BY(lock_);  // readers hold a stripe (shared), writers all
   // The eviction order; written only with the whole lock. Not GUARDED_BY: the
   // pointer is immutable after Init, what it points to is guarded.
   std::unique_ptr<Policy> policy_;
+  // policy_->sample_mask(), for readers. relaxed: written under the whole
+  // lock; a reader's stale value only samples a read more or less.
+  std::atomic<uint32_t> sample_mask_{Policy::kNoSampling};
   uint64_t entry_bytes_ GUARDED_BY(lock_) = 0;  // sum of Charge() of indexed entries
   WriteCounters counts_ GUARDED_BY(lock_);
   const Allocator *alloc_ = nullptr;  // immutable after Init
