@@ -113,8 +113,10 @@ class AdaptivePolicy::Shadow {
 AdaptivePolicy::AdaptivePolicy() = default;
 AdaptivePolicy::~AdaptivePolicy() = default;
 
-bool AdaptivePolicy::Init(const Allocator *alloc, uint32_t capacity, uint64_t max_entries) {
+bool AdaptivePolicy::Init(const Allocator *alloc, uint32_t capacity, uint64_t max_entries,
+                          uint64_t max_bytes) {
   alloc_ = alloc;
+  shadow_budget_ = max_bytes == UINT64_MAX ? UINT64_MAX : max_bytes / kShadowBudgetShare;
   // The sketch starts at the ring's presized capacity (the entry bound, when
   // the shard presized for it) and grows with the shard.
   return core_.Init(alloc, capacity, std::min<uint64_t>(capacity, max_entries), kInitialShare);
@@ -153,7 +155,12 @@ void AdaptivePolicy::SetUpShadows(uint64_t capacity) {
   uint32_t shift = kSampleShift;
   while (shift > 0 && (capacity >> shift) < kMinShadow) --shift;
   while (shift < kMaxSampleShift && (capacity >> shift) > kMaxShadow) ++shift;
-  const auto cap = static_cast<uint32_t>(std::max<uint64_t>(capacity >> shift, 1));
+  while (shift < kMaxSampleShift &&
+         kShadows * kShadowEntryBytes * (capacity >> shift) > shadow_budget_) {
+    ++shift;
+  }
+  const auto cap = static_cast<uint32_t>(capacity >> shift);
+  if (cap < kMinShadowFloor || kShadows * kShadowEntryBytes * cap > shadow_budget_) return;
   for (uint32_t i = 0; i < kShadows; ++i) {
     shadows_[i].reset(new (std::nothrow) Shadow);
     if (shadows_[i] == nullptr || !shadows_[i]->Init(alloc_, cap, kWindowShares[i])) {

@@ -29,8 +29,9 @@
 // rings, and on sampled keys the shadows' work. Memory beyond CLOCK's ring:
 // two more rings (usually small), the sketch (8-16 bytes per entry: 4 rows of
 // 4 four-bit counters per entry, rounded up to a power of two) and the shadows
-// (about 60 bytes per shadow entry: 4 x C/16 entries, at most 4 x 1024), all
-// charged to the shard.
+// (about 60 bytes per shadow entry: 4 x C/16 entries, at most 4 x 1024, and
+// at most 1/16 of the shard's byte bound: a small byte bound samples fewer
+// keys, or gets no shadows and keeps the 1% window), all charged to the shard.
 // Weaknesses: the shard's capacity in entries is learned from the first
 // eviction, so the shadows wait for it; an epoch is about 10 x C requests, so a
 // workload that changes faster than that is served by the last epoch's choice;
@@ -75,11 +76,18 @@ class AdaptivePolicy final : public Policy {
   static constexpr uint32_t kMinShadow = 64;
   static constexpr uint32_t kMaxShadow = 1024;
   static constexpr uint32_t kEpochPerShadowEntry = 10;
+  // The shadows may take at most this share of the shard's byte bound, at an
+  // estimated kShadowEntryBytes per shadow entry; below kMinShadowFloor
+  // entries per shadow (a small byte bound), there are none.
+  static constexpr uint64_t kShadowBudgetShare = 16;
+  static constexpr uint64_t kShadowEntryBytes = 64;
+  static constexpr uint32_t kMinShadowFloor = 16;
 
   AdaptivePolicy();
   ~AdaptivePolicy() override;
 
-  bool Init(const Allocator *alloc, uint32_t capacity, uint64_t max_entries) override;
+  bool Init(const Allocator *alloc, uint32_t capacity, uint64_t max_entries,
+            uint64_t max_bytes) override;
   bool Add(Entry *e, uint64_t) override { return core_.Add(e); }
   void Replace(const Entry *old, Entry *e) override { core_.Replace(old, e); }
   void Remove(Entry *e) override { core_.Remove(e); }
@@ -114,6 +122,7 @@ class AdaptivePolicy final : public Policy {
   double scores_[kShadows] = {};
   uint32_t sample_mask_ = kNoSampling;
   uint32_t shadow_capacity_ = 0;
+  uint64_t shadow_budget_ = UINT64_MAX;  // bytes the shadows may take
   uint64_t shadow_basis_ = 0;  // the shard capacity the shadows were built for
   uint64_t capacity_ = 0;      // the shard's capacity, as its last eviction saw it
   uint64_t epoch_length_ = 0;

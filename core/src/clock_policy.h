@@ -29,7 +29,7 @@ class ClockPolicy final : public Policy {
  public:
   ~ClockPolicy() override { ring_.Destroy(); }
 
-  bool Init(const Allocator *alloc, uint32_t capacity, uint64_t) override {
+  bool Init(const Allocator *alloc, uint32_t capacity, uint64_t, uint64_t) override {
     return ring_.Init(alloc, capacity);
   }
   bool Add(Entry *e, uint64_t) override { return ring_.PushBack(e); }

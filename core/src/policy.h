@@ -33,9 +33,11 @@ class Policy {
  public:
   virtual ~Policy() = default;
 
-  // capacity: the initial ring capacity (a power of two); max_entries: the
-  // shard's entry bound (UINT64_MAX when unbounded). False when out of memory.
-  virtual bool Init(const Allocator *alloc, uint32_t capacity, uint64_t max_entries) = 0;
+  // capacity: the initial ring capacity (a power of two); max_entries and
+  // max_bytes: the shard's bounds (UINT64_MAX when unbounded). False when out
+  // of memory.
+  virtual bool Init(const Allocator *alloc, uint32_t capacity, uint64_t max_entries,
+                    uint64_t max_bytes) = 0;
   // A newly indexed entry (its key was absent; hash is the key's). False
   // when out of memory, with nothing changed.
   virtual bool Add(Entry *e, uint64_t hash) = 0;

@@ -17,7 +17,7 @@ bool Shard::Init(const Allocator *alloc, const TimeSource &time, uint64_t seed,
   // Each step leaves the shard destructible if a later one fails.
   policy_ = MakePolicy(policy);
   if (policy_ == nullptr || !lock_.Init(stripes) || !table_.Init(*alloc, limits.table_capacity) ||
-      !policy_->Init(alloc, limits.ring_capacity, limits.max_entries)) {
+      !policy_->Init(alloc, limits.ring_capacity, limits.max_entries, limits.max_bytes)) {
     return false;
   }
   sample_mask_.store(policy_->sample_mask(), std::memory_order_relaxed);

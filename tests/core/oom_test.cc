@@ -109,13 +109,19 @@ void operator delete[](void *p, size_t, std::align_val_t) noexcept { std::free(p
 namespace libcache {
 namespace {
 
-Options SmallOptions(uint32_t shards) {
-  Options o;
-  o.max_bytes = 256 << 10;
-  o.shards = shards;
-  o.allocator = &FailingAllocator();
-  return o;
-}
+// Every test runs with each eviction policy: the adaptive one allocates more
+// (its rings, sketch and shadows), and each of those may fail too.
+class OutOfMemory : public testing::TestWithParam<PolicyKind> {
+ protected:
+  Options SmallOptions(uint32_t shards) const {
+    Options o;
+    o.max_bytes = 256 << 10;
+    o.shards = shards;
+    o.allocator = &FailingAllocator();
+    o.policy = GetParam();
+    return o;
+  }
+};
 
 std::string Get(Cache &c, const std::string &k) {
   char buf[256];
@@ -124,7 +130,7 @@ std::string Get(Cache &c, const std::string &k) {
   return std::string(buf, n);
 }
 
-TEST(OutOfMemory, OpenFailsCleanlyAtEveryAllocation) {
+TEST_P(OutOfMemory, OpenFailsCleanlyAtEveryAllocation) {
   for (uint32_t shards : {1u, 4u, 16u}) {
     long n = 0;
     for (;; ++n) {
@@ -152,7 +158,7 @@ TEST(OutOfMemory, OpenFailsCleanlyAtEveryAllocation) {
 
 // Writes that grow the table and the ring, each failed at every allocation it
 // makes until it succeeds: a failure is kNoMem and changes nothing.
-TEST(OutOfMemory, WritesFailCleanlyAtEveryAllocation) {
+TEST_P(OutOfMemory, WritesFailCleanlyAtEveryAllocation) {
   std::unique_ptr<Cache> cache;
   ASSERT_EQ(Cache::Open(SmallOptions(1), &cache), Status::kOk);
   long failures = 0;
@@ -192,7 +198,7 @@ TEST(OutOfMemory, WritesFailCleanlyAtEveryAllocation) {
 
 // With eviction running (the bound is full), failed writes still evict
 // nothing they should not and leave every invariant intact.
-TEST(OutOfMemory, FullCacheWritesFailCleanly) {
+TEST_P(OutOfMemory, FullCacheWritesFailCleanly) {
   std::unique_ptr<Cache> cache;
   Options o = SmallOptions(4);
   o.max_bytes = 64 << 10;
@@ -211,6 +217,12 @@ TEST(OutOfMemory, FullCacheWritesFailCleanly) {
   }
   EXPECT_GT(cache->GetStats().evictions, 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Policies, OutOfMemory,
+                         testing::Values(PolicyKind::kClock, PolicyKind::kAdaptive),
+                         [](const testing::TestParamInfo<PolicyKind> &p) {
+                           return std::string(p.param == PolicyKind::kClock ? "Clock" : "Adaptive");
+                         });
 
 }  // namespace
 }  // namespace libcache

@@ -206,6 +206,7 @@ struct StressConfig {
   uint32_t key_space;
   int threads;
   uint32_t max_payload;  // most values are below 256 bytes; 1 in 20 up to this
+  int policy = CACHE_POLICY_CLOCK;
 };
 
 struct Pinned {
@@ -220,10 +221,10 @@ struct Tally {
   uint64_t ops = 0, reads = 0, read_hits = 0, writes_ok = 0, deletes_ok = 0;
 };
 
-class Stress {
+class StressRun {
  public:
-  explicit Stress(const StressConfig &cfg);
-  ~Stress();
+  explicit StressRun(const StressConfig &cfg);
+  ~StressRun();
   void Run(double seconds);
 
  private:
@@ -269,7 +270,7 @@ class Stress {
   std::atomic<uint64_t> monitor_samples_{0};
 };
 
-Stress::Stress(const StressConfig &cfg) : cfg_(cfg) {
+StressRun::StressRun(const StressConfig &cfg) : cfg_(cfg) {
   for (uint32_t i = 0; i < cfg.key_space; ++i) {
     keys_.push_back("key:" + std::to_string(i));
     key_hashes_.push_back(Fnv1a(keys_.back().data(), keys_.back().size()));
@@ -284,14 +285,15 @@ Stress::Stress(const StressConfig &cfg) : cfg_(cfg) {
   cache_options_set_shards(opts, cfg.shards);
   cache_options_set_default_ttl_ms(opts, kDefaultTtlMs);
   cache_options_set_clock(opts, &FakeClock::Read, &clock_);
+  if (cache_options_set_policy(opts, cfg.policy) != CACHE_OK) failures_.Add("bad policy");
   const int rc = cache_open(opts, &cache_);
   cache_options_free(opts);
   if (rc != CACHE_OK) failures_.Add("cache_open: %s", cache_strerror(rc));
 }
 
-Stress::~Stress() { cache_close(cache_); }
+StressRun::~StressRun() { cache_close(cache_); }
 
-void Stress::Run(double seconds) {
+void StressRun::Run(double seconds) {
   if (cache_ == nullptr) {
     failures_.Report();
     FAIL() << "no cache to stress";
@@ -327,7 +329,7 @@ void Stress::Run(double seconds) {
 
 // Writes no-TTL keys until the bounds evict one, so that the workers race on a
 // full cache from the start, however slowly they run.
-void Stress::Prefill() {
+void StressRun::Prefill() {
   std::mt19937_64 rng(std::random_device{}());
   Tally t;
   cache_stats_t s{};
@@ -340,7 +342,7 @@ void Stress::Prefill() {
   total_.writes_ok += t.writes_ok;
 }
 
-void Stress::Worker(int index) {
+void StressRun::Worker(int index) {
   std::mt19937_64 rng(std::random_device{}() ^ (uint64_t(index) << 40));
   Tally t;
   std::vector<Pinned> pins;
@@ -359,7 +361,7 @@ void Stress::Worker(int index) {
   total_.deletes_ok += t.deletes_ok;
 }
 
-void Stress::DoOp(int index, std::mt19937_64 &rng, Tally *t, std::vector<Pinned> *pins) {
+void StressRun::DoOp(int index, std::mt19937_64 &rng, Tally *t, std::vector<Pinned> *pins) {
   const uint32_t id = static_cast<uint32_t>(rng() % cfg_.key_space);
   const uint32_t dice = static_cast<uint32_t>(rng() % 100000);
   if (dice < 24000) return DoGet(id, kReadBuffer, t);
@@ -419,7 +421,7 @@ void Stress::DoOp(int index, std::mt19937_64 &rng, Tally *t, std::vector<Pinned>
   cache_value_release(p.value);
 }
 
-void Stress::VerifyRead(uint32_t id, const void *data, size_t n, uint64_t t0, const char *what) {
+void StressRun::VerifyRead(uint32_t id, const void *data, size_t n, uint64_t t0, const char *what) {
   Header h;
   const std::string why = CheckValue(data, n, key_hashes_[id], &h);
   if (!why.empty()) {
@@ -442,7 +444,7 @@ void Stress::VerifyRead(uint32_t id, const void *data, size_t n, uint64_t t0, co
   }
 }
 
-void Stress::DoGet(uint32_t id, size_t cap, Tally *t) {
+void StressRun::DoGet(uint32_t id, size_t cap, Tally *t) {
   unsigned char buf[kReadBuffer];
   size_t n = 0;
   const uint64_t t0 = clock_.Peek();
@@ -462,9 +464,9 @@ void Stress::DoGet(uint32_t id, size_t cap, Tally *t) {
 
 // cache_read: the value is checked inside the callback, under the shard's
 // read lock, where a racing write or eviction must not be visible.
-void Stress::DoRead(uint32_t id, Tally *t) {
+void StressRun::DoRead(uint32_t id, Tally *t) {
   struct Ctx {
-    Stress *self;
+    StressRun *self;
     uint32_t id;
     uint64_t t0;
   } ctx{this, id, clock_.Peek()};
@@ -481,7 +483,7 @@ void Stress::DoRead(uint32_t id, Tally *t) {
   ++t->read_hits;
 }
 
-void Stress::DoPin(uint32_t id, std::mt19937_64 &rng, Tally *t, std::vector<Pinned> *pins) {
+void StressRun::DoPin(uint32_t id, std::mt19937_64 &rng, Tally *t, std::vector<Pinned> *pins) {
   cache_value_t *v = nullptr;
   const uint64_t t0 = clock_.Peek();
   const int rc = cache_get_value(cache_, keys_[id].data(), keys_[id].size(), &v);
@@ -504,7 +506,7 @@ void Stress::DoPin(uint32_t id, std::mt19937_64 &rng, Tally *t, std::vector<Pinn
   pins->push_back(Pinned{v, id, h.seed, t->ops + 1 + rng() % 2000});
 }
 
-void Stress::VerifyPin(const Pinned &p, const char *when) {
+void StressRun::VerifyPin(const Pinned &p, const char *when) {
   Header h{};
   const std::string why =
       CheckValue(cache_value_data(p.value), cache_value_size(p.value), key_hashes_[p.key], &h);
@@ -516,7 +518,7 @@ void Stress::VerifyPin(const Pinned &p, const char *when) {
   }
 }
 
-void Stress::ReleasePins(std::vector<Pinned> *pins, uint64_t op, bool all, std::mt19937_64 &rng) {
+void StressRun::ReleasePins(std::vector<Pinned> *pins, uint64_t op, bool all, std::mt19937_64 &rng) {
   for (size_t i = 0; i < pins->size();) {
     const Pinned p = (*pins)[i];
     if (!all && p.release_at > op) {
@@ -537,7 +539,7 @@ void Stress::ReleasePins(std::vector<Pinned> *pins, uint64_t op, bool all, std::
   }
 }
 
-int64_t Stress::PickTtl(uint32_t id, std::mt19937_64 &rng, uint32_t *resolved) {
+int64_t StressRun::PickTtl(uint32_t id, std::mt19937_64 &rng, uint32_t *resolved) {
   const uint32_t r = static_cast<uint32_t>(rng() % 8);
   const KeyClass c = ClassOf(id);
   if (c == KeyClass::kNoTtl || (c == KeyClass::kAny && r == 0)) {
@@ -553,7 +555,7 @@ int64_t Stress::PickTtl(uint32_t id, std::mt19937_64 &rng, uint32_t *resolved) {
 }
 
 // mode: 0 set, 1 add, 2 replace.
-void Stress::DoWrite(int index, uint32_t id, int mode, std::mt19937_64 &rng, Tally *t) {
+void StressRun::DoWrite(int index, uint32_t id, int mode, std::mt19937_64 &rng, Tally *t) {
   thread_local uint32_t seq = 0;
   const uint64_t seed = (uint64_t(index) + 1) << 32 | ++seq;
   uint32_t ttl = 0;
@@ -590,7 +592,7 @@ void Stress::DoWrite(int index, uint32_t id, int mode, std::mt19937_64 &rng, Tal
   }
 }
 
-void Stress::DoTouch(uint32_t id, std::mt19937_64 &rng) {
+void StressRun::DoTouch(uint32_t id, std::mt19937_64 &rng) {
   const KeyClass c = ClassOf(id);
   if (c == KeyClass::kStrict) return;  // strict keys keep the deadline of their write
   uint32_t unused;
@@ -599,7 +601,7 @@ void Stress::DoTouch(uint32_t id, std::mt19937_64 &rng) {
   if (rc != CACHE_OK && rc != CACHE_NOT_FOUND) failures_.Add("cache_touch: %d", rc);
 }
 
-void Stress::DoTtl(uint32_t id) {
+void StressRun::DoTtl(uint32_t id) {
   int64_t left = -12345;
   const int rc = cache_ttl(cache_, keys_[id].data(), keys_[id].size(), &left);
   if (rc == CACHE_NOT_FOUND) return;
@@ -614,7 +616,7 @@ void Stress::DoTtl(uint32_t id) {
   }
 }
 
-void Stress::DoStats() {
+void StressRun::DoStats() {
   cache_stats_t s;
   if (cache_stats(cache_, &s, sizeof s) != CACHE_OK) return failures_.Add("cache_stats failed");
   if (cfg_.max_entries != 0 && s.entries > cfg_.max_entries) {
@@ -625,7 +627,7 @@ void Stress::DoStats() {
   }
 }
 
-void Stress::Ticker() {
+void StressRun::Ticker() {
   std::mt19937_64 rng(std::random_device{}());
   while (!stop_.load(std::memory_order_relaxed)) {
     clock_.now.fetch_add(1 + rng() % 3, std::memory_order_relaxed);
@@ -633,7 +635,7 @@ void Stress::Ticker() {
   }
 }
 
-void Stress::Monitor() {
+void StressRun::Monitor() {
   cache_stats_t prev{};
   while (!stop_.load(std::memory_order_relaxed)) {
     DoStats();
@@ -656,14 +658,14 @@ void Stress::Monitor() {
   }
 }
 
-void Stress::CheckInvariants(const char *when) {
+void StressRun::CheckInvariants(const char *when) {
   const char *what = nullptr;
   if (cache_check_invariants(cache_, &what) != CACHE_OK) {
     failures_.Add("invariant broken (%s): %s", when, what != nullptr ? what : "?");
   }
 }
 
-void Stress::FinalChecks() {
+void StressRun::FinalChecks() {
   CheckInvariants("at the end");
   cache_stats_t s;
   ASSERT_EQ(cache_stats(cache_, &s, sizeof s), CACHE_OK);
@@ -715,30 +717,47 @@ void Stress::FinalChecks() {
 // the bounds admit, so that eviction is forced even when a slow (sanitizer)
 // run lets most TTL entries expire before the cache fills.
 
-TEST(Stress, MixedAutomaticShards) {
-  Stress s({0, 1u << 20, 4096, 32768, 8, 1024});
+// Every scenario runs with each eviction policy: the adaptive policy's rings,
+// sketch and shadows (fed by sampled reads) race with readers, eviction and
+// expiry like CLOCK's ring does.
+class Stress : public testing::TestWithParam<int> {
+ protected:
+  StressConfig With(StressConfig c) const {
+    c.policy = GetParam();
+    return c;
+  }
+};
+
+TEST_P(Stress, MixedAutomaticShards) {
+  StressRun s(With({0, 1u << 20, 4096, 32768, 8, 1024}));
   s.Run(ScaledSeconds());
 }
 
-TEST(Stress, OneShardMaxContention) {
-  Stress s({1, 128u << 10, 1024, 8192, 8, 1024});
+TEST_P(Stress, OneShardMaxContention) {
+  StressRun s(With({1, 128u << 10, 1024, 8192, 8, 1024}));
   s.Run(ScaledSeconds());
 }
 
-TEST(Stress, SixtyFourShards) {
-  Stress s({64, 1u << 20, 4096, 32768, 8, 1024});
+TEST_P(Stress, SixtyFourShards) {
+  StressRun s(With({64, 1u << 20, 4096, 32768, 8, 1024}));
   s.Run(ScaledSeconds());
 }
 
-TEST(Stress, EntryBoundOnly) {
-  Stress s({8, 0, 2048, 16384, 6, 1024});
+TEST_P(Stress, EntryBoundOnly) {
+  StressRun s(With({8, 0, 2048, 16384, 6, 1024}));
   s.Run(ScaledSeconds());
 }
 
-TEST(Stress, ByteBoundOnly) {
-  Stress s({16, 512u << 10, 0, 16384, 6, 2048});
+TEST_P(Stress, ByteBoundOnly) {
+  StressRun s(With({16, 512u << 10, 0, 16384, 6, 2048}));
   s.Run(ScaledSeconds());
 }
+
+INSTANTIATE_TEST_SUITE_P(Policies, Stress,
+                         testing::Values(CACHE_POLICY_CLOCK, CACHE_POLICY_ADAPTIVE),
+                         [](const testing::TestParamInfo<int> &p) {
+                           return std::string(p.param == CACHE_POLICY_CLOCK ? "Clock" : "Adaptive");
+                         });
 
 // The clock moving between the two clock reads inside one call (what a
 // concurrent tick does) must not make cache_ttl() report a TTL entry as
