@@ -130,12 +130,16 @@ void OneAndTwoThreads(benchmark::internal::Benchmark *b) {
 // --benchmark_enable_random_interleaving (run_bench.sh sets it) the pair still
 // runs close together in time on a noisy machine.
 BENCHMARK_TEMPLATE(BM_Get_Hit, Libcache)->Arg(kSmallKeys)->Apply(OneAndTwoThreads);
+BENCHMARK_TEMPLATE(BM_Get_Hit, LibcacheAdaptive)->Arg(kSmallKeys)->Apply(OneAndTwoThreads);
 BENCHMARK_TEMPLATE(BM_Get_Hit, MutexLru)->Arg(kSmallKeys)->Apply(OneAndTwoThreads);
 BENCHMARK_TEMPLATE(BM_Get_Hit, Libcache)->Arg(kLargeKeys)->Apply(OneAndTwoThreads);
+BENCHMARK_TEMPLATE(BM_Get_Hit, LibcacheAdaptive)->Arg(kLargeKeys)->Apply(OneAndTwoThreads);
 BENCHMARK_TEMPLATE(BM_Get_Hit, MutexLru)->Arg(kLargeKeys)->Apply(OneAndTwoThreads);
 BENCHMARK_TEMPLATE(BM_Get_Miss, Libcache)->Arg(kSmallKeys)->Apply(OneAndTwoThreads);
+BENCHMARK_TEMPLATE(BM_Get_Miss, LibcacheAdaptive)->Arg(kSmallKeys)->Apply(OneAndTwoThreads);
 BENCHMARK_TEMPLATE(BM_Get_Miss, MutexLru)->Arg(kSmallKeys)->Apply(OneAndTwoThreads);
 BENCHMARK_TEMPLATE(BM_Set_Evict, Libcache)->Arg(kEvictKeySpace)->Apply(OneAndTwoThreads);
+BENCHMARK_TEMPLATE(BM_Set_Evict, LibcacheAdaptive)->Arg(kEvictKeySpace)->Apply(OneAndTwoThreads);
 BENCHMARK_TEMPLATE(BM_Set_Evict, MutexLru)->Arg(kEvictKeySpace)->Apply(OneAndTwoThreads);
 
 void AddContext() {

@@ -36,12 +36,13 @@ struct Capacity {
 // allocator rounding, table and ring slots).
 class Libcache {
  public:
-  explicit Libcache(const Capacity &cap) {
+  explicit Libcache(const Capacity &cap, int policy = CACHE_POLICY_CLOCK) {
     cache_options_t *opts = cache_options_new();
     if (opts == nullptr) return;
     cache_options_set_max_bytes(opts, cap.bytes);  // 0 = bound by entries only
     cache_options_set_max_entries(opts, cap.entries);
     cache_options_set_hash_seed(opts, kHashSeed);
+    cache_options_set_policy(opts, policy);
     if (cache_open(opts, &cache_) != CACHE_OK) cache_ = nullptr;
     cache_options_free(opts);
   }
@@ -70,6 +71,12 @@ class Libcache {
   }
 
   cache_t *cache_ = nullptr;
+};
+
+// libcache with the adaptive policy (CACHE_POLICY_ADAPTIVE).
+class LibcacheAdaptive : public Libcache {
+ public:
+  explicit LibcacheAdaptive(const Capacity &cap) : Libcache(cap, CACHE_POLICY_ADAPTIVE) {}
 };
 
 // Keys 0..n-1 of HitKeys() resident with values of value_size bytes, every

@@ -1,11 +1,24 @@
-// libcache shard: the table, the CLOCK eviction and the expiry of one lock
+// libcache shard: the table, the eviction policy and the expiry of one lock
 // stripe.
 //
 // ## What it is
 // A cache is 2^k shards (core/src/cache.cc picks one by hash bits 40..49).
 // Each shard is a bounded cache behind its own striped reader-writer lock
-// (see "Locking"): a Robin Hood hash table indexing the entries, a CLOCK ring
-// ordering them for eviction, counters, and its limits.
+// (see "Locking"): a Robin Hood hash table indexing the entries, an eviction
+// policy ordering them (core/src/policy.h: CLOCK, or the adaptive policy),
+// counters (core/src/counters.h), and its limits.
+//
+// ## Where things are
+//   entry.h            the entry: header, key, value; reference counting
+//   table.h            the index (Robin Hood hash table of tagged pointers)
+//   policy.h           the eviction policies' interface; clock_policy.h,
+//                      adaptive_policy.h (window_tinylfu.h, frequency_sketch.h)
+//                      implement it over entry_ring.h's rings
+//   expiry.h/.cc       deadlines, lazy reclamation, purge, touch, ttl
+//   time_source.h      the clock TTLs are measured on
+//   stripe_lock.h      the shard lock; counters.h what readers count in it
+//   object.h           language objects held by reference
+//   link.h             the write-behind / read-through link to a store
 //
 // ## Bounds
 // max_entries is split evenly across the shards, fixed. max_bytes starts split
@@ -23,8 +36,9 @@
 //
 // ## Entry lifecycle and invariants
 // An entry is allocated and filled outside the lock (Entry::Create, refs = 1,
-// owned by the writer), then, under the shard's whole lock, either indexed
-// (the table's reference: it is then in the table and in the ring) or handed
+// owned by the writer, with 24 bits of its key's hash), then, under the
+// shard's whole lock, either indexed (the table's reference: it is then in the
+// table and in one ring of the policy) or handed
 // back to the writer, who frees it. It leaves the index by replacement,
 // delete, take, eviction, expiry reclaim or clear, each under the whole lock,
 // which drops the table's reference; pins (cache_value_t) hold more, and the
@@ -35,11 +49,13 @@
 // including calls into this cache. Reads of the other kind (a bytes read of an
 // object entry) change nothing and count no hit (kWrongKind). Invariants, checked
 // by CheckInvariants() (called by the stress test and the tests):
-// - an entry is indexed in the table if and only if it is in the ring, and
-//   slots_[e->ring_pos] == e for every entry in the ring;
+// - an entry is indexed in the table if and only if it is in the policy (in
+//   exactly one ring: the one its segment names, at its ring_pos), and its
+//   stored hash bits are its key's;
 // - entry_bytes_ is the sum of Charge(e) over indexed entries (an object
 //   entry's charge includes its writer's estimate of the object), and
-//   BytesLocked() (entries plus the table and ring arrays) <= byte_limit_;
+//   BytesLocked() (entries plus the table and the policy's arrays, sketch
+//   and shadows) <= byte_limit_;
 // - table_.size() <= limits_.max_entries;
 // - key and value bytes of a published entry never change.
 //
@@ -48,7 +64,8 @@
 // cannot fit even alone, after borrowing), kExists / kNotFound (add and
 // replace), kNoMem (the entry, a table growth or a ring growth could not be
 // allocated). The writer then frees its entry, and the key keeps its previous
-// value. Only evictions already made to make room stay done: a kNoMem from a
+// value. Eviction itself never fails for memory (a policy whose ring cannot
+// grow leaves the entry where it was). Only evictions already made to make room stay done: a kNoMem from a
 // table or ring growth, or a kTooLarge found after the arrays grew, may
 // follow evictions of other entries (tests/core/oom_test.cc fails every
 // allocation in turn and checks the invariants after each).
@@ -61,7 +78,11 @@
 //   compare key bytes in the entry                 1 dependent load
 //   if deadline != 0: compare with coarse clock    vDSO read, only for TTL entries
 //   if !ref: ref = 1                               relaxed store; none on re-hits
+//   if the policy samples reads and the key is in  one load and a predictable
+//   the slice: record its hash in the stripe       branch (adaptive policy only)
 //   count the hit in the stripe, memcpy the value, unlock the stripe
+// The read path is the same for both policies: a policy learns about hits
+// only from the reference bits its hands clear (and the sampled hashes).
 // The home slot is prefetched before the lock is taken, and the value's
 // second line while the key compares.
 // Pin (zero-copy) replaces the memcpy with a relaxed increment of the entry's
@@ -73,38 +94,35 @@
 // ## Layout
 // Entry (core/src/entry.h): 24-byte header, then key, then value, in one
 // allocation from mimalloc (core/src/alloc.h).
-//   | refs:32 | vlen:32 | deadline_ms:64 | ring_pos:32 | klen:16 | ref:8 | kind:8 | key | value |
+//   | refs:31+kind:1 | vlen:32 | deadline:48 | klen:16 | ring_pos:30+segment:2 | hash:24 | ref:8 | key | value |
 // An object entry (kind kObjectEntry, core/src/object.h) has a 24-byte value:
 // the object's pointer, its cache's hooks, and the charge its writer gave,
 // which Charge() adds to the block's size.
 // Table slot (core/src/table.h): 64 bits, 0 = empty.
 //   | tag:8 | distance:12 | entry pointer >> 4 : 44 |
-// Ring slot (core/src/clock_ring.h): one Entry*, or nullptr for a hole.
+// Ring slot (core/src/entry_ring.h): one Entry*, or nullptr for a hole.
 //
 // ## Eviction
-// CLOCK as FIFO with reinsertion: the ring lists entries in hand order; new
-// entries join at the tail, just behind the hand. A write to a live key is a
-// use: the new entry takes the old one's table slot and ring place, with its
-// bit set. When a write needs room, the
-// hand looks at the head: an expired entry is reclaimed first (counted as an
-// expiration); an entry with its bit set has it cleared and moves to the tail
-// (second chance); the first entry found with a clear bit is evicted. Each
-// visited entry either leaves or loses its bit, so one eviction visits at most
-// every entry once plus one: the worst case of one eviction is a full pass
-// over the shard (every entry had its bit set), under the writers' lock, which
-// blocks the shard's readers meanwhile; amortized it is O(1), since each pass
-// clears the bits it passes. Table positions play no part in the order, which
-// is why this behaves like textbook CLOCK (and close to LRU) rather than like
-// a hash-ordered sweep that would evict new entries that happen to land just
-// ahead of the hand.
+// The shard asks its policy (core/src/policy.h) for a victim when a write
+// needs room, and tells it of every entry indexed, replaced or removed. A
+// write to a live key is a use: the new entry takes the old one's table slot
+// and policy place, with its bit set. Whatever the policy, an expired entry a
+// hand meets is reclaimed first (counted as an expiration), and the entry the
+// write is indexing is never the victim.
+//   CLOCK (core/src/clock_policy.h, the default): one ring, second chance;
+//     close to LRU (within half a point on the shared traces).
+//   Adaptive (core/src/adaptive_policy.h): window TinyLFU over three CLOCK
+//     rings with a frequency sketch, its window share raced by shadow caches;
+//     within 2 points of the best published policy on every shared trace.
+// A victim's table slot is found from its stored hash bits (no re-hash).
 //
 // ## Expiry
-// Each entry carries an absolute deadline in ms on a monotonic clock (coarse,
-// 1-4 ms resolution; replaceable for tests). Expiry is lazy: any operation that
-// meets an expired entry (get, pin, ttl, touch, delete, a write to its key)
-// frees it, counts an expiration and treats the key as absent; the hand
-// reclaims expired entries it passes before evicting live ones; PurgeExpired()
-// sweeps a shard on demand for key ranges that went cold. No thread is needed.
+// Each entry carries a deadline in ms on a monotonic clock (coarse, 1-4 ms
+// resolution; replaceable for tests). Expiry is lazy: any operation that meets
+// an expired entry frees it, counts an expiration and treats the key as
+// absent; the hands reclaim expired entries they pass before evicting live
+// ones; PurgeExpired() sweeps a shard on demand. No thread is needed. Every
+// rule is in core/src/expiry.h; the shard's side in core/src/expiry.cc.
 //
 // ## Locking
 // Each shard has a big-reader lock (core/src/stripe_lock.h): one futex mutex
@@ -121,11 +139,13 @@
 // handlers, which take every stripe of every shard in order.
 //
 // ## Costs
-// Memory per entry: 24 bytes of header + allocator rounding (mimalloc size
-// classes, up to 1/8 of the block) + a table slot (8 bytes at load factor
+// Memory per entry (CLOCK): 24 bytes of header + allocator rounding (mimalloc
+// size classes, up to 1/8 of the block) + a table slot (8 bytes at load factor
 // 3/8..3/4) + a ring slot (8 bytes, ring 1/2..1 full) = roughly 45-75 bytes
-// beyond key and value (75 measured by RSS at 1M entries of 16-byte keys and
-// 100-byte values, 72 charged: docs/benchmarks.md). All of it is charged against max_bytes: an
+// beyond key and value (docs/benchmarks.md has the measured figure). The
+// adaptive policy adds its sketch (8-16 bytes per entry), its other two
+// rings' slots, and its shadows (bounded: adaptive_policy.h). All of it is
+// charged against max_bytes: an
 // entry costs its usable allocation size (mimalloc's size class, computed from the size alone), and
 // the shard also charges its table and ring arrays. A set allocates and copies outside the lock
 // (usually into the block of the entry its thread last evicted: core/src/alloc.h); inside, it
@@ -139,8 +159,9 @@
 //   per stripe. A lock-free read path (seqlock plus epoch reclamation, as in
 //   RocksDB's HyperClockCache) would remove both, at a much higher cost in
 //   complexity.
-// - Plain CLOCK, no frequency or admission filter: scans and loops larger than
-//   the cache wash it out exactly as they do LRU (see shared/traces/README.md).
+// - CLOCK, the default, has no frequency or admission filter: scans and loops
+//   larger than the cache wash it out exactly as they do LRU; the adaptive
+//   policy (an option) is for those, at a cost in memory and writes.
 // - Byte limits move between shards only for entries that do not fit their
 //   shard, and back when a shard fell below half its share: an uneven key
 //   distribution can still evict from a full shard while another has room.
@@ -149,9 +170,8 @@
 // - Tables grow but never shrink; pinned values evicted from the cache are not
 //   counted in `bytes` while the caller holds them.
 // - Expired entries in a shard that sees no traffic stay until PurgeExpired().
-// - Eviction finds the victim's table slot by hashing its key again (the ring
-//   holds entry pointers, and the header has no room for the hash): one XXH3
-//   per eviction, which LevelDB's handles avoid by storing the hash.
+// - The header stores 24 hash bits: a shard whose table passes 2^24 slots
+//   (12M entries) hashes a victim's key again to find its slot.
 // - Each thread that ever freed an entry keeps one spare block of up to 4 KiB
 //   (core/src/alloc.h), outside every cache's byte count, until it exits.
 
