@@ -1,7 +1,7 @@
 // Helpers shared by the C ABI's translation units (capi/src/cache.cc,
-// capi/src/cache_object.cc, capi/src/cache_store.cc): the options handle,
-// argument checks and the catch-all that keeps C++ exceptions from crossing
-// the boundary.
+// capi/src/cache_object.cc, capi/src/cache_store.cc): the options handle, the
+// CACHE_WRITE_* and CACHE_POLICY_* mappings, argument checks and the catch-all
+// that keeps C++ exceptions from crossing the boundary.
 
 #ifndef LIBCACHE_CAPI_SRC_ABI_UTIL_H_
 #define LIBCACHE_CAPI_SRC_ABI_UTIL_H_
@@ -31,6 +31,20 @@ inline bool WriteModeOf(int mode, libcache::WriteMode *out) {
       return true;
     case CACHE_WRITE_REPLACE:
       *out = libcache::WriteMode::kReplace;
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The engine's policy for a CACHE_POLICY_* value; false if there is none.
+inline bool PolicyOf(int policy, libcache::PolicyKind *out) {
+  switch (policy) {
+    case CACHE_POLICY_CLOCK:
+      *out = libcache::PolicyKind::kClock;
+      return true;
+    case CACHE_POLICY_ADAPTIVE:
+      *out = libcache::PolicyKind::kAdaptive;
       return true;
     default:
       return false;

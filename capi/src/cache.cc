@@ -33,6 +33,7 @@ namespace {
 using libcache::abi::BadBytes;
 using libcache::abi::Bytes;
 using libcache::abi::Guarded;
+using libcache::abi::PolicyOf;
 using libcache::abi::WriteModeOf;
 
 // cache_t and cache_value_t are never defined: they are the core's objects.
@@ -124,6 +125,13 @@ int cache_options_set_shards(cache_options_t *opts, uint32_t shards) {
     return CACHE_E_INVALID;
   }
   opts->opts.shards = shards;
+  return CACHE_OK;
+}
+
+int cache_options_set_policy(cache_options_t *opts, int policy) {
+  libcache::PolicyKind kind;
+  if (opts == nullptr || !PolicyOf(policy, &kind)) return CACHE_E_INVALID;
+  opts->opts.policy = kind;
   return CACHE_OK;
 }
 

@@ -104,8 +104,19 @@ static void test_options_and_open(void) {
   CHECK_RC(cache_options_set_max_entries(opt, 1023), CACHE_OK);
   CHECK_RC(cache_open(opt, &c), CACHE_E_INVALID); /* fewer entries than shards */
   CHECK_RC(cache_options_set_max_entries(opt, 1024), CACHE_OK);
+  /* The eviction policy (since 1.6): an unknown one or NULL options refused. */
+  CHECK_RC(cache_options_set_policy(opt, CACHE_POLICY_ADAPTIVE), CACHE_OK);
+  CHECK_RC(cache_options_set_policy(opt, 2), CACHE_E_INVALID);
+  CHECK_RC(cache_options_set_policy(NULL, CACHE_POLICY_CLOCK), CACHE_E_INVALID);
   CHECK_RC(cache_open(opt, &c), CACHE_OK);
   CHECK(cache_shard_count(c) == 1024);
+  CHECK_RC(cache_set(c, "k", 1, "v", 1, CACHE_TTL_NONE), CACHE_OK);
+  {
+    char got[4];
+    size_t got_len = 0;
+    CHECK_RC(cache_get(c, "k", 1, got, sizeof got, &got_len), CACHE_OK);
+    CHECK(got_len == 1 && got[0] == 'v');
+  }
   cache_close(c);
   CHECK_RC(cache_open(opt, NULL), CACHE_E_INVALID);
   cache_options_free(opt);

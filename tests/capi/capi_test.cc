@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "capi/src/abi_util.h"  // cache_options_s, for one white-box check of the options
 #include "libcache/cache.h"
 #include "libcache/cache_experimental.h"
 #include "tests/capi/test_util.h"
@@ -109,7 +110,7 @@ TEST(Version, MacrosMatchTheLoadedLibrary) {
                 CACHE_VERSION_PATCH);
   ASSERT_NE(cache_version_string(), nullptr);
   EXPECT_STREQ(cache_version_string(), expected);
-  EXPECT_STREQ(cache_version_string(), "1.5.0");
+  EXPECT_STREQ(cache_version_string(), "1.6.0");
   EXPECT_EQ(cache_version_string(), cache_version_string()) << "a static string";
 }
 
@@ -162,6 +163,9 @@ TEST(Options, NullOptionsAreInvalid) {
   EXPECT_EQ(cache_options_set_shards(nullptr, 4), CACHE_E_INVALID);
   EXPECT_EQ(cache_options_set_clock(nullptr, nullptr, nullptr), CACHE_E_INVALID);
   EXPECT_EQ(cache_options_set_hash_seed(nullptr, 1), CACHE_E_INVALID);
+  EXPECT_EQ(cache_options_set_policy(nullptr, CACHE_POLICY_CLOCK), CACHE_E_INVALID);
+  EXPECT_EQ(cache_options_set_policy(nullptr, CACHE_POLICY_ADAPTIVE), CACHE_E_INVALID);
+  EXPECT_EQ(cache_options_set_policy(nullptr, 99), CACHE_E_INVALID);
 }
 
 TEST(Options, FreeNullIsANoOp) {
@@ -187,6 +191,40 @@ TEST(Options, ShardCounts) {
   ASSERT_EQ(cache_open(opts.get(), &c), CACHE_OK);
   CachePtr cache(c);
   EXPECT_EQ(cache_shard_count(c), 8u);
+}
+
+TEST(Options, PolicyValuesArePinned) {
+  EXPECT_EQ(CACHE_POLICY_CLOCK, 0);
+  EXPECT_EQ(CACHE_POLICY_ADAPTIVE, 1);
+}
+
+// The policy a cache_options_t holds is not readable through the ABI, so this
+// test looks inside (capi/src/abi_util.h defines cache_options_s as the
+// engine's Options): a refused value must leave the previous one in place.
+TEST(Options, UnknownPolicyIsInvalidAndLeavesTheOptionsUnchanged) {
+  OptionsPtr opts(cache_options_new());
+  ASSERT_NE(opts, nullptr);
+  EXPECT_EQ(opts->opts.policy, libcache::PolicyKind::kClock) << "CLOCK is the default";
+  ASSERT_EQ(cache_options_set_max_entries(opts.get(), 1000), CACHE_OK);
+  ASSERT_EQ(cache_options_set_shards(opts.get(), 4), CACHE_OK);
+  for (const int set : libcache_test::kPolicies) {
+    ASSERT_EQ(cache_options_set_policy(opts.get(), set), CACHE_OK);
+    const libcache::PolicyKind want =
+        set == CACHE_POLICY_CLOCK ? libcache::PolicyKind::kClock : libcache::PolicyKind::kAdaptive;
+    EXPECT_EQ(opts->opts.policy, want);
+    for (const int bad : {-1, 2, 3, 255, 256, 257, 1000, INT_MAX, INT_MIN}) {
+      EXPECT_EQ(cache_options_set_policy(opts.get(), bad), CACHE_E_INVALID) << bad;
+      EXPECT_EQ(opts->opts.policy, want) << "after " << bad;
+    }
+    EXPECT_EQ(opts->opts.max_entries, 1000u);
+    EXPECT_EQ(opts->opts.shards, 4u);
+    cache_t *c = nullptr;
+    ASSERT_EQ(cache_open(opts.get(), &c), CACHE_OK) << "the options still open a cache";
+    CachePtr cache(c);
+    EXPECT_EQ(cache_shard_count(c), 4u);
+    EXPECT_EQ(Set(c, "k", "v"), CACHE_OK);
+    EXPECT_EQ(Get(c, "k"), "v");
+  }
 }
 
 TEST(Options, DefaultTtlRange) {
@@ -807,6 +845,197 @@ TEST_F(InvalidArgTest, OtherCalls) {
   ASSERT_EQ(cache_ttl(c(), "key", 3, &remaining), CACHE_OK);
   EXPECT_EQ(remaining, -1) << "a refused touch keeps the TTL";
 }
+
+// ---- Eviction policies: the same contract under each ------------------------
+//
+// These tests hold for any policy: what a policy changes is which entries it
+// evicts, so nothing here depends on a victim (tests that do are in
+// eviction_test.cc and ttl_test.cc, CLOCK only).
+
+class PolicyTest : public ::testing::TestWithParam<int> {
+ protected:
+  CachePtr Open(uint64_t max_bytes, uint64_t max_entries, uint32_t shards,
+                uint64_t default_ttl_ms = 0) {
+    OptionsPtr opts(cache_options_new());
+    EXPECT_NE(opts, nullptr);
+    EXPECT_EQ(cache_options_set_policy(opts.get(), GetParam()), CACHE_OK);
+    EXPECT_EQ(cache_options_set_max_bytes(opts.get(), max_bytes), CACHE_OK);
+    EXPECT_EQ(cache_options_set_max_entries(opts.get(), max_entries), CACHE_OK);
+    EXPECT_EQ(cache_options_set_shards(opts.get(), shards), CACHE_OK);
+    EXPECT_EQ(cache_options_set_default_ttl_ms(opts.get(), default_ttl_ms), CACHE_OK);
+    EXPECT_EQ(cache_options_set_clock(opts.get(), &libcache_test::FakeClock::Read, &clock_),
+              CACHE_OK);
+    cache_t *c = nullptr;
+    EXPECT_EQ(cache_open(opts.get(), &c), CACHE_OK);
+    EXPECT_NE(c, nullptr);
+    return CachePtr(c);
+  }
+  // The value for k by one cache_get (one hit or one miss), or nullopt.
+  static std::optional<std::string> Read(cache_t *c, std::string_view k) {
+    char buf[1024];
+    size_t n = 0;
+    const int rc = cache_get(c, k.data(), k.size(), buf, sizeof buf, &n);
+    if (rc == CACHE_NOT_FOUND) return std::nullopt;
+    EXPECT_EQ(rc, CACHE_OK);
+    return std::string(buf, rc == CACHE_OK ? n : 0);
+  }
+  libcache_test::FakeClock clock_;
+};
+
+TEST_P(PolicyTest, OpensWithTheDefaults) {
+  OptionsPtr opts(cache_options_new());
+  ASSERT_EQ(cache_options_set_policy(opts.get(), GetParam()), CACHE_OK);
+  cache_t *c = nullptr;
+  ASSERT_EQ(cache_open(opts.get(), &c), CACHE_OK);
+  CachePtr cache(c);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(Set(c, "k" + std::to_string(i), "v"), CACHE_OK);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(Get(c, "k" + std::to_string(i)), "v") << i;
+  const cache_stats_t s = Stats(c);
+  EXPECT_EQ(s.entries, 1000u);
+  EXPECT_EQ(s.evictions, 0u) << "far below the default 64 MiB";
+  ExpectInvariants(c);
+}
+
+TEST_P(PolicyTest, SetThenGetFindsTheKey) {
+  CachePtr cache = Open(1 << 20, 0, 1);
+  cache_t *c = cache.get();
+  EXPECT_EQ(Get(c, "k"), std::nullopt);
+  ASSERT_EQ(Set(c, "k", "v1"), CACHE_OK);
+  EXPECT_EQ(Get(c, "k"), "v1");
+  ASSERT_EQ(Set(c, "k", "v2"), CACHE_OK);
+  EXPECT_EQ(Get(c, "k"), "v2") << "an overwrite";
+  EXPECT_EQ(Add(c, "k", "v3"), CACHE_EXISTS);
+  EXPECT_EQ(Add(c, "a", "added"), CACHE_OK);
+  EXPECT_EQ(Replace(c, "absent", "x"), CACHE_NOT_FOUND);
+  EXPECT_EQ(Replace(c, "a", "replaced"), CACHE_OK);
+  EXPECT_EQ(Get(c, "a"), "replaced");
+  cache_value_t *v = nullptr;
+  ASSERT_EQ(cache_get_value(c, "k", 1, &v), CACHE_OK);
+  EXPECT_EQ(std::string(static_cast<const char *>(cache_value_data(v)), cache_value_size(v)), "v2");
+  cache_value_release(v);
+  ASSERT_EQ(cache_delete(c, "k", 1), CACHE_OK);
+  EXPECT_EQ(Get(c, "k"), std::nullopt);
+  EXPECT_EQ(cache_delete(c, "k", 1), CACHE_NOT_FOUND);
+  ASSERT_EQ(cache_take(c, "a", 1, &v), CACHE_OK);
+  EXPECT_EQ(std::string(static_cast<const char *>(cache_value_data(v)), cache_value_size(v)),
+            "replaced");
+  cache_value_release(v);
+  EXPECT_EQ(Stats(c).entries, 0u);
+  ExpectInvariants(c);
+}
+
+// max_entries = 100 and 1000 distinct keys: the bound holds after every write,
+// and the key just written is always readable (a write never evicts its own
+// entry), whatever the shard count.
+TEST_P(PolicyTest, EntryBoundHoldsAndTheLastWriteIsReadable) {
+  for (const uint32_t shards : {1u, 4u}) {
+    SCOPED_TRACE("shards " + std::to_string(shards));
+    CachePtr cache = Open(0, 100, shards);
+    cache_t *c = cache.get();
+    for (int i = 0; i < 1000; ++i) {
+      const std::string key = "key:" + std::to_string(i), value = "value:" + std::to_string(i);
+      ASSERT_EQ(Set(c, key, value), CACHE_OK) << i;
+      ASSERT_EQ(Read(c, key), value) << "just written: " << i;
+      ASSERT_LE(Stats(c).entries, 100u) << "after write " << i;
+    }
+    const cache_stats_t s = Stats(c);
+    EXPECT_EQ(s.sets, 1000u);
+    EXPECT_EQ(s.sets - s.evictions, s.entries) << "every departure is an eviction";
+    EXPECT_GE(s.evictions, 900u);
+    EXPECT_EQ(s.hits, 1000u);
+    ExpectInvariants(c);
+  }
+}
+
+// The same with a byte bound only, and values of mixed sizes.
+TEST_P(PolicyTest, ByteBoundHoldsAndTheLastWriteIsReadable) {
+  constexpr uint64_t kMaxBytes = 64 << 10;
+  for (const uint32_t shards : {1u, 4u}) {
+    SCOPED_TRACE("shards " + std::to_string(shards));
+    CachePtr cache = Open(kMaxBytes, 0, shards);
+    cache_t *c = cache.get();
+    for (int i = 0; i < 2000; ++i) {
+      const std::string key = "key:" + std::to_string(i);
+      const std::string value(static_cast<size_t>(i * 37 % 900), static_cast<char>('a' + i % 26));
+      ASSERT_EQ(Set(c, key, value), CACHE_OK) << i;
+      ASSERT_EQ(Read(c, key), value) << "just written: " << i;
+      ASSERT_LE(Stats(c).bytes, kMaxBytes) << "after write " << i;
+    }
+    const cache_stats_t s = Stats(c);
+    EXPECT_GT(s.evictions, 0u);
+    EXPECT_EQ(s.sets - s.evictions, s.entries);
+    ExpectInvariants(c);
+  }
+}
+
+TEST_P(PolicyTest, TtlExpiresOnTheFakeClock) {
+  CachePtr cache = Open(1 << 20, 0, 1, /*default_ttl_ms=*/500);
+  cache_t *c = cache.get();
+  ASSERT_EQ(Set(c, "short", "v", 100), CACHE_OK);
+  ASSERT_EQ(Set(c, "default", "v", CACHE_TTL_DEFAULT), CACHE_OK);
+  ASSERT_EQ(Set(c, "never", "v", CACHE_TTL_NONE), CACHE_OK);
+  ASSERT_EQ(Set(c, "touched", "v", 100), CACHE_OK);
+  int64_t remaining = 0;
+  ASSERT_EQ(cache_ttl(c, "default", 7, &remaining), CACHE_OK);
+  EXPECT_EQ(remaining, 500);
+  clock_.Advance(99);
+  EXPECT_EQ(Read(c, "short"), "v") << "deadline - 1 still hits";
+  ASSERT_EQ(cache_touch(c, "touched", 7, 1000), CACHE_OK);
+  clock_.Advance(1);
+  EXPECT_EQ(Read(c, "short"), std::nullopt) << "at the deadline it is gone";
+  EXPECT_EQ(Read(c, "touched"), "v") << "touch moved its deadline";
+  EXPECT_EQ(Stats(c).expirations, 1u);
+  clock_.Advance(400);
+  EXPECT_EQ(Read(c, "default"), std::nullopt);
+  EXPECT_EQ(Read(c, "touched"), "v");
+  clock_.Advance(599);
+  uint64_t reclaimed = 0;
+  ASSERT_EQ(cache_purge_expired(c, &reclaimed), CACHE_OK);
+  EXPECT_EQ(reclaimed, 1u) << "touched, by the purge";
+  EXPECT_EQ(Read(c, "never"), "v");
+  const cache_stats_t s = Stats(c);
+  EXPECT_EQ(s.expirations, 3u);
+  EXPECT_EQ(s.entries, 1u);
+  EXPECT_EQ(s.evictions, 0u);
+  ExpectInvariants(c);
+}
+
+// Every counter, on a scripted sequence with max_entries = 4 in one shard:
+// the counts do not depend on which entries the policy evicts.
+TEST_P(PolicyTest, StatsCounters) {
+  CachePtr cache = Open(0, 4, 1);
+  cache_t *c = cache.get();
+  for (const char *k : {"a", "b", "c", "d"}) ASSERT_EQ(Set(c, k, "v"), CACHE_OK);
+  EXPECT_EQ(Read(c, "a"), "v");                  // hit
+  EXPECT_EQ(Read(c, "x"), std::nullopt);         // miss
+  ASSERT_EQ(cache_delete(c, "b", 1), CACHE_OK);  // delete
+  ASSERT_EQ(Set(c, "e", "v"), CACHE_OK);         // fills the room the delete left
+  ASSERT_EQ(Set(c, "f", "v"), CACHE_OK);         // evicts one
+  ASSERT_EQ(Set(c, "g", "v", 10), CACHE_OK);     // evicts one
+  EXPECT_EQ(Add(c, "g", "w"), CACHE_EXISTS);     // no write
+  EXPECT_EQ(Replace(c, "y", "w"), CACHE_NOT_FOUND);
+  clock_.Advance(10);
+  EXPECT_EQ(Read(c, "g"), std::nullopt);  // miss, and an expiration
+  const cache_stats_t s = Stats(c);
+  EXPECT_EQ(s.sets, 7u);
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(s.misses, 2u);
+  EXPECT_EQ(s.deletes, 1u);
+  EXPECT_EQ(s.evictions, 2u);
+  EXPECT_EQ(s.expirations, 1u);
+  EXPECT_EQ(s.entries, 3u);
+  EXPECT_GT(s.bytes, 0u);
+  ASSERT_EQ(cache_clear(c), CACHE_OK);
+  EXPECT_EQ(Stats(c).entries, 0u);
+  ASSERT_EQ(Set(c, "after-clear", "v"), CACHE_OK);
+  EXPECT_EQ(Read(c, "after-clear"), "v");
+  ExpectInvariants(c);
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, PolicyTest, ::testing::ValuesIn(libcache_test::kPolicies),
+                         [](const ::testing::TestParamInfo<int> &info) {
+                           return std::string(libcache_test::PolicyName(info.param));
+                         });
 
 // ---- Experimental calls ----------------------------------------------------
 

@@ -1,4 +1,5 @@
-// Shared helpers for the C ABI tests: RAII owners and a hand-driven clock.
+// Shared helpers for the C ABI tests: RAII owners, a hand-driven clock and the
+// list of eviction policies.
 
 #ifndef LIBCACHE_TESTS_CAPI_TEST_UTIL_H_
 #define LIBCACHE_TESTS_CAPI_TEST_UTIL_H_
@@ -30,6 +31,22 @@ struct FakeClock {
   }
   void Advance(uint64_t ms) { now.fetch_add(ms, std::memory_order_relaxed); }
 };
+
+// The eviction policies (cache_options_set_policy), for suites parametrized
+// over both: INSTANTIATE_TEST_SUITE_P(..., ::testing::ValuesIn(kPolicies)).
+inline constexpr int kPolicies[] = {CACHE_POLICY_CLOCK, CACHE_POLICY_ADAPTIVE};
+
+// "Clock" or "Adaptive", for test names.
+inline const char *PolicyName(int policy) {
+  switch (policy) {
+    case CACHE_POLICY_CLOCK:
+      return "Clock";
+    case CACHE_POLICY_ADAPTIVE:
+      return "Adaptive";
+    default:
+      return "Unknown";
+  }
+}
 
 }  // namespace libcache_test
 

@@ -2,6 +2,10 @@
 // deadlines, lazy expiry on every call, default TTL, sliding TTL (touch),
 // cache_ttl, cache_purge_expired, and the CLOCK hand reclaiming expired
 // entries before it evicts live ones.
+//
+// Every test runs under each eviction policy (PolicyTtlTest, ExpiredEntryTest,
+// TtlClockTest), except the two that assert which entries CLOCK's hand takes
+// (TtlTest, CLOCK only).
 
 #include <gtest/gtest.h>
 
@@ -13,6 +17,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <tuple>
 
 #include "libcache/cache.h"
 #include "libcache/cache_experimental.h"
@@ -23,12 +28,14 @@ namespace {
 using libcache_test::CachePtr;
 using libcache_test::FakeClock;
 using libcache_test::OptionsPtr;
+using libcache_test::PolicyName;
 
 struct Config {
   uint64_t max_bytes = uint64_t{4} << 20;
   uint64_t max_entries = 0;
   uint32_t shards = 1;
   uint64_t default_ttl_ms = 0;
+  int policy = CACHE_POLICY_CLOCK;
 };
 
 CachePtr OpenWithClock(FakeClock *clock, const Config &cfg) {
@@ -38,6 +45,7 @@ CachePtr OpenWithClock(FakeClock *clock, const Config &cfg) {
   EXPECT_EQ(cache_options_set_shards(opts.get(), cfg.shards), CACHE_OK);
   EXPECT_EQ(cache_options_set_default_ttl_ms(opts.get(), cfg.default_ttl_ms), CACHE_OK);
   EXPECT_EQ(cache_options_set_clock(opts.get(), &FakeClock::Read, clock), CACHE_OK);
+  EXPECT_EQ(cache_options_set_policy(opts.get(), cfg.policy), CACHE_OK);
   cache_t *c = nullptr;
   EXPECT_EQ(cache_open(opts.get(), &c), CACHE_OK);
   return CachePtr(c);
@@ -73,16 +81,41 @@ cache_stats_t Stats(cache_t *c) {
 
 std::string Key(const char *prefix, int i) { return prefix + std::to_string(i); }
 
-class TtlTest : public ::testing::Test {
+// A cache on a fake clock under one eviction policy; Open() replaces it.
+class TtlFixture : public ::testing::Test {
  protected:
-  void Open(const Config &cfg) { cache_ = OpenWithClock(&clock_, cfg); }
+  explicit TtlFixture(int policy) : policy_(policy) {}
+  void Open(Config cfg) {
+    cfg.policy = policy_;
+    cache_ = OpenWithClock(&clock_, cfg);
+  }
   void SetUp() override { Open(Config{}); }
   cache_t *c() { return cache_.get(); }
+  const int policy_;
   FakeClock clock_;
   CachePtr cache_;
 };
 
-TEST_F(TtlTest, ExpiresExactlyAtTheDeadline) {
+// CLOCK only: for the tests of what CLOCK's hand takes.
+class TtlTest : public TtlFixture {
+ protected:
+  TtlTest() : TtlFixture(CACHE_POLICY_CLOCK) {}
+};
+
+// Each policy (the parameter).
+class PolicyTtlTest : public TtlFixture, public ::testing::WithParamInterface<int> {
+ protected:
+  PolicyTtlTest() : TtlFixture(GetParam()) {}
+};
+
+std::string PolicyOnlyName(const ::testing::TestParamInfo<int> &info) {
+  return PolicyName(info.param);
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, PolicyTtlTest, ::testing::ValuesIn(libcache_test::kPolicies),
+                         PolicyOnlyName);
+
+TEST_P(PolicyTtlTest, ExpiresExactlyAtTheDeadline) {
   const uint64_t empty_bytes = Stats(c()).bytes;
   ASSERT_EQ(Set(c(), "k", "v", 100), CACHE_OK);  // deadline 1100
   EXPECT_EQ(Ttl(c(), "k"), 100);
@@ -100,7 +133,7 @@ TEST_F(TtlTest, ExpiresExactlyAtTheDeadline) {
   EXPECT_EQ(s.hits, 1u);
 }
 
-TEST_F(TtlTest, ExpiredButNotReclaimedStillCountsAsAnEntry) {
+TEST_P(PolicyTtlTest, ExpiredButNotReclaimedStillCountsAsAnEntry) {
   ASSERT_EQ(Set(c(), "k", "v", 10), CACHE_OK);
   clock_.Advance(10);
   EXPECT_EQ(Stats(c()).entries, 1u) << "expiry is lazy";
@@ -110,12 +143,24 @@ TEST_F(TtlTest, ExpiredButNotReclaimedStillCountsAsAnEntry) {
   EXPECT_EQ(Stats(c()).expirations, 1u);
 }
 
+class TtlClockTest : public ::testing::TestWithParam<int> {
+ protected:
+  Config WithPolicy() const {
+    Config cfg;
+    cfg.policy = GetParam();
+    return cfg;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Policies, TtlClockTest, ::testing::ValuesIn(libcache_test::kPolicies),
+                         PolicyOnlyName);
+
 // A fake clock near 2^64: now + ttl saturates instead of wrapping into the
 // past (which would expire the entry at once).
-TEST(TtlClock, DeadlinesSaturateNearTheEndOfTime) {
+TEST_P(TtlClockTest, DeadlinesSaturateNearTheEndOfTime) {
   FakeClock clock;
   clock.now = UINT64_MAX - 10;
-  CachePtr cache = OpenWithClock(&clock, Config{});
+  CachePtr cache = OpenWithClock(&clock, WithPolicy());
   ASSERT_EQ(Set(cache.get(), "k", "v", 100), CACHE_OK);
   ASSERT_EQ(Set(cache.get(), "t", "v", CACHE_TTL_NONE), CACHE_OK);
   ASSERT_EQ(cache_touch(cache.get(), "t", 1, 1000), CACHE_OK);
@@ -128,10 +173,10 @@ TEST(TtlClock, DeadlinesSaturateNearTheEndOfTime) {
   EXPECT_EQ(Stats(cache.get()).expirations, 0u);
 }
 
-TEST(TtlClock, WorksFromTimeZero) {
+TEST_P(TtlClockTest, WorksFromTimeZero) {
   FakeClock clock;
   clock.now = 0;
-  CachePtr cache = OpenWithClock(&clock, Config{});
+  CachePtr cache = OpenWithClock(&clock, WithPolicy());
   ASSERT_EQ(Set(cache.get(), "k", "v", 5), CACHE_OK);
   clock.Advance(4);
   EXPECT_EQ(Get(cache.get(), "k"), "v");
@@ -168,7 +213,13 @@ const char *OpName(Op op) {
 // For test names (gtest and ctest) and failure messages.
 void PrintTo(Op op, std::ostream *os) { *os << OpName(op); }
 
-class ExpiredEntryTest : public TtlTest, public ::testing::WithParamInterface<Op> {};
+// Parameters: an eviction policy and the call that meets the expired entry.
+class ExpiredEntryTest : public TtlFixture,
+                         public ::testing::WithParamInterface<std::tuple<int, Op>> {
+ protected:
+  ExpiredEntryTest() : TtlFixture(std::get<0>(GetParam())) {}
+  Op op() const { return std::get<1>(GetParam()); }
+};
 
 TEST_P(ExpiredEntryTest, IsNeverReturnedAndIsReclaimed) {
   ASSERT_EQ(Set(c(), "k", "old", 50), CACHE_OK);
@@ -176,7 +227,7 @@ TEST_P(ExpiredEntryTest, IsNeverReturnedAndIsReclaimed) {
   clock_.Advance(50);
   const cache_stats_t before = Stats(c());
   ASSERT_EQ(before.entries, 2u);
-  switch (GetParam()) {
+  switch (op()) {
     case Op::kGet: {
       char buf[8];
       size_t n = 0;
@@ -223,7 +274,7 @@ TEST_P(ExpiredEntryTest, IsNeverReturnedAndIsReclaimed) {
   }
   const cache_stats_t s = Stats(c());
   EXPECT_EQ(s.expirations, 1u);
-  const bool rewritten = GetParam() == Op::kAdd || GetParam() == Op::kSet;
+  const bool rewritten = op() == Op::kAdd || op() == Op::kSet;
   if (rewritten) {
     EXPECT_EQ(s.entries, 2u);
     EXPECT_EQ(Get(c(), "k"), "new");
@@ -238,14 +289,17 @@ TEST_P(ExpiredEntryTest, IsNeverReturnedAndIsReclaimed) {
   EXPECT_EQ(Stats(c()).expirations, 1u) << "reclaimed once";
 }
 
-INSTANTIATE_TEST_SUITE_P(AllCalls, ExpiredEntryTest,
-                         ::testing::Values(Op::kGet, Op::kGetValue, Op::kTtl, Op::kTouch,
-                                           Op::kDelete, Op::kTake, Op::kReplace, Op::kAdd, Op::kSet),
-                         [](const ::testing::TestParamInfo<Op> &info) {
-                           return std::string(OpName(info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    AllCalls, ExpiredEntryTest,
+    ::testing::Combine(::testing::ValuesIn(libcache_test::kPolicies),
+                       ::testing::Values(Op::kGet, Op::kGetValue, Op::kTtl, Op::kTouch, Op::kDelete,
+                                         Op::kTake, Op::kReplace, Op::kAdd, Op::kSet)),
+    [](const ::testing::TestParamInfo<std::tuple<int, Op>> &info) {
+      return std::string(PolicyName(std::get<0>(info.param))) + "_" +
+             OpName(std::get<1>(info.param));
+    });
 
-TEST_F(TtlTest, DefaultTtlAppliesToCacheTtlDefaultOnly) {
+TEST_P(PolicyTtlTest, DefaultTtlAppliesToCacheTtlDefaultOnly) {
   Open({uint64_t{4} << 20, 0, 1, 500});
   ASSERT_EQ(Set(c(), "default", "v", CACHE_TTL_DEFAULT), CACHE_OK);
   ASSERT_EQ(Set(c(), "none", "v", CACHE_TTL_NONE), CACHE_OK);
@@ -271,7 +325,7 @@ TEST_F(TtlTest, DefaultTtlAppliesToCacheTtlDefaultOnly) {
   EXPECT_EQ(Stats(c()).expirations, 4u);
 }
 
-TEST_F(TtlTest, OverwriteTakesTheNewTtl) {
+TEST_P(PolicyTtlTest, OverwriteTakesTheNewTtl) {
   ASSERT_EQ(Set(c(), "k", "v1", 100), CACHE_OK);
   clock_.Advance(60);
   ASSERT_EQ(Set(c(), "k", "v2", CACHE_TTL_NONE), CACHE_OK);
@@ -282,7 +336,7 @@ TEST_F(TtlTest, OverwriteTakesTheNewTtl) {
   EXPECT_EQ(Get(c(), "k"), "v3");
 }
 
-TEST_F(TtlTest, TouchSlidesTheDeadline) {
+TEST_P(PolicyTtlTest, TouchSlidesTheDeadline) {
   ASSERT_EQ(Set(c(), "s", "session", 100), CACHE_OK);
   for (int i = 0; i < 10; ++i) {
     clock_.Advance(60);
@@ -297,7 +351,7 @@ TEST_F(TtlTest, TouchSlidesTheDeadline) {
   EXPECT_EQ(Stats(c()).expirations, 1u);
 }
 
-TEST_F(TtlTest, TouchCanShortenOrRemoveTheTtl) {
+TEST_P(PolicyTtlTest, TouchCanShortenOrRemoveTheTtl) {
   ASSERT_EQ(Set(c(), "a", "v", 1000), CACHE_OK);
   ASSERT_EQ(cache_touch(c(), "a", 1, 10), CACHE_OK);
   EXPECT_EQ(Ttl(c(), "a"), 10);
@@ -314,7 +368,7 @@ TEST_F(TtlTest, TouchCanShortenOrRemoveTheTtl) {
   EXPECT_EQ(Get(c(), "c"), "v");
 }
 
-TEST_F(TtlTest, TouchWithTheDefaultTtl) {
+TEST_P(PolicyTtlTest, TouchWithTheDefaultTtl) {
   Open({uint64_t{4} << 20, 0, 1, 200});
   ASSERT_EQ(Set(c(), "k", "v", CACHE_TTL_NONE), CACHE_OK);
   clock_.Advance(1000);
@@ -324,7 +378,7 @@ TEST_F(TtlTest, TouchWithTheDefaultTtl) {
   EXPECT_EQ(Get(c(), "k"), std::nullopt);
 }
 
-TEST_F(TtlTest, TtlCountsDown) {
+TEST_P(PolicyTtlTest, TtlCountsDown) {
   ASSERT_EQ(Set(c(), "k", "v", 1000), CACHE_OK);
   for (int64_t left = 1000; left > 0; left -= 250) {
     EXPECT_EQ(Ttl(c(), "k"), left);
@@ -334,7 +388,7 @@ TEST_F(TtlTest, TtlCountsDown) {
   EXPECT_EQ(Stats(c()).expirations, 1u) << "cache_ttl reclaims it";
 }
 
-TEST_F(TtlTest, PurgeReclaimsExpiredEntriesInColdShards) {
+TEST_P(PolicyTtlTest, PurgeReclaimsExpiredEntriesInColdShards) {
   Open({uint64_t{64} << 20, 0, 64, 0});
   constexpr int kExpiring = 3000, kLive = 1000;
   for (int i = 0; i < kExpiring; ++i)
@@ -366,7 +420,7 @@ TEST_F(TtlTest, PurgeReclaimsExpiredEntriesInColdShards) {
   EXPECT_EQ(Stats(c()).expirations, uint64_t{kExpiring}) << "nothing left to reclaim lazily";
 }
 
-TEST_F(TtlTest, PurgeWithNullReclaimed) {
+TEST_P(PolicyTtlTest, PurgeWithNullReclaimed) {
   ASSERT_EQ(Set(c(), "k", "v", 10), CACHE_OK);
   clock_.Advance(10);
   EXPECT_EQ(cache_purge_expired(c(), nullptr), CACHE_OK);
@@ -375,7 +429,8 @@ TEST_F(TtlTest, PurgeWithNullReclaimed) {
 }
 
 // The hand meets the expired entries first (they are the oldest): new writes
-// reclaim them and evict nothing live.
+// reclaim them and evict nothing live. CLOCK only, as the next test: which
+// entries a policy's hands meet first is the policy's own.
 TEST_F(TtlTest, HandReclaimsExpiredEntriesBeforeEvictingLiveOnes) {
   constexpr int kCap = 100, kExpiring = 40;
   Open({0, kCap, 1, 0});
@@ -416,7 +471,7 @@ TEST_F(TtlTest, HandPrefersExpiredEntriesToReferencedLiveOnes) {
 
 // The control for the two tests above: before the deadline, the same writes
 // must evict (so expirations there are not an accident of spare room).
-TEST_F(TtlTest, WithoutExpiryTheSameWritesEvict) {
+TEST_P(PolicyTtlTest, WithoutExpiryTheSameWritesEvict) {
   constexpr int kCap = 100, kExpiring = 40;
   Open({0, kCap, 1, 0});
   for (int i = 0; i < kExpiring; ++i) ASSERT_EQ(Set(c(), Key("t", i), "v", 10), CACHE_OK);

@@ -94,7 +94,7 @@ fi
 
 step "(c) pkg-config"
 export PKG_CONFIG_PATH=$(dirname "$pc")
-[ "$("$pkg_config" --modversion libcache)" = 1.5.0 ] || fail "pkg-config --modversion is not 1.5.0"
+[ "$("$pkg_config" --modversion libcache)" = 1.6.0 ] || fail "pkg-config --modversion is not 1.6.0"
 pc_libdir=$(realpath -m "$("$pkg_config" --variable=libdir libcache)")
 pc_includedir=$(realpath -m "$("$pkg_config" --variable=includedir libcache)")
 if [ "$pc_libdir" != "$(realpath "$libdir")" ] ||

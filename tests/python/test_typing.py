@@ -47,6 +47,7 @@ MISUSE = textwrap.dedent(
     left: str = c.ttl("k")  # E: ttl() is Optional[float]
     Cache(max_bytes="1")  # E
     Cache(shards=1.5)  # E
+    Cache(policy=1)  # E: policy is a str
     n: str = len(c)  # E
     ok: str = c.add("k", 1)  # E: add() is bool
     hits: str = c.stats().hits  # E

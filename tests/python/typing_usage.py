@@ -81,8 +81,9 @@ def properties(cache: Cache) -> str:
     max_entries: Optional[int] = cache.max_entries
     default_ttl: Optional[float] = cache.default_ttl
     shards: int = cache.shard_count
+    policy: str = cache.policy
     closed: bool = cache.closed
-    return f"{max_bytes} {max_entries} {default_ttl} {shards} {closed} {cache.codec!r}"
+    return f"{max_bytes} {max_entries} {default_ttl} {shards} {policy} {closed} {cache.codec!r}"
 
 
 def constructors() -> list[Cache]:
@@ -95,6 +96,7 @@ def constructors() -> list[Cache]:
         Cache(codec="pickle"),
         Cache(codec=JsonCodec()),
         Cache(codec=UpperJson()),
+        Cache(max_entries=10_000, policy="adaptive"),
     ]
     codec: Codec = UpperJson()
     caches.append(Cache(codec=codec))

@@ -37,7 +37,7 @@ from ._session import SessionStore
 from ._redis import ArrayReply, DeadLetter, RedisStats, RedisStore
 from ._core import ENGINE_VERSION, MAX_KEY_SIZE
 
-__version__ = "1.5.0"
+__version__ = "1.6.0"
 
 __all__ = [
     "ArrayReply",

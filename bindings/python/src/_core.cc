@@ -146,6 +146,7 @@ struct Core {
   PyObject *sizer = nullptr;
   uint64_t max_bytes = 0;
   uint32_t shards = 0;
+  int policy = CACHE_POLICY_CLOCK;  // the eviction policy it was opened with
   mutable libcache_py::LinkState link;  // the store link's state (binding.h)
 
   Core() = default;
@@ -1220,7 +1221,7 @@ PYBIND11_MODULE(_core, m) {
   g_cache_type = reinterpret_cast<PyTypeObject *>(cls.ptr());
   cls.def(py::init([](uint64_t max_bytes, uint64_t max_entries, uint64_t default_ttl_ms,
                       uint32_t shards, py::object codec, py::object clock, bool objects,
-                      py::object size) {
+                      py::object size, int policy) {
             FakeClock *fake = nullptr;
             if (!clock.is_none()) {
               if (!py::isinstance<FakeClock>(clock)) {
@@ -1236,6 +1237,7 @@ PYBIND11_MODULE(_core, m) {
             if (rc == CACHE_OK) rc = cache_options_set_max_entries(opts, max_entries);
             if (rc == CACHE_OK) rc = cache_options_set_default_ttl_ms(opts, default_ttl_ms);
             if (rc == CACHE_OK && shards != 0) rc = cache_options_set_shards(opts, shards);
+            if (rc == CACHE_OK) rc = cache_options_set_policy(opts, policy);
             if (rc == CACHE_OK && fake != nullptr) {
               rc = cache_options_set_clock(opts, FakeClock::Read, fake);
             }
@@ -1247,19 +1249,23 @@ PYBIND11_MODULE(_core, m) {
             Check(rc, "invalid cache options: max_bytes=" + std::to_string(max_bytes) +
                           ", max_entries=" + std::to_string(max_entries) +
                           ", shards=" + std::to_string(shards) +
+                          ", policy=" + std::to_string(policy) +
                           " (at least one bound must be set; shards is a power of two up to "
-                          "1024, and each shard needs room for its table)");
+                          "1024, and each shard needs room for its table; policy is 0 (clock) "
+                          "or 1 (adaptive))");
             core->codec = codec.release().ptr();
             if (fake != nullptr) core->clock = clock.release().ptr();
             core->objects = objects;
             if (!size.is_none()) core->sizer = size.release().ptr();
             core->max_bytes = max_bytes;
             core->shards = cache_shard_count(core->cache);
+            core->policy = policy;
             return core;
           }),
           py::arg("max_bytes"), py::arg("max_entries"), py::arg("default_ttl_ms"),
           py::arg("shards"), py::arg("codec"), py::arg("clock") = py::none(),
-          py::arg("objects") = false, py::arg("size") = py::none());
+          py::arg("objects") = false, py::arg("size") = py::none(),
+          py::arg("policy") = CACHE_POLICY_CLOCK);
   cls.def("close", [](py::handle self) {
     Core *core = CoreOfChecked(self);
     if (core == nullptr) return;  // __init__ never ran: nothing to close
@@ -1383,6 +1389,10 @@ PYBIND11_MODULE(_core, m) {
   cls.def_property_readonly("values", [](py::handle self) {
     Core *core = CoreOfChecked(self);
     return core == nullptr || !core->objects ? "bytes" : "object";
+  });
+  cls.def_property_readonly("policy", [](py::handle self) {
+    Core *core = CoreOfChecked(self);
+    return core == nullptr || core->policy == CACHE_POLICY_CLOCK ? "clock" : "adaptive";
   });
   cls.def_property_readonly("codec", [](py::handle self) {
     Core *core = CoreOfChecked(self);
