@@ -5,7 +5,8 @@
 //
 //   peer_memory <engine> [entries, default 1048576] [value bytes, default 100]
 //
-// engine: libcache, rocksdb-hcc, rocksdb-lru, leveldb-lru, mutex-lru.
+// engine: libcache, libcache-adaptive (the adaptive policy,
+// CACHE_POLICY_ADAPTIVE), rocksdb-hcc, rocksdb-lru, leveldb-lru, mutex-lru.
 // The cache gets the capacity peer_bench's resident workloads give it
 // (bench/peers.h), so that nothing is evicted; keys are built one at a time
 // (bench/workload.h KeyAt), so no key array sits in the measured memory.
@@ -16,7 +17,15 @@
 // allocator rounding and page-level slack, tables (RocksDB's HyperClockCache
 // allocates its whole table when opened), the peers' value blocks.
 // The engine's own accounting (what it charges against its capacity) is
-// reported beside it; for libcache the two must agree within 10%.
+// reported beside it; for libcache (either policy) the two must agree within
+// 10%.
+// Filling without evicting leaves out what the adaptive policy builds at its
+// first eviction (its shadow caches), so for libcache-adaptive a second
+// measurement follows, reported as the field "after_eviction": in a child
+// process (which shares the loaded cache's pages, so only what it adds counts),
+// a second adaptive cache bounded by the bytes the first was charged for its n
+// entries is filled until it evicts, then with 10% more keys; RSS, entries and
+// charged bytes are all read at that point.
 // Prints one JSON object on stdout.
 
 #include <sys/wait.h>
@@ -28,6 +37,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "bench/engines.h"
 #include "bench/mutex_lru.h"
@@ -126,6 +136,69 @@ Capacity MemoryCapacity<RocksHyperClock>(uint32_t n, size_t value_size) {
 }
 #endif
 
+// What a measurement after eviction found (see the header comment).
+struct Evicted {
+  uint64_t keys = 0;         // keys inserted
+  uint64_t fit = 0;          // keys inserted when the first eviction was seen
+  uint64_t entries = 0;      // entries held at the end
+  uint64_t evictions = 0;    // evictions at the end
+  uint64_t rss_delta = 0;    // RSS added by the cache
+  uint64_t charged = 0;      // bytes it charged at the end
+};
+
+bool IsLibcache(const char *engine) { return std::strncmp(engine, "libcache", 8) == 0; }
+
+// libcache-adaptive's second measurement, in a child process: a cache of the
+// same kind bounded by `bytes`, filled until it evicts and then with 10% more
+// keys. False if the child failed.
+template <class E>
+bool MeasureEvicting(uint64_t bytes, size_t value_size, Evicted *out) {
+  int fds[2];
+  if (pipe(fds) != 0) return false;
+  std::fflush(stdout);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return false;
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    Evicted r;
+    const uint64_t before = ResidentBytes();
+    {
+      E c(Capacity{0, bytes, value_size});
+      if (!c.ok()) _exit(1);
+      const char *value = ValueBytes();
+      constexpr uint64_t kCheckEvery = 1024;  // cache_stats sums every shard
+      uint64_t stop = UINT64_MAX;
+      for (uint64_t i = 0; i < stop; ++i) {
+        const Key k = KeyAt(i, "evc:");
+        if (c.Set(k.bytes, kKeySize, value, value_size) != 0) _exit(1);
+        if (r.fit == 0 && (i + 1) % kCheckEvery == 0 && c.Evictions() != 0) {
+          r.fit = i + 1;
+          stop = r.fit + r.fit / 10;
+        }
+        if (i > (uint64_t{1} << 34)) _exit(1);  // never evicts
+      }
+      r.keys = stop;
+      r.entries = c.Entries();
+      r.evictions = c.Evictions();
+      r.charged = c.ChargedBytes();
+      const uint64_t after = ResidentBytes();
+      r.rss_delta = after > before ? after - before : 0;
+      const bool sent = write(fds[1], &r, sizeof r) == sizeof r;
+      _exit(sent ? 0 : 1);  // the cache is not closed: nothing to free in a child
+    }
+  }
+  close(fds[1]);
+  const bool got = read(fds[0], out, sizeof *out) == sizeof *out;
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return got && WIFEXITED(status) && WEXITSTATUS(status) == 0 && out->entries != 0;
+}
+
 template <class E>
 int Measure(const char *engine, uint32_t n, size_t value_size) {
   const Capacity cap = MemoryCapacity<E>(n, value_size);
@@ -156,10 +229,29 @@ int Measure(const char *engine, uint32_t n, size_t value_size) {
       engine, n, kKeySize, value_size, cap.bytes,
       cap.bytes != ResidentCapacity(n, value_size).bytes ? "true" : "false", before, after,
       rss_per_entry, rss_per_entry - payload, charged_per_entry, charged_per_entry - payload);
-  if (std::strcmp(engine, "libcache") == 0) {
+  if (IsLibcache(engine)) {
     const double gap = (charged_per_entry - rss_per_entry) / rss_per_entry;
     std::printf(", \"accounting_gap\": %.4f, \"accounting_agrees\": %s", gap,
                 gap <= kAgreement && gap >= -kAgreement ? "true" : "false");
+  }
+  if constexpr (std::is_same_v<E, LibcacheAdaptive>) {
+    Evicted ev;
+    if (!MeasureEvicting<E>(c->ChargedBytes(), value_size, &ev)) {
+      std::fprintf(stderr, "peer_memory: the measurement after eviction failed\n");
+      return 1;
+    }
+    const double entries = static_cast<double>(ev.entries);
+    const double rss = static_cast<double>(ev.rss_delta) / entries;
+    const double charged = static_cast<double>(ev.charged) / entries;
+    const double gap = (charged - rss) / rss;
+    std::printf(
+        ", \"after_eviction\": {\"capacity_bytes\": %" PRIu64 ", \"keys_inserted\": %" PRIu64
+        ", \"keys_at_first_eviction\": %" PRIu64 ", \"entries\": %" PRIu64
+        ", \"evictions\": %" PRIu64
+        ", \"rss_per_entry\": %.1f, \"rss_overhead\": %.1f, \"charged_per_entry\": %.1f, "
+        "\"charged_overhead\": %.1f, \"accounting_gap\": %.4f, \"accounting_agrees\": %s}",
+        c->ChargedBytes(), ev.keys, ev.fit, ev.entries, ev.evictions, rss, rss - payload, charged,
+        charged - payload, gap, gap <= kAgreement && gap >= -kAgreement ? "true" : "false");
   }
   std::printf("}\n");
   return 0;
@@ -183,6 +275,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (engine == "libcache") return Measure<Libcache>("libcache", n, value_size);
+  if (engine == "libcache-adaptive") {
+    return Measure<LibcacheAdaptive>("libcache-adaptive", n, value_size);
+  }
   if (engine == "mutex-lru") return Measure<MutexLru>("mutex-lru", n, value_size);
 #if LIBCACHE_BENCH_ROCKSDB
   if (engine == "rocksdb-hcc") return Measure<RocksHyperClock>("rocksdb-hcc", n, value_size);
