@@ -43,7 +43,7 @@ for r in $(seq 1 "$ROUNDS"); do
   for side in base this; do
     bin=$([ "$side" = base ] && echo "$WT/$BUILD/bench/cache_bench" || echo "$BUILD/bench/cache_bench")
     "$bin" --benchmark_filter="$FILTER" --benchmark_repetitions=3 \
-      --benchmark_min_time="${MIN_TIME}s" --benchmark_report_aggregates_only=false \
+      --benchmark_min_time="${MIN_TIME}" --benchmark_report_aggregates_only=false \
       --benchmark_out="$OUT/policy_ab_${side}_$r.json" --benchmark_out_format=json >/dev/null
   done
 done

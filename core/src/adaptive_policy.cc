@@ -130,7 +130,9 @@ uint64_t AdaptivePolicy::shadow_bytes() const {
   return b;
 }
 
-uint64_t AdaptivePolicy::bytes() const { return core_.bytes() + shadow_bytes(); }
+// The shadows' bytes are summed when they change (built, or fed: their rings
+// grow as they fill), not on every call: the shard asks on every bound check.
+uint64_t AdaptivePolicy::bytes() const { return core_.bytes() + shadow_bytes_; }
 
 Entry *AdaptivePolicy::Evict(const Entry *keep, Expiry::Check &is_expired, bool *expired) {
   // keep == nullptr: the shard makes room for an entry it is about to add
@@ -146,6 +148,7 @@ Entry *AdaptivePolicy::Evict(const Entry *keep, Expiry::Check &is_expired, bool 
 
 void AdaptivePolicy::SetUpShadows(uint64_t capacity) {
   for (auto &s : shadows_) s.reset();
+  shadow_bytes_ = 0;
   sample_mask_ = kNoSampling;
   shadow_capacity_ = 0;
   shadow_basis_ = capacity;  // tried once per capacity, even if it fails
@@ -165,10 +168,12 @@ void AdaptivePolicy::SetUpShadows(uint64_t capacity) {
     shadows_[i].reset(new (std::nothrow) Shadow);
     if (shadows_[i] == nullptr || !shadows_[i]->Init(alloc_, cap, kWindowShares[i])) {
       for (auto &s : shadows_) s.reset();
+      shadow_bytes_ = 0;
       return;
     }
   }
   shadow_capacity_ = cap;
+  shadow_bytes_ = shadow_bytes();
   epoch_length_ = uint64_t{kEpochPerShadowEntry} * cap;
   sample_mask_ = (uint32_t{1} << shift) - 1;
 }
@@ -183,6 +188,7 @@ void AdaptivePolicy::OnSampledReads(const uint64_t *hashes, uint32_t n) {
       if (shadows_[0] == nullptr) return;  // rebuilt, and that failed
     }
   }
+  shadow_bytes_ = shadow_bytes();
 }
 
 void AdaptivePolicy::EndEpoch() {

@@ -122,6 +122,7 @@ class AdaptivePolicy final : public Policy {
   double scores_[kShadows] = {};
   uint32_t sample_mask_ = kNoSampling;
   uint32_t shadow_capacity_ = 0;
+  uint64_t shadow_bytes_ = 0;  // shadow_bytes(), as of their last change
   uint64_t shadow_budget_ = UINT64_MAX;  // bytes the shadows may take
   uint64_t shadow_basis_ = 0;  // the shard capacity the shadows were built for
   uint64_t capacity_ = 0;      // the shard's capacity, as its last eviction saw it

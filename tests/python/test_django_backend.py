@@ -60,6 +60,21 @@ def test_max_entries_bounds_the_cache() -> None:
     assert sum(c.has_key(f"k{i}") for i in range(50)) == 10
 
 
+@pytest.mark.parametrize("policy", ["clock", "adaptive"])
+def test_policy_option_selects_the_eviction_policy(policy: str) -> None:
+    c = make({"MAX_ENTRIES": 10, "MAX_BYTES": None, "SHARDS": 1, "POLICY": policy})
+    assert c._cache.policy == policy
+    for i in range(50):
+        c.set(f"k{i}", i)
+        assert c.get(f"k{i}") == i  # a set is always stored
+    assert sum(c.has_key(f"k{i}") for i in range(50)) == 10
+
+
+def test_bad_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="policy"):
+        make({"POLICY": "lru"})
+
+
 def test_max_bytes_counts_pickled_values() -> None:
     c = make({"MAX_BYTES": 64 << 10, "SHARDS": 1})
     for i in range(20):

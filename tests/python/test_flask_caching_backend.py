@@ -421,11 +421,13 @@ def test_factory_reads_config() -> None:
         CACHE_KEY_PREFIX="app:",
         CACHE_LIBCACHE_MAX_BYTES=1 << 20,
         CACHE_LIBCACHE_MAX_ENTRIES=1000,
+        CACHE_LIBCACHE_POLICY="adaptive",
         CACHE_IGNORE_ERRORS=True,
     )
     b = _backend(app, cache)
     assert b.default_timeout == 42 and b.key_prefix == "app:" and b.ignore_delete_many_errors is True
     assert b.cache.max_bytes == 1 << 20 and b.cache.max_entries == 1000 and b.cache.values == "object"
+    assert b.cache.policy == "adaptive"
     assert b.redis_store is None
     with app.app_context():
         cache.set("k", [1])
@@ -440,6 +442,7 @@ def test_factory_defaults() -> None:
     assert b.default_timeout == 300 and b.key_prefix == "flask_cache_"
     assert b.cache.max_entries == 500  # CACHE_THRESHOLD, as for SimpleCache
     assert b.cache.max_bytes == 64 << 20
+    assert b.cache.policy == "clock"
     b.close()
     app, cache = _app(CACHE_THRESHOLD=0)  # 0: no entry bound (the byte bound stays)
     b = _backend(app, cache)

@@ -23,8 +23,9 @@ Django's semantics: timeout=None never expires, 0 (or less) expires at once
 (the key is deleted, nothing is stored), DEFAULT_TIMEOUT is the backend's
 TIMEOUT (300 s by default); keys are made and checked by BaseCache
 (KEY_PREFIX, VERSION, KEY_FUNCTION, CacheKeyWarning for keys memcached would
-refuse). Options: MAX_BYTES, MAX_ENTRIES, SHARDS, CULL_FREQUENCY (accepted,
-unused: libcache evicts one entry at a time, CLOCK order), PICKLE_PROTOCOL,
+refuse). Options: MAX_BYTES, MAX_ENTRIES, SHARDS, POLICY ("clock", the
+default, or "adaptive": Cache(policy=...)), CULL_FREQUENCY (accepted, unused:
+libcache evicts one entry at a time, in its policy's order), PICKLE_PROTOCOL,
 and for Redis REDIS_URL, REDIS_PREFIX, WRITE_THROUGH, READ_THROUGH, COHERENCE
 and REDIS_OPTIONS (a dict of further Cache.attach_redis arguments, e.g.
 flush_interval, read_timeout, on_full).
@@ -91,6 +92,7 @@ _KNOWN_OPTIONS = frozenset(
         "MAX_BYTES",
         "MAX_ENTRIES",
         "SHARDS",
+        "POLICY",
         "CULL_FREQUENCY",
         "PICKLE_PROTOCOL",
         "REDIS_URL",
@@ -138,6 +140,7 @@ def _shared_cache(location: str, options: Dict[str, Any]) -> Tuple[Cache, bool]:
             max_bytes=options.get("MAX_BYTES", 64 << 20),
             max_entries=options.get("MAX_ENTRIES"),
             shards=options.get("SHARDS"),
+            policy=options.get("POLICY", "clock"),
             codec=_Codec(),
             values="object",
         )

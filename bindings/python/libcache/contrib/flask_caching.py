@@ -8,6 +8,7 @@ Configure it by import path (needs the extra: pip install libcache[flask])::
         "CACHE_KEY_PREFIX": "myapp:",
         "CACHE_LIBCACHE_MAX_BYTES": 64 << 20,        # None: no byte bound
         "CACHE_LIBCACHE_MAX_ENTRIES": None,          # default: CACHE_THRESHOLD
+        "CACHE_LIBCACHE_POLICY": "adaptive",         # eviction policy; default "clock"
         "CACHE_LIBCACHE_REDIS_URL": "redis://127.0.0.1:6379/0",   # optional shared tier
         "CACHE_LIBCACHE_WRITE_MODE": "behind",       # or "through"
         "CACHE_LIBCACHE_REDIS_OPTIONS": {"prefix": "myapp:"},     # attach_redis() keywords
@@ -21,6 +22,8 @@ Config keys read by factory():
     CACHE_LIBCACHE_MAX_ENTRIES: the entry bound; when the key is absent,
         CACHE_THRESHOLD is used (SimpleCache's entry bound, 500 by default;
         0 or None: no entry bound). At least one bound must remain.
+    CACHE_LIBCACHE_POLICY: the eviction policy, "clock" (the default) or
+        "adaptive" (frequency-aware: Cache(policy=...)).
     CACHE_LIBCACHE_REDIS_URL: attach Redis as the shared tier (read-through,
         coherent near cache by default; see Cache.attach_redis).
     CACHE_LIBCACHE_WRITE_MODE: "behind" (the default: a write is local at
@@ -150,6 +153,7 @@ class LibcacheCache(BaseCache):
         key_prefix: str = "",
         max_bytes: Optional[int] = 64 << 20,
         max_entries: Optional[int] = None,
+        policy: str = "clock",
         redis_url: Optional[str] = None,
         write_mode: str = "behind",
         redis_options: Optional[Dict[str, Any]] = None,
@@ -169,7 +173,9 @@ class LibcacheCache(BaseCache):
         self._lock = threading.Lock()  # inc/dec: read-modify-write within this process
         self._owns_cache = cache is None
         if cache is None:
-            cache = Cache(max_bytes=max_bytes, max_entries=max_entries, codec="pickle", values="object")
+            cache = Cache(
+                max_bytes=max_bytes, max_entries=max_entries, policy=policy, codec="pickle", values="object"
+            )
         elif cache.values != "object":
             raise ValueError('cache= must be a libcache.Cache with values="object"')
         self._cache = cache
@@ -202,6 +208,7 @@ class LibcacheCache(BaseCache):
                 if "CACHE_LIBCACHE_MAX_ENTRIES" in config
                 else (config.get("CACHE_THRESHOLD") or None)
             ),
+            "policy": config.get("CACHE_LIBCACHE_POLICY") or "clock",
             "redis_url": config.get("CACHE_LIBCACHE_REDIS_URL"),
             "write_mode": config.get("CACHE_LIBCACHE_WRITE_MODE") or "behind",
             "redis_options": config.get("CACHE_LIBCACHE_REDIS_OPTIONS"),
