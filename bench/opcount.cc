@@ -7,7 +7,7 @@
 //       build-bench/bench/cache_opcount get-hit-32k libcache 200000
 //
 // Workloads: get-hit-32k, get-hit-1m, get-miss, set-evict; engines: libcache,
-// mutex-lru. The cache is built and warmed exactly as cache_bench does, then
+// libcache-adaptive (CACHE_POLICY_ADAPTIVE), mutex-lru. The cache is built and warmed exactly as cache_bench does, then
 // N operations run untimed (to warm caches and branch predictors), then N more
 // run with collection on. Callgrind's total divided by N is the cost of one
 // operation, including the loop.
@@ -97,7 +97,7 @@ int main(int argc, char **argv) {
   using namespace cache_bench;
   if (argc < 3) {
     std::fprintf(stderr,
-                 "usage: %s get-hit-32k|get-hit-1m|get-miss|set-evict libcache|mutex-lru [ops]\n",
+                 "usage: %s get-hit-32k|get-hit-1m|get-miss|set-evict libcache|libcache-adaptive|mutex-lru [ops]\n",
                  argv[0]);
     return 2;
   }
@@ -105,6 +105,7 @@ int main(int argc, char **argv) {
   for (const Workload &w : kWorkloads) {
     if (std::strcmp(argv[1], w.name) != 0) continue;
     if (std::strcmp(argv[2], "libcache") == 0) return Main<Libcache>(w, n);
+    if (std::strcmp(argv[2], "libcache-adaptive") == 0) return Main<LibcacheAdaptive>(w, n);
     if (std::strcmp(argv[2], "mutex-lru") == 0) return Main<MutexLru>(w, n);
   }
   std::fprintf(stderr, "cache_opcount: unknown workload or engine\n");

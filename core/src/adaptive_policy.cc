@@ -130,9 +130,9 @@ uint64_t AdaptivePolicy::shadow_bytes() const {
   return b;
 }
 
-// The shadows' bytes are summed when they change (built, or fed: their rings
-// grow as they fill), not on every call: the shard asks on every bound check.
-uint64_t AdaptivePolicy::bytes() const { return core_.bytes() + shadow_bytes_; }
+// (bytes(): the shadows' bytes are summed when they change, built or fed
+// (their rings grow as they fill), not on every call: the shard asks on every
+// bound check.)
 
 Entry *AdaptivePolicy::Evict(const Entry *keep, Expiry::Check &is_expired, bool *expired) {
   // keep == nullptr: the shard makes room for an entry it is about to add

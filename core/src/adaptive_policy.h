@@ -97,7 +97,7 @@ class AdaptivePolicy final : public Policy {
     core_.ForEach([&](Entry *e) { fn(ctx, e); });
   }
   uint64_t size() const override { return core_.size(); }
-  uint64_t bytes() const override;
+  uint64_t bytes() const override { return core_.bytes() + shadow_bytes_; }
   const char *Check() const override { return core_.Check(); }
   uint32_t sample_mask() const override { return sample_mask_; }
   void OnSampledReads(const uint64_t *hashes, uint32_t n) override;

@@ -36,6 +36,7 @@ class ClockPolicy final : public Policy {
   void Replace(const Entry *old, Entry *e) override { ring_.Replace(old, e); }
   void Remove(Entry *e) override { ring_.Remove(e); }
   Entry *Evict(const Entry *keep, Expiry::Check &is_expired, bool *expired) override;
+  uint32_t sample_mask() const override { return kNoSampling; }
   void Reset() override { ring_.Reset(); }
   void ForEach(void (*fn)(void *, Entry *), void *ctx) override {
     ring_.ForEach([&](Entry *e) { fn(ctx, e); });
@@ -49,6 +50,34 @@ class ClockPolicy final : public Policy {
  private:
   EntryRing ring_;
 };
+
+// Inline: the shard calls it directly (Shard::WithPolicy), not through the
+// vtable, so that CLOCK's eviction costs what it did before policies had an
+// interface.
+inline Entry *ClockPolicy::Evict(const Entry *keep, Expiry::Check &is_expired, bool *expired) {
+  for (;;) {
+    Entry *e = ring_.Front();
+    if (e == nullptr) return nullptr;
+    if (e == keep) {  // pass over it; after one lap the others have lost their bits
+      if (ring_.size() == 1) return nullptr;
+      ring_.MoveFrontToBack();
+      continue;
+    }
+    if (is_expired(e)) {
+      ring_.PopFront();
+      *expired = true;
+      return e;
+    }
+    if (e->referenced.load(std::memory_order_relaxed) != 0) {
+      e->referenced.store(0, std::memory_order_relaxed);
+      ring_.MoveFrontToBack();
+      continue;
+    }
+    ring_.PopFront();
+    *expired = false;
+    return e;
+  }
+}
 
 }  // namespace libcache::detail
 

@@ -23,7 +23,8 @@ struct StripeData {
   ReadCounters counts;
   uint32_t nsamples = 0;
   uint64_t samples[kSamples];
-  void Sample(uint64_t hash) {
+  // Out of line and cold: the read path only tests whether to call it.
+  __attribute__((noinline, cold)) void Sample(uint64_t hash) {
     if (nsamples < kSamples) samples[nsamples++] = hash;
   }
 };

@@ -16,6 +16,7 @@ bool Shard::Init(const Allocator *alloc, const TimeSource &time, uint64_t seed,
   byte_limit_.store(limits.max_bytes, std::memory_order_relaxed);
   // Each step leaves the shard destructible if a later one fails.
   policy_ = MakePolicy(policy);
+  adaptive_ = policy == PolicyKind::kAdaptive;
   if (policy_ == nullptr || !lock_.Init(stripes) || !table_.Init(*alloc, limits.table_capacity) ||
       !policy_->Init(alloc, limits.ring_capacity, limits.max_entries, limits.max_bytes)) {
     return false;
@@ -44,7 +45,7 @@ Shard::~Shard() NO_THREAD_SAFETY_ANALYSIS {
 
 void Shard::UnlinkLocked(size_t slot, Entry *e) {
   table_.EraseAt(slot);
-  policy_->Remove(e);
+  WithPolicy([e](auto &p) { p.Remove(e); });
   entry_bytes_ -= Charge(e);
   e->Unref(*alloc_);
 }
@@ -85,7 +86,7 @@ Status Shard::Upgrade(std::string_view key, uint64_t hash, const Entry *seen, En
   e->set_deadline(old->deadline());
   e->referenced.store(old->referenced.load(std::memory_order_relaxed), std::memory_order_relaxed);
   table_.ReplaceAt(slot, e);
-  policy_->Replace(old, e);
+  WithPolicy([old, e](auto &p) { p.Replace(old, e); });
   entry_bytes_ = entry_bytes_ - Charge(old) + charge;
   old->Unref(*alloc_);
   // A larger charge may have pushed the shard over; e fits alone (checked
@@ -196,7 +197,7 @@ Status Shard::InsertLocked(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl
     // no hole) and counts as a use, as a hit would.
     e->referenced.store(1, std::memory_order_relaxed);
     table_.ReplaceAt(slot, e);
-    policy_->Replace(old, e);
+    WithPolicy([old, e](auto &p) { p.Replace(old, e); });
     entry_bytes_ -= Charge(old);
     old->Unref(*alloc_);
   } else {
@@ -228,10 +229,10 @@ Status Shard::LinkNewLocked(Entry *e, uint64_t hash, uint64_t charge) {
     if (!table_.Grow(*alloc_, seed_)) return Status::kNoMem;
     EvictWhileOverLocked(charge, 1, nullptr);
   }
-  if (!policy_->Add(e, hash)) return Status::kNoMem;
+  if (!WithPolicy([e, hash](auto &p) { return p.Add(e, hash); })) return Status::kNoMem;
   while (!table_.Insert(e, hash)) {  // probe distance overflow: pathological
     if (!table_.Grow(*alloc_, seed_)) {
-      policy_->Remove(e);
+      WithPolicy([e](auto &p) { p.Remove(e); });
       return Status::kNoMem;
     }
   }
@@ -246,9 +247,10 @@ void Shard::EvictWhileOverLocked(uint64_t extra_bytes, uint64_t extra_entries, c
 bool Shard::EvictOneLocked(const Entry *keep) {
   Expiry::Check is_expired(expiry_);  // reads the time lazily: only for deadlines
   bool expired = false;
-  Entry *e = policy_->Evict(keep, is_expired, &expired);
+  Entry *e = WithPolicy(
+      [&](auto &p) NO_THREAD_SAFETY_ANALYSIS { return p.Evict(keep, is_expired, &expired); });
   // The policy may start (or change) sampling reads once it evicts.
-  const uint32_t mask = policy_->sample_mask();
+  const uint32_t mask = WithPolicy([](const auto &p) { return p.sample_mask(); });
   if (mask != sample_mask_.load(std::memory_order_relaxed)) {
     sample_mask_.store(mask, std::memory_order_relaxed);
   }

@@ -93,10 +93,10 @@ class CAPABILITY("mutex") StripeLock {
   }
   // The whole lock, for writers: every stripe, in index order. Named for
   // LockGuard (core/src/mutex.h). Not analysed: a loop over the stripes.
-  void lock() ACQUIRE() NO_THREAD_SAFETY_ANALYSIS {
+  __attribute__((always_inline)) void lock() ACQUIRE() NO_THREAD_SAFETY_ANALYSIS {
     for (uint32_t i = 0; i <= mask_; ++i) stripes_[i].mu.lock();
   }
-  void unlock() RELEASE() NO_THREAD_SAFETY_ANALYSIS {
+  __attribute__((always_inline)) void unlock() RELEASE() NO_THREAD_SAFETY_ANALYSIS {
     for (uint32_t i = mask_ + 1; i-- > 0;) stripes_[i].mu.unlock();
   }
   // Calls fn(PerStripe &) for every stripe's data. Not analysed: holding the

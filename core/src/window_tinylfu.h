@@ -55,8 +55,11 @@ class WindowTinyLfu {
     alloc_ = alloc;
     fraction_ = window_fraction;
     const uint32_t small = std::min<uint32_t>(ring_capacity, 16);
-    return window_.Init(alloc, small, kWindow) && probation_.Init(alloc, ring_capacity, kProbation) &&
-           protected_.Init(alloc, small, kProtected) && sketch_.Resize(alloc, capacity_hint);
+    const bool ok = window_.Init(alloc, small, kWindow) &&
+                    probation_.Init(alloc, ring_capacity, kProbation) &&
+                    protected_.Init(alloc, small, kProtected) && sketch_.Resize(alloc, capacity_hint);
+    Recount();
+    return ok;
   }
 
   double window_fraction() const { return fraction_; }
@@ -68,9 +71,9 @@ class WindowTinyLfu {
   uint32_t probation_size() const { return probation_.size(); }
   uint32_t protected_size() const { return protected_.size(); }
   const FrequencySketch &sketch() const { return sketch_; }
-  uint64_t bytes() const {
-    return window_.bytes() + probation_.bytes() + protected_.bytes() + sketch_.bytes();
-  }
+  // The rings' arrays and the sketch, as of the last call that may have
+  // resized one (Init, Add, Evict, Trim): the shard asks on every bound check.
+  uint64_t bytes() const { return bytes_; }
 
   // A new entry: counted once in the sketch, and into the window. The sketch
   // grows (counts reset) when the cache outgrows it. False when out of memory.
@@ -78,6 +81,7 @@ class WindowTinyLfu {
     if (!window_.PushBack(e)) return false;
     if (size() > sketch_.capacity() * 2) sketch_.Resize(alloc_, size());  // may fail: keep counting
     sketch_.Increment(SketchKeyOf(e));
+    Recount();
     return true;
   }
   void Replace(const Node *old, Node *e) { RingOf(old).Replace(old, e); }
@@ -105,6 +109,7 @@ class WindowTinyLfu {
     window_.MaybeShrink();
     probation_.MaybeShrink();
     protected_.MaybeShrink();
+    Recount();
   }
 
   // See the top of this file. incoming: whether the eviction makes room for
@@ -113,6 +118,18 @@ class WindowTinyLfu {
   // nothing but keep is left.
   template <class IsExpired>
   Node *Evict(const Node *keep, bool incoming, IsExpired &&is_expired, bool *expired) {
+    Node *e = EvictOne(keep, incoming, is_expired, expired);
+    Recount();  // a move between rings may have grown one
+    return e;
+  }
+
+ private:
+  void Recount() {
+    bytes_ = window_.bytes() + probation_.bytes() + protected_.bytes() + sketch_.bytes();
+  }
+
+  template <class IsExpired>
+  Node *EvictOne(const Node *keep, bool incoming, IsExpired &is_expired, bool *expired) {
     *expired = false;
     const uint64_t in = incoming ? 1 : 0;
     for (;;) {
@@ -157,7 +174,6 @@ class WindowTinyLfu {
     }
   }
 
- private:
   uint64_t WindowTarget(uint64_t cap) const {
     uint64_t w = static_cast<uint64_t>(std::llround(fraction_ * static_cast<double>(cap)));
     w = std::max<uint64_t>(w, 1);
@@ -287,6 +303,7 @@ class WindowTinyLfu {
   double fraction_ = 0.01;
   Ring<Node> window_, probation_, protected_;
   FrequencySketch sketch_;
+  uint64_t bytes_ = 0;
 };
 
 }  // namespace libcache::detail
