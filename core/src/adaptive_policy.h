@@ -102,6 +102,10 @@ class AdaptivePolicy final : public Policy {
   uint32_t sample_mask() const override { return sample_mask_; }
   void OnSampledReads(const uint64_t *hashes, uint32_t n) override;
 
+  // Starts loading what adding this key's entry will touch (its sketch
+  // block), before the shard lock is taken. Callable without the lock.
+  void PrefetchForAdd(uint64_t hash) const { core_.sketch().PrefetchUnlocked(hash & Entry::kHashMask); }
+
   // For tests and benchmarks.
   const WindowTinyLfu<Entry> &core() const { return core_; }
   double window_share() const { return core_.window_fraction(); }

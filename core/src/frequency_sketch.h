@@ -18,6 +18,7 @@
 #define LIBCACHE_CORE_SRC_FREQUENCY_SKETCH_H_
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdint>
 #include <cstring>
@@ -55,6 +56,8 @@ class FrequencySketch {
     width_ = static_cast<uint32_t>(w);
     const uint64_t blocks = kDepth * w / 2 / kBlockBytes;  // w >= kMinWidth = 64: at least 2
     shift_ = 64 - __builtin_ctzll(blocks);
+    hint_table_.store(table_, std::memory_order_relaxed);
+    hint_shift_.store(shift_, std::memory_order_relaxed);
     capacity_ = std::max<uint64_t>(capacity, 1);
     aging_period_ = std::max<uint64_t>(capacity_, 16) * kAgingPerEntry;
     increments_ = 0;
@@ -66,6 +69,22 @@ class FrequencySketch {
   uint64_t bytes() const { return table_ == nullptr ? 0 : table_bytes() + kBlockBytes; }
   uint64_t increments() const { return increments_; }
   uint64_t aging_period() const { return aging_period_; }
+
+  // Starts loading the key's block (a cache line) for a count or estimate
+  // that follows.
+  void Prefetch(uint64_t key) const {
+    if (table_ != nullptr) __builtin_prefetch(Block(key));
+  }
+  // The same without the lock (a writer about to take it): from copies of the
+  // table's address and shift. relaxed: a stale pair only prefetches a
+  // useless line, and a prefetch never faults.
+  void PrefetchUnlocked(uint64_t key) const {
+    const uint8_t *t = hint_table_.load(std::memory_order_relaxed);
+    if (t != nullptr) {
+      const uint64_t h = (key ^ (key >> 29)) * 0x9e3779b97f4a7c15ULL;
+      __builtin_prefetch(t + (h >> hint_shift_.load(std::memory_order_relaxed)) * kBlockBytes);
+    }
+  }
 
   uint32_t Estimate(uint64_t key) const {
     if (table_ == nullptr) return 0;
@@ -132,11 +151,14 @@ class FrequencySketch {
   void Free() {
     if (raw_ != nullptr) alloc_->free(raw_);
     raw_ = table_ = nullptr;
+    hint_table_.store(nullptr, std::memory_order_relaxed);
   }
 
   const Allocator *alloc_ = nullptr;
   uint8_t *raw_ = nullptr;    // the allocation
   uint8_t *table_ = nullptr;  // its first 64-byte boundary
+  std::atomic<const uint8_t *> hint_table_{nullptr};  // table_ and shift_, for PrefetchUnlocked
+  std::atomic<uint32_t> hint_shift_{64};
   uint32_t width_ = 0;
   uint32_t shift_ = 64;
   uint64_t capacity_ = 0;

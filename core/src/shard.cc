@@ -107,6 +107,9 @@ int Shard::VisitObjects(int (*fn)(void *ctx, void *obj), void *ctx) {
 
 Status Shard::Insert(Entry *e, uint64_t hash, WriteMode mode, uint64_t ttl_ms, WriteHook *hook) {
   PrefetchHome(hash);
+  // Not under the lock: PrefetchForAdd reads only atomic hints; policy_ and
+  // adaptive_ are immutable after Init.
+  if (adaptive_) static_cast<const AdaptivePolicy &>(*policy_).PrefetchForAdd(hash);
   LockGuard lock(lock_);
   return InsertLocked(e, hash, mode, ttl_ms, hook);
 }

@@ -145,6 +145,7 @@ class WindowTinyLfu {
             window_.PopFront();  // no memory to move it: it goes
             return cand;
           }
+          sketch_.Prefetch(SketchKeyOf(cand));  // overlaps the probation hand's walk
           Node *victim = ProbationVictim(keep, ProtectedMax(cap, w_target), is_expired, expired);
           if (*expired) return victim;
           if (victim == nullptr) {
