@@ -167,13 +167,7 @@ def _describe(value: Union[Any, bytes]) -> str:
 # Cases this binding fails today, each a known binding bug (not a wrong case:
 # the C ABI and the C++ runner pass them). Strict: fixing the bug makes the
 # xfail fail, so that the entry is removed with the fix.
-KNOWN_BINDING_BUGS: Dict[str, str] = {
-    "stats_take_counts_a_delete": (
-        "Cache.pop() pins the value with cache_get_value before cache_take (to decode it before "
-        "removing), so a pop also counts a hit, and a pop of an absent key a miss; the C ABI's "
-        "take counts only the delete"
-    ),
-}
+KNOWN_BINDING_BUGS: Dict[str, str] = {}
 
 
 def _param(case: Dict[str, Any]) -> Any:

@@ -148,6 +148,10 @@ struct Core {
   uint32_t shards = 0;
   int policy = CACHE_POLICY_CLOCK;  // the eviction policy it was opened with
   mutable libcache_py::LinkState link;  // the store link's state (binding.h)
+  // Reads the binding made for itself, not for the caller (pop's look at the
+  // value before it takes it), which stats() takes back out of the engine's
+  // hit and miss counts: a pop counts one delete, as cache_take does.
+  std::atomic<uint64_t> own_hits{0}, own_misses{0};
 
   Core() = default;
   Core(const Core &) = delete;
@@ -1346,6 +1350,9 @@ PYBIND11_MODULE(_core, m) {
     cache_value_t *seen = nullptr;
     const auto pin = [&] { return cache_get_value(c, k.data, static_cast<size_t>(k.size), &seen); };
     int rc = core->link.release_reads ? Released(core, pin) : pin();
+    if (rc == CACHE_OK || rc == CACHE_NOT_FOUND) {
+      (rc == CACHE_OK ? core->own_hits : core->own_misses).fetch_add(1, std::memory_order_relaxed);
+    }
     if (rc == CACHE_NOT_FOUND) return py::reinterpret_borrow<py::object>(dflt);
     Check(rc, "pop failed");
     std::unique_ptr<cache_value_t, void (*)(cache_value_t *)> seen_pin(seen, cache_value_release);
@@ -1379,6 +1386,12 @@ PYBIND11_MODULE(_core, m) {
     Core *core = CoreOfChecked(self);
     cache_stats_t s{};
     Check(cache_stats(Require(core), &s, sizeof s), "stats failed");
+    // The counts are read shard by shard while other threads work: never
+    // take back more than the engine counted.
+    const uint64_t own_hits = core->own_hits.load(std::memory_order_relaxed);
+    const uint64_t own_misses = core->own_misses.load(std::memory_order_relaxed);
+    s.hits -= std::min(s.hits, own_hits);
+    s.misses -= std::min(s.misses, own_misses);
     return py::make_tuple(s.hits, s.misses, s.sets, s.deletes, s.evictions, s.expirations,
                           s.entries, s.bytes);
   });
