@@ -27,6 +27,21 @@ fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build
 
+# ---- Node.js -------------------------------------------------------------------
+# The Node package bindings/node: npm ci installs its locked dependencies
+# (cmake-js, node-addon-api, node-api-headers; typescript and lru-cache for
+# its tests and benchmark) and builds the addon (its install script: cmake-js
+# against node-api-headers, downloading nothing). Node 20 and npm come with
+# the machine; Debian's nodejs and npm are installed when they are missing.
+if ! command -v npm >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+(cd bindings/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+echo "setup: node package libcache built in bindings/node (node $(node --version))"
+
 # ---- Python -------------------------------------------------------------------
 # pip builds the package from this tree (scikit-build-core + pybind11, from PyPI).
 [ -x .venv/bin/python ] || python3 -m venv .venv

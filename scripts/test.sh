@@ -80,6 +80,10 @@ for m in (libcache, c): assert m.__file__.startswith('$site/'), m.__file__"
 PYTHON="$PY" scripts/demo.sh --quick >/dev/null
 unset PYTHONPATH
 # ---- end of the Python leg -----------------------------------------------------
+# ---- Node.js: the addon rebuilt from this tree, its tests, its types ---------
+echo "=== node ==="
+(cd bindings/node && npm run --silent build >/dev/null && npm test && npm run --silent typecheck)
+# ---- end of the Node.js leg ----------------------------------------------------
 echo "=== python, _core under asan+ubsan ==="
 tests/python/run_sanitized.sh
 echo "all suites passed"
