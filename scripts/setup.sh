@@ -10,7 +10,7 @@ PACKAGES=(build-essential cmake ninja-build pkg-config
           libxxhash-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev
           valgrind clang python3 python3-venv python3-dev
           librocksdb-dev libleveldb-dev zlib1g-dev
-          libhiredis-dev redis-server)
+          libhiredis-dev redis-server nlohmann-json3-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
