@@ -69,7 +69,11 @@ export class Cache<V = Value> {
   stats(): CacheStats;
   getView(key: Key): ValueView | undefined;
   fetch(key: Key, loader: (key: Key) => V | undefined | Promise<V | undefined>, options?: SetOptions): Promise<V | undefined>;
+  /** As get(), on a worker thread (a read-through miss waits for Redis there). */
+  getAsync(key: Key): Promise<V | undefined>;
   attachRedis(url: string, options?: RedisOptions): RedisStore;
+  /** The attached, open Redis store, or null. */
+  readonly redis: RedisStore | null;
   close(): void;
 }
 
@@ -85,10 +89,13 @@ export interface RedisOptions {
   /** Keep local copies coherent with Redis (default true). */
   coherence?: boolean;
   /**
-   * Read misses through from Redis (default false: a synchronous get() would
-   * wait for the network on the event loop). getAsync() always reads through.
+   * Read misses through from Redis (default true). A synchronous get() of a
+   * missing key then waits for Redis (up to loadTimeout); getAsync() waits on
+   * a worker thread instead.
    */
   readThrough?: boolean;
+  /** How long a read-through load may take, ms (default 100). */
+  loadTimeout?: number;
 }
 
 export interface RedisStats {
@@ -115,6 +122,12 @@ export class RedisStore {
   private constructor();
   readonly prefix: Buffer;
   readonly closed: boolean;
+  readonly readThrough: boolean;
+  readonly coherence: boolean;
+  /** Write-through: resolves once Redis (and then this cache) has key = value. */
+  setSync(key: Key, value: Buffer | string, options?: SetOptions, timeout?: number): Promise<void>;
+  /** This cache stops serving its copy of key. */
+  invalidate(key: Key): void;
   /** Resolves once every write made before the call reached Redis. */
   flush(timeout?: number): Promise<void>;
   stats(): Promise<RedisStats>;
@@ -125,21 +138,24 @@ export class RedisStore {
 }
 
 export interface SessionStoreOptions {
-  /** Seconds a session survives without get() or save() (default 1800). */
+  /** ms a session survives without get() or save() (default 30 min). */
   idleTtl?: number;
-  /** Seconds a session survives at most (default 86400). */
+  /** ms a session survives at most (default 24 h). */
   absoluteTtl?: number;
   /** Key prefix (default "session:"). */
   prefix?: string;
-  /** Wall-clock seconds (default Date.now() / 1000). */
+  /** Wall-clock epoch ms (default Date.now). */
   clock?: () => number;
-  /** Seconds to wait for Redis (default 1). */
+  /** With Redis, get() moves the idle deadline only by more than this fraction of idleTtl (default 0.25). */
+  refreshFraction?: number;
+  /** ms to wait for Redis (default 1000). */
   timeout?: number;
 }
 
 export class SessionStore<D = unknown> {
   constructor(cache: Cache<any>, options?: SessionStoreOptions);
   readonly shared: boolean;
+  /** Starts a session; resolves to its id (43 URL-safe characters). */
   create(data: D): Promise<string>;
   get(sid: string): Promise<D | undefined>;
   save(sid: string, data: D): Promise<void>;
@@ -154,6 +170,8 @@ export class FakeClock {
 }
 
 export const version: string;
+/** true when this build has the Redis adapter. */
+export const hasRedis: boolean;
 
 export class LibcacheError extends Error {
   readonly code: string;

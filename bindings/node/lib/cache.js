@@ -266,6 +266,41 @@ class Cache {
     }
   }
 
+  /**
+   * As get(), on a worker thread: with a Redis store that reads through, a
+   * miss waits for Redis there rather than on the event loop.
+   */
+  getAsync(key) {
+    try {
+      return this._n.getAsync(key);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Attaches Redis as this cache's shared tier (see RedisStore): connects at
+   * once, within options.connectTimeout (default 1000 ms), so a wrong URL
+   * throws here (BackendError, ERR_LIBCACHE_IO). Every local write then
+   * reaches Redis within ms (write-behind), misses read through from Redis
+   * (options.readThrough, default true: a synchronous get() of a missing key
+   * then waits for Redis, up to options.loadTimeout, 100 ms; getAsync() waits
+   * on a worker thread), and copies another process changed are dropped
+   * (options.coherence, default true).
+   */
+  attachRedis(url, options) {
+    if (this._redis !== null && !this._redis.closed)
+      throw errors.makeError(2, 'attachRedis: the cache has a Redis store already');
+    const { RedisStore } = require('./redis');
+    this._redis = new RedisStore(this, url, options);
+    return this._redis;
+  }
+
+  /** The attached Redis store, or null. */
+  get redis() {
+    return this._redis !== null && !this._redis.closed ? this._redis : null;
+  }
+
   /** The number of lock shards (after automatic choice). */
   get shards() {
     return this._n.shardCount();
@@ -281,7 +316,6 @@ class Cache {
    * throws CacheClosedError. Pinned views stay valid until released.
    */
   close() {
-    if (this._redis !== null) this._redis._cacheClosing();
     this._n.close();
   }
 }

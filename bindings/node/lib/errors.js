@@ -40,6 +40,7 @@ const BY_STATUS = new Map([
   [-8, [CacheClosedError, 'ERR_LIBCACHE_CLOSED']],
   [-9, [InternalError, 'ERR_LIBCACHE_INTERNAL']],
   [-10, [LibcacheError, 'ERR_LIBCACHE_WRONG_KIND']],
+  [2, [LibcacheError, 'ERR_LIBCACHE_EXISTS']],
   [-1000, [CodecError, 'ERR_LIBCACHE_CODEC']], // the addon's: stored bytes no codec reads
   [-1001, [RedisReplyError, 'ERR_LIBCACHE_REDIS_REPLY']], // the addon's: Redis answered an error
 ]);

@@ -317,6 +317,7 @@ Napi::Function NativeCache::Init(Napi::Env env) {
        InstanceMethod<&NativeCache::ShardCount>("shardCount"),
        InstanceMethod<&NativeCache::Close>("close"),
        InstanceMethod<&NativeCache::AttachRedis>("attachRedis"),
+       InstanceMethod<&NativeCache::GetAsync>("getAsync"),
        InstanceMethod<&NativeCache::Closed>("closed")});
 }
 
@@ -369,17 +370,26 @@ NativeCache::NativeCache(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Nati
   }
 }
 
-NativeCache::~NativeCache() { CloseNow(); }
+NativeCache::~NativeCache() { FinishClose(); }
 
 void NativeCache::CloseNow() {
+  closed_ = true;
+  if (workers_ == 0) FinishClose();
+}
+
+void NativeCache::FinishClose() {
   if (cache_ == nullptr) return;
-  if (redis_ != nullptr) RedisCacheClosing(redis_);  // the adapter's workers let go of it first
+  if (redis_ != nullptr) RedisCacheClosing(redis_);  // cache_close frees the adapter
   cache_close(cache_);
   cache_ = nullptr;
 }
 
+void NativeCache::EndWork() {
+  if (--workers_ == 0 && closed_) FinishClose();
+}
+
 cache_t *NativeCache::Open(Napi::Env env) {
-  if (cache_ == nullptr)
+  if (closed_ || cache_ == nullptr)
     throw Napi::Error(env, MakeStatusError(env, CACHE_E_CLOSED, "the cache is closed (close() was called)"));
   return cache_;
 }
@@ -549,7 +559,7 @@ Napi::Value NativeCache::Close(const Napi::CallbackInfo &info) {
 }
 
 Napi::Value NativeCache::Closed(const Napi::CallbackInfo &info) {
-  return Napi::Boolean::New(info.Env(), cache_ == nullptr);
+  return Napi::Boolean::New(info.Env(), closed_ || cache_ == nullptr);
 }
 
 // ---- Module ----------------------------------------------------------------------------

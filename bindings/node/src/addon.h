@@ -101,6 +101,12 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   ~NativeCache() override;
   cache_t *Open(Napi::Env env);  // CacheClosed error when closed
   void ForgetRedis() { redis_ = nullptr; }
+  // A worker thread uses the cache (getAsync, the Redis adapter's promises):
+  // close() then only marks it closed, and the engine's cache is closed when
+  // the last worker ends (EndWork, on the JavaScript thread).
+  void BeginWork() { ++workers_; }
+  void EndWork();
+  napi_value ParseFn();
 
  private:
   Napi::Value Get(const Napi::CallbackInfo &info);
@@ -118,10 +124,13 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   Napi::Value Close(const Napi::CallbackInfo &info);
   Napi::Value Closed(const Napi::CallbackInfo &info);
   Napi::Value AttachRedis(const Napi::CallbackInfo &info);  // redis.cc
+  Napi::Value GetAsync(const Napi::CallbackInfo &info);     // redis.cc
   void CloseNow();
-  napi_value ParseFn();
+  void FinishClose();
 
   cache_t *cache_ = nullptr;
+  bool closed_ = false;  // close() was called (cache_ may live on until workers_ is 0)
+  int workers_ = 0;      // worker threads using cache_ now
   std::shared_ptr<ClockState> clock_;  // the FakeClock the engine reads, if any
   Napi::FunctionReference parse_;      // JSON.parse for codec values, if a codec
   RedisLink *redis_ = nullptr;         // owned by its JS handle (redis.cc)

@@ -1,6 +1,6 @@
 // Compiled by `npm run typecheck` (tsc --strict --noEmit): the package's
 // types as a user writes against them.
-import { Cache, FakeClock, CacheClosedError, LibcacheError, ValueView, CacheStats } from '../index';
+import { Cache, FakeClock, CacheClosedError, LibcacheError, ValueView, CacheStats, SessionStore, RedisStore, hasRedis } from '../index';
 
 const clock = new FakeClock(1_000_000);
 const c = new Cache({ maxBytes: 1 << 20, maxEntries: 100, ttl: 1000, shards: 2, policy: 'adaptive', _clock: clock });
@@ -28,4 +28,19 @@ try {
   if (e instanceof CacheClosedError) console.log(e.code);
   if (e instanceof LibcacheError) console.log(e.status);
 }
-void [v, ok, ms, s, p];
+async function shared(url: string): Promise<void> {
+  const cache = new Cache({ maxBytes: 1 << 20 });
+  const rs: RedisStore = cache.attachRedis(url, { prefix: 'app:', readThrough: true, connectTimeout: 500 });
+  await rs.flush(1000);
+  const st = await rs.stats();
+  const hits: number = st.readHits;
+  const got: string | Buffer | undefined = await cache.getAsync('k');
+  const sessions = new SessionStore<{ user: string }>(cache, { idleTtl: 60_000 });
+  const sid: string = await sessions.create({ user: 'ada' });
+  const data: { user: string } | undefined = await sessions.get(sid);
+  await sessions.save(sid, { user: 'bob' });
+  const gone: boolean = await sessions.destroy(sid);
+  const unflushed: number = await rs.close();
+  void [hits, got, data, gone, unflushed, hasRedis];
+}
+void [v, ok, ms, s, p, shared];
