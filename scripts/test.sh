@@ -82,7 +82,11 @@ unset PYTHONPATH
 # ---- end of the Python leg -----------------------------------------------------
 # ---- Node.js: the addon rebuilt from this tree, its tests, its types ---------
 echo "=== node ==="
-(cd bindings/node && npm run --silent build >/dev/null && npm test && npm run --silent typecheck)
+# The interop test (bindings/node/test/interop.test.js) runs the Python package
+# of this tree (build-py/site, built above) against the same redis-server.
+(cd bindings/node && npm run --silent build >/dev/null &&
+  LIBCACHE_PYTHON="$PY" LIBCACHE_PYTHONPATH="$site" LIBCACHE_REQUIRE_INTEROP=1 npm test &&
+  npm run --silent typecheck)
 # ---- end of the Node.js leg ----------------------------------------------------
 echo "=== python, _core under asan+ubsan ==="
 tests/python/run_sanitized.sh
