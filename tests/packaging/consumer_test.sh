@@ -25,7 +25,8 @@ step() {
   step_start=$SECONDS
 }
 redis=()
-exes=(consumer_cxx_shared consumer_cxx_static consumer_c_shared consumer_c_static)
+exes=(consumer_cxx_shared consumer_cxx_static consumer_hpp_shared consumer_hpp_static
+      consumer_c_shared consumer_c_static)
 if compgen -G "$build/redis/libcache_redis.so*" >/dev/null; then
   redis=(-DLIBCACHE_CONSUMER_REDIS=ON)
   exes+=(consumer_redis)
@@ -51,8 +52,8 @@ run_consumers "$work/subdir"
 step "(b) cmake --install, then find_package(libcache 1.0 REQUIRED)"
 prefix=$work/prefix
 "$cmake" --install "$build" --prefix "$prefix" >/dev/null
-headers=(cache.h cache_experimental.h export.h)
-if ((${#redis[@]})); then headers+=(cache_redis.h cache_store.h); fi
+headers=(cache.h cache_experimental.h export.h cache.hpp)
+if ((${#redis[@]})); then headers+=(cache_redis.h cache_store.h cache_redis.hpp); fi
 for h in "${headers[@]}"; do
   [ -f "$prefix/include/libcache/$h" ] || fail "include/libcache/$h not installed"
 done
@@ -107,6 +108,11 @@ fi
 "$cc" "$consumer/consumer.c" -o "$work/pkg_config_consumer" \
   $("$pkg_config" --cflags --libs libcache)
 LD_LIBRARY_PATH=$pc_libdir "$work/pkg_config_consumer" || fail "pkg_config_consumer failed"
+# The header-only C++ API through the same flags (C++17, its floor).
+# shellcheck disable=SC2046  # word splitting of the flags is intended
+"$cxx" -std=c++17 "$consumer/consumer_hpp.cc" -o "$work/pkg_config_consumer_hpp" \
+  $("$pkg_config" --cflags --libs libcache)
+LD_LIBRARY_PATH=$pc_libdir "$work/pkg_config_consumer_hpp" || fail "pkg_config_consumer_hpp failed"
 loaded=$(LD_LIBRARY_PATH=$pc_libdir ldd "$work/pkg_config_consumer" | awk '/libcache\.so/ {print $3}')
 [ "$(realpath "$loaded")" = "$(realpath "$libdir/libcache.so.1")" ] ||
   fail "pkg_config_consumer loads '$loaded', not the installed library"
