@@ -12,7 +12,6 @@ takes seconds. tests/conformance/README.md documents the format.
 from __future__ import annotations
 
 import json
-import math
 import pathlib
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -40,16 +39,9 @@ def _bytes(spec: Any) -> bytes:
 
 
 def _seconds(ms: int) -> float:
-    """ms as the seconds the binding takes, such that the binding stores exactly ms.
-
-    The binding keeps floor(seconds * 1000) ms, and for some ms (1001, 1003,
-    ...) ms / 1000 * 1000 is just below ms in binary floating point: the
-    next double up is then the closest value that means ms.
-    """
-    s = ms / 1000
-    while ms > 0 and math.floor(s * 1000.0) < ms:
-        s = math.nextafter(s, math.inf)
-    return s
+    """ms as the seconds the binding takes (it keeps whole milliseconds of the
+    nearest microsecond, so ms / 1000 means exactly ms)."""
+    return ms / 1000
 
 
 def _error_name(e: BaseException) -> str:

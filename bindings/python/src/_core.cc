@@ -259,8 +259,10 @@ inline bool WritableKey(const Key &k) {
 // fractions.Fraction, numpy scalars). Refused with TypeError: bool, complex,
 // str, bytes and anything else; with ValueError: NaN, infinities, negative
 // values, and durations over 2**62 ms. Converted to whole milliseconds,
-// rounded down (an entry never outlives what was asked), but at least 1 for a
-// positive duration (a tiny TTL must not become 0, "never expires").
+// rounded down (an entry never outlives what was asked) from the nearest
+// microsecond (so that 1.001 s is 1001 ms, not the 1000 its binary float
+// would floor to), but at least 1 for a positive duration (a tiny TTL must not
+// become 0, "never expires").
 
 enum class TtlUse {
   kTtl,      // ttl=, touch: None = the cache's default (CACHE_TTL_DEFAULT), 0 = never
@@ -301,7 +303,10 @@ bool SecondsToMs(PyObject *v, const char *name, TtlUse use, int64_t *out) {
       }
       return false;
     } else {
-      const double ms = s == 0 ? 0 : std::max(1.0, std::floor(s * 1000.0));
+      // To the nearest microsecond first, then down to the millisecond: a
+      // decimal like 1.001 is 1.000999... as a double, whose * 1000 would
+      // round down to 1000 ms (11,806 of the first 2M millisecond values).
+      const double ms = s == 0 ? 0 : std::max(1.0, std::floor(std::nearbyint(s * 1e6) / 1000.0));
       if (ms > static_cast<double>(uint64_t{1} << 62)) {  // also infinity
         PyErr_Format(PyExc_ValueError, "%s %R is too large%s", name, v, forever);
         return false;
