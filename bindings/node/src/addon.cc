@@ -304,6 +304,8 @@ Napi::Function NativeCache::Init(Napi::Env env) {
   return DefineClass(
       env, "NativeCache",
       {InstanceMethod<&NativeCache::Get>("get"),
+       InstanceMethod<&NativeCache::GetInto>("getInto"),
+       InstanceMethod<&NativeCache::Decode>("decode"),
        InstanceMethod<&NativeCache::Set>("set"),
        InstanceMethod<&NativeCache::Has>("has"),
        InstanceMethod<&NativeCache::Delete>("delete"),
@@ -405,6 +407,67 @@ Napi::Value NativeCache::Get(const Napi::CallbackInfo &info) {
   if (rc == CACHE_NOT_FOUND) return env.Undefined();
   if (rc != CACHE_OK) ThrowStatus(env, rc, "get");
   return DecodeValue(env, env.GetInstanceData<AddonData>(), ParseFn(), t_scratch.data(), t_scratch.size());
+}
+
+namespace {
+
+// Where cache_read copies a value for getInto: into the caller's scratch
+// Uint8Array when it fits, else into t_scratch.
+struct IntoScratch {
+  char *dst;
+  size_t cap;
+  size_t n = 0;
+  bool fit = false;
+};
+
+void CopyInto(void *ctx, const void *val, size_t vlen) {
+  auto *s = static_cast<IntoScratch *>(ctx);
+  s->n = vlen;
+  s->fit = vlen <= s->cap;
+  if (s->fit) {
+    if (vlen != 0) std::memcpy(s->dst, val, vlen);
+  } else {
+    t_scratch.assign(static_cast<const char *>(val), vlen);
+  }
+}
+
+}  // namespace
+
+// getInto(key, scratch): get() for lib/cache.js's fast path. The stored bytes
+// (type tag first) are copied into scratch (a Uint8Array) when they fit, and
+// their length returned: the JavaScript side then makes the Buffer or string
+// itself, which for small values is several times cheaper than a Buffer made
+// here (Node-API gives every Buffer its own allocation; Buffer.from uses
+// Node's pool). A value that does not fit is decoded here and returned
+// instead; a miss is undefined.
+Napi::Value NativeCache::GetInto(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  cache_t *c = Open(env);
+  Bytes key;
+  key.From(env, info[0], "key");
+  napi_typedarray_type tt;
+  size_t len = 0;
+  void *p = nullptr;
+  bool is_ta = false;
+  napi_is_typedarray(env, info[1], &is_ta);
+  if (!is_ta || napi_get_typedarray_info(env, info[1], &tt, &len, &p, nullptr, nullptr) != napi_ok ||
+      tt != napi_uint8_array) {
+    ThrowType(env, "getInto: scratch must be a Uint8Array");
+  }
+  IntoScratch s{static_cast<char *>(p), len};
+  const int rc = cache_read(c, key.data, key.size, CopyInto, &s);
+  if (rc == CACHE_NOT_FOUND) return env.Undefined();
+  if (rc != CACHE_OK) ThrowStatus(env, rc, "get");
+  if (s.fit) return Napi::Number::New(env, static_cast<double>(s.n));
+  return DecodeValue(env, env.GetInstanceData<AddonData>(), ParseFn(), t_scratch.data(), t_scratch.size());
+}
+
+// decode(bytes): a stored value's bytes (type tag first) as get() returns it.
+Napi::Value NativeCache::Decode(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Bytes b;
+  b.From(env, info[0], "bytes");
+  return DecodeValue(env, env.GetInstanceData<AddonData>(), ParseFn(), b.data, b.size);
 }
 
 // set(key, value, ttl, mode, tag): value a string or a Uint8Array; tag the

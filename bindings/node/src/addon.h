@@ -110,6 +110,8 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
 
  private:
   Napi::Value Get(const Napi::CallbackInfo &info);
+  Napi::Value GetInto(const Napi::CallbackInfo &info);
+  Napi::Value Decode(const Napi::CallbackInfo &info);
   Napi::Value Set(const Napi::CallbackInfo &info);
   Napi::Value Has(const Napi::CallbackInfo &info);
   Napi::Value Delete(const Napi::CallbackInfo &info);
