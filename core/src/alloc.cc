@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #if defined(LIBCACHE_WITH_MIMALLOC)
 #include <mimalloc.h>  // for the signatures only: we never link it
@@ -31,12 +32,23 @@ size_t MimallocClass(size_t n) {
 }
 #endif
 
+// malloc_trim, one thread at a time. glibc's first malloc_trim initializes
+// its allocator when nothing did yet (a sanitizer build, whose malloc is the
+// sanitizer's), and that initialization is not thread-safe: two cache_clear
+// calls racing there crashed in mtrim on a null arena (the ASan stress test,
+// once). Clears are rare; serializing their trims costs nothing.
+void TrimLibc() {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  malloc_trim(0);
+}
+
 Allocator LibcAllocator() {
   return Allocator{&std::malloc, &std::free,
                    [](const void *p, size_t) { return malloc_usable_size(const_cast<void *>(p)); },
                    // glibc: an 8-byte size word, chunks in 16-byte steps, 32 at least.
                    [](size_t n) { return n + 8 <= 32 ? size_t{32} : (n + 8 + 15) & ~size_t{15}; },
-                   [] { malloc_trim(0); }, "libc"};
+                   TrimLibc, "libc"};
 }
 
 #if defined(LIBCACHE_WITH_MIMALLOC)
