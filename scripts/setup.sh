@@ -26,6 +26,11 @@ fi
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build
+# A staged install of that build (headers, libcache.so.1, libcache.a,
+# libcache_redis.so.1, pkg-config files) for the Rust and Go bindings, which
+# find libcache with pkg-config: PKG_CONFIG_PATH=build/prefix/lib/pkgconfig,
+# LD_LIBRARY_PATH=build/prefix/lib (scripts/test_rust.sh and test_go.sh set them).
+cmake --install build --prefix build/prefix >/dev/null
 
 # ---- Node.js -------------------------------------------------------------------
 # The Node package bindings/node: npm ci installs its locked dependencies
@@ -41,6 +46,23 @@ if ! command -v npm >/dev/null 2>&1; then
 fi
 (cd bindings/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 echo "setup: node package libcache built in bindings/node (node $(node --version))"
+
+# ---- Rust and Go ---------------------------------------------------------------
+# The machine's toolchains (Rust >= 1.80 by rustup, Go >= 1.24 for
+# runtime.AddCleanup); their dependencies come from crates.io and the Go module
+# proxy, locked by bindings/rust/Cargo.lock and bindings/go/go.sum, fetched
+# here so that the tests need no network.
+for tool in cargo go; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "setup: $tool not found: install the Rust (rustup) and Go toolchains" >&2; exit 1; }
+done
+if [ -f bindings/rust/Cargo.lock ]; then
+  (cd bindings/rust && cargo fetch --locked -q)
+  echo "setup: Rust crates fetched for bindings/rust ($(cargo --version))"
+fi
+if [ -f bindings/go/go.mod ]; then
+  (cd bindings/go && go mod download)
+  echo "setup: Go modules downloaded for bindings/go ($(go version))"
+fi
 
 # ---- Python -------------------------------------------------------------------
 # pip builds the package from this tree (scikit-build-core + pybind11, from PyPI).
