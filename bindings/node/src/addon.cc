@@ -401,8 +401,7 @@ napi_value NativeCache::ParseFn() { return parse_.IsEmpty() ? nullptr : static_c
 Napi::Value NativeCache::Get(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   cache_t *c = Open(env);
-  Bytes key;
-  key.From(env, info[0], "key");
+  const Bytes key(env, info[0], "key");
   const int rc = cache_read(c, key.data, key.size, CopyOut, &t_scratch);
   if (rc == CACHE_NOT_FOUND) return env.Undefined();
   if (rc != CACHE_OK) ThrowStatus(env, rc, "get");
@@ -454,8 +453,7 @@ void CopyInto(void *ctx, const void *val, size_t vlen) {
 Napi::Value NativeCache::GetInto(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   cache_t *c = Open(env);
-  Bytes key;
-  key.From(env, info[0], "key");
+  const Bytes key(env, info[0], "key");
   napi_typedarray_type tt;
   size_t len = 0;
   void *p = nullptr;
@@ -504,31 +502,33 @@ Napi::Value NativeCache::Set(const Napi::CallbackInfo &info) {
   ThrowStatus(env, rc, "set");
 }
 
+namespace {
+// The answer of a call that says whether the key was there: CACHE_OK true,
+// CACHE_NOT_FOUND false; any other status is thrown.
+Napi::Value Found(Napi::Env env, int rc, const char *what) {
+  if (rc != CACHE_OK && rc != CACHE_NOT_FOUND) ThrowStatus(env, rc, what);
+  return Napi::Boolean::New(env, rc == CACHE_OK);
+}
+}  // namespace
+
 Napi::Value NativeCache::Has(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   cache_t *c = Open(env);
-  Bytes key;
-  key.From(env, info[0], "key");
-  const int rc = cache_read(c, key.data, key.size, nullptr, nullptr);
-  if (rc != CACHE_OK && rc != CACHE_NOT_FOUND) ThrowStatus(env, rc, "has");
-  return Napi::Boolean::New(env, rc == CACHE_OK);
+  const Bytes key(env, info[0], "key");
+  return Found(env, cache_read(c, key.data, key.size, nullptr, nullptr), "has");
 }
 
 Napi::Value NativeCache::Delete(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   cache_t *c = Open(env);
-  Bytes key;
-  key.From(env, info[0], "key");
-  const int rc = cache_delete(c, key.data, key.size);
-  if (rc != CACHE_OK && rc != CACHE_NOT_FOUND) ThrowStatus(env, rc, "delete");
-  return Napi::Boolean::New(env, rc == CACHE_OK);
+  const Bytes key(env, info[0], "key");
+  return Found(env, cache_delete(c, key.data, key.size), "delete");
 }
 
 Napi::Value NativeCache::Take(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   cache_t *c = Open(env);
-  Bytes key;
-  key.From(env, info[0], "key");
+  const Bytes key(env, info[0], "key");
   cache_value_t *v = nullptr;
   const int rc = cache_take(c, key.data, key.size, &v);
   if (rc == CACHE_NOT_FOUND) return env.Undefined();
@@ -544,20 +544,16 @@ Napi::Value NativeCache::Take(const Napi::CallbackInfo &info) {
 Napi::Value NativeCache::Touch(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   cache_t *c = Open(env);
-  Bytes key;
-  key.From(env, info[0], "key");
+  const Bytes key(env, info[0], "key");
   const int64_t ttl = info[1].As<Napi::Number>().Int64Value();
-  const int rc = cache_touch(c, key.data, key.size, ttl);
-  if (rc != CACHE_OK && rc != CACHE_NOT_FOUND) ThrowStatus(env, rc, "touch");
-  return Napi::Boolean::New(env, rc == CACHE_OK);
+  return Found(env, cache_touch(c, key.data, key.size, ttl), "touch");
 }
 
 // Remaining ms; Infinity for no expiry; undefined when absent.
 Napi::Value NativeCache::Ttl(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   cache_t *c = Open(env);
-  Bytes key;
-  key.From(env, info[0], "key");
+  const Bytes key(env, info[0], "key");
   int64_t ms = 0;
   const int rc = cache_ttl(c, key.data, key.size, &ms);
   if (rc == CACHE_NOT_FOUND) return env.Undefined();
@@ -600,8 +596,7 @@ Napi::Value NativeCache::Stats(const Napi::CallbackInfo &info) {
 Napi::Value NativeCache::PinValue(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   cache_t *c = Open(env);
-  Bytes key;
-  key.From(env, info[0], "key");
+  const Bytes key(env, info[0], "key");
   cache_value_t *v = nullptr;
   const int rc = cache_get_value(c, key.data, key.size, &v);
   if (rc == CACHE_NOT_FOUND) return env.Undefined();

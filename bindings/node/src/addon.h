@@ -51,6 +51,11 @@ Napi::Value MakeStatusError(Napi::Env env, int status, const std::string &msg);
 // A key or value's bytes: a string's UTF-8 (copied: on the stack when short),
 // or a Uint8Array's bytes (borrowed; valid during the call).
 struct Bytes {
+  Bytes() = default;
+  Bytes(Napi::Env env, napi_value v, const char *what) { From(env, v, what); }
+  Bytes(const Bytes &) = delete;  // data may point into stack_
+  Bytes &operator=(const Bytes &) = delete;
+
   const char *data = nullptr;
   size_t size = 0;
   bool is_string = true;

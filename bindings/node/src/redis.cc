@@ -93,8 +93,7 @@ void CopyInto(void *ctx, const void *val, size_t vlen) {
 Napi::Value NativeCache::GetAsync(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   cache_t *c = Open(env);
-  Bytes key;
-  key.From(env, info[0], "key");
+  const Bytes key(env, info[0], "key");
   auto k = std::make_shared<std::string>(key.data, key.size);
   auto out = std::make_shared<std::string>();
   auto found = std::make_shared<bool>(false);
@@ -302,8 +301,7 @@ class RedisLink : public Napi::ObjectWrap<RedisLink> {
   Napi::Value Invalidate(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
-    Bytes key;
-    key.From(env, info[0], "key");
+    const Bytes key(env, info[0], "key");
     const int rc = cache_store_invalidate(link_, key.data, key.size);
     if (rc != CACHE_OK) ThrowStatus(env, rc, "invalidate");
     return env.Undefined();
