@@ -211,30 +211,37 @@ class WindowTinyLfu {
     return true;
   }
 
-  // The window hand: the first entry not used since its last lap, left at
-  // the window's front; used ones get another lap. An expired entry it meets
-  // is popped and returned with *expired set. nullptr: nothing but keep.
+  // A CLOCK hand over `ring`: the first entry not used since its last lap,
+  // left at the ring's front; used ones get another lap (their use counted in
+  // the sketch) and keep is passed over. An expired entry it meets is popped
+  // and returned with *expired set. nullptr: the ring holds nothing but keep.
   template <class IsExpired>
-  Node *WindowCandidate(const Node *keep, IsExpired &is_expired, bool *expired) {
+  Node *Hand(Ring<Node> &ring, const Node *keep, IsExpired &is_expired, bool *expired) {
     for (;;) {
-      Node *e = window_.Front();
+      Node *e = ring.Front();
       if (e == nullptr) return nullptr;
       if (e == keep) {
-        if (window_.size() == 1) return nullptr;
-        window_.MoveFrontToBack();
+        if (ring.size() == 1) return nullptr;
+        ring.MoveFrontToBack();
         continue;
       }
       if (is_expired(e)) {
-        window_.PopFront();
+        ring.PopFront();
         *expired = true;
         return e;
       }
       if (TakeUse(e)) {
-        window_.MoveFrontToBack();
+        ring.MoveFrontToBack();
         continue;
       }
       return e;
     }
+  }
+
+  // The window hand: the eviction candidate, at the window's front.
+  template <class IsExpired>
+  Node *WindowCandidate(const Node *keep, IsExpired &is_expired, bool *expired) {
+    return Hand(window_, keep, is_expired, expired);
   }
 
   // The probation hand: used entries are promoted to protected (whose hand
@@ -274,30 +281,14 @@ class WindowTinyLfu {
     }
   }
 
-  // The protected hand: used entries get another lap; the first unused one
-  // moves to probation's back and is returned. nullptr when protected holds
-  // nothing else than keep, or the move cannot allocate.
+  // The protected hand: the first unused entry moves to probation's back and
+  // is returned. nullptr when protected holds nothing else than keep, or the
+  // move cannot allocate.
   template <class IsExpired>
   Node *DemoteOne(const Node *keep, IsExpired &is_expired, bool *expired) {
-    for (;;) {
-      Node *e = protected_.Front();
-      if (e == nullptr) return nullptr;
-      if (e == keep) {
-        if (protected_.size() == 1) return nullptr;
-        protected_.MoveFrontToBack();
-        continue;
-      }
-      if (is_expired(e)) {
-        protected_.PopFront();
-        *expired = true;
-        return e;
-      }
-      if (TakeUse(e)) {
-        protected_.MoveFrontToBack();
-        continue;
-      }
-      return Move(protected_, probation_, e) ? e : nullptr;
-    }
+    Node *e = Hand(protected_, keep, is_expired, expired);
+    if (e == nullptr || *expired) return e;
+    return Move(protected_, probation_, e) ? e : nullptr;
   }
 
   const Allocator *alloc_ = nullptr;
