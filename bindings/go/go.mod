@@ -1,0 +1,3 @@
+module github.com/libcache/libcache/bindings/go
+
+go 1.24

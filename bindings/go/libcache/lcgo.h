@@ -1,0 +1,108 @@
+// C helpers of the Go binding (package libcache): static, one copy per cgo
+// file that includes it. See cgo.go.
+#ifndef LIBCACHE_GO_LCGO_H
+#define LIBCACHE_GO_LCGO_H
+
+#include <stdint.h>
+#include <string.h>
+#include <libcache/cache.h>
+#include <libcache/cache_experimental.h>
+
+// A pinned read: the handle (NULL when the value was copied or on a miss),
+// its bytes and size.
+typedef struct {
+	int rc;
+	cache_value_t *h;
+	const void *data;
+	size_t size;
+} lcgo_pin;
+
+static inline lcgo_pin lcgo_get_value(cache_t *c, const void *k, size_t kl) {
+	lcgo_pin r = {0, NULL, NULL, 0};
+	r.rc = cache_get_value(c, k, kl, &r.h);
+	if (r.rc == CACHE_OK) {
+		r.data = cache_value_data(r.h);
+		r.size = cache_value_size(r.h);
+	}
+	return r;
+}
+
+// One lookup: copies the value into buf when it fits (and drops the pin),
+// otherwise returns it pinned for the caller to copy and release.
+static inline lcgo_pin lcgo_get_into(cache_t *c, const void *k, size_t kl, void *buf, size_t cap) {
+	lcgo_pin r = lcgo_get_value(c, k, kl);
+	if (r.rc == CACHE_OK && r.size <= cap) {
+		if (r.size > 0) memcpy(buf, r.data, r.size);
+		cache_value_release(r.h);
+		r.h = NULL;
+		r.data = NULL;
+	}
+	return r;
+}
+
+static inline lcgo_pin lcgo_take(cache_t *c, const void *k, size_t kl) {
+	lcgo_pin r = {0, NULL, NULL, 0};
+	r.rc = cache_take(c, k, kl, &r.h);
+	if (r.rc == CACHE_OK) {
+		r.data = cache_value_data(r.h);
+		r.size = cache_value_size(r.h);
+	}
+	return r;
+}
+
+// Presence: cache_read without a callback (counts a hit or a miss, as a
+// read does).
+static inline int lcgo_has(cache_t *c, const void *k, size_t kl) {
+	return cache_read(c, k, kl, NULL, NULL);
+}
+
+typedef struct {
+	int rc;
+	int64_t ms;
+} lcgo_i64;
+
+static inline lcgo_i64 lcgo_ttl(cache_t *c, const void *k, size_t kl) {
+	lcgo_i64 r = {0, 0};
+	r.rc = cache_ttl(c, k, kl, &r.ms);
+	return r;
+}
+
+static inline lcgo_i64 lcgo_purge(cache_t *c) {
+	uint64_t n = 0;
+	lcgo_i64 r = {0, 0};
+	r.rc = cache_purge_expired(c, &n);
+	r.ms = (int64_t)n;
+	return r;
+}
+
+// The manual clock: ctx is 8 bytes of C memory that Go advances atomically.
+static inline uint64_t lcgo_manual_clock(void *ctx) {
+	return __atomic_load_n((const uint64_t *)ctx, __ATOMIC_ACQUIRE);
+}
+
+// Sets every option and opens: rc, and which step failed (1 max_bytes,
+// 2 max_entries, 3 default TTL, 4 shards, 5 policy, 6 clock, 7 open, 0
+// allocating the options).
+typedef struct {
+	int rc;
+	int step;
+	cache_t *cache;
+} lcgo_opened;
+
+static inline lcgo_opened lcgo_open(int set_max_bytes, uint64_t max_bytes, uint64_t max_entries,
+                             uint64_t ttl_ms, uint32_t shards, int policy, uint64_t *clock) {
+	lcgo_opened r = {CACHE_E_NOMEM, 0, NULL};
+	cache_options_t *o = cache_options_new();
+	if (o == NULL) return r;
+	if (set_max_bytes && (r.rc = cache_options_set_max_bytes(o, max_bytes)) != CACHE_OK) r.step = 1;
+	else if ((r.rc = cache_options_set_max_entries(o, max_entries)) != CACHE_OK) r.step = 2;
+	else if ((r.rc = cache_options_set_default_ttl_ms(o, ttl_ms)) != CACHE_OK) r.step = 3;
+	else if ((r.rc = cache_options_set_shards(o, shards)) != CACHE_OK) r.step = 4;
+	else if ((r.rc = cache_options_set_policy(o, policy)) != CACHE_OK) r.step = 5;
+	else if (clock != NULL && (r.rc = cache_options_set_clock(o, lcgo_manual_clock, clock)) != CACHE_OK) r.step = 6;
+	else if ((r.rc = cache_open(o, &r.cache)) != CACHE_OK) r.step = 7;
+	cache_options_free(o);
+	return r;
+}
+
+#endif  // LIBCACHE_GO_LCGO_H
