@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -85,7 +86,7 @@ func New(opts Options) (*Cache, error) {
 	s := &state{handle: r.cache, clock: opts.Clock}
 	s.g.init()
 	c := &Cache{s: s}
-	c.cleanup = runtime.AddCleanup(c, (*state).close, s)
+	c.cleanup = runtime.AddCleanup(c, (*state).closeForgotten, s)
 	return c, nil
 }
 
@@ -127,6 +128,16 @@ func (c *Cache) Close() error {
 	c.s.close()
 	return nil
 }
+
+// closeForgotten is the safety net: a Cache that became unreachable without
+// Close is closed by the garbage collector's cleanup.
+func (s *state) closeForgotten() {
+	forgottenCloses.Add(1)
+	s.close()
+}
+
+// forgottenCloses counts closeForgotten calls (for tests).
+var forgottenCloses atomic.Int64
 
 func (s *state) close() {
 	s.closeMu.Lock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,9 +17,10 @@ type flightGroup struct {
 }
 
 type flight struct {
-	done chan struct{} // closed when val and err are final
-	val  []byte
-	err  error
+	done    chan struct{} // closed when val and err are final
+	waiters atomic.Int32  // callers waiting on done (for tests)
+	val     []byte
+	err     error
 }
 
 // errGoexit is what waiters get when the loader called runtime.Goexit (as
@@ -48,16 +50,17 @@ func (c *Cache) GetOrLoadWithTTL(key []byte, ttl time.Duration, load func() ([]b
 	if _, err := ttlArg(op, ttl); err != nil {
 		return nil, err
 	}
-	if load == nil {
-		return nil, invalidf(op, "the loader is nil")
-	}
 	if v, ok, err := c.lookup(op, key); ok || err != nil {
 		return v, err
+	}
+	if load == nil {
+		return nil, invalidf(op, "the loader is nil and the key is missing")
 	}
 	g := &c.s.flights
 	g.mu.Lock()
 	if f, ok := g.m[string(key)]; ok {
 		g.mu.Unlock()
+		f.waiters.Add(1)
 		<-f.done
 		if f.val == nil {
 			return nil, f.err
@@ -129,4 +132,15 @@ func (c *Cache) lookup(op string, key []byte) ([]byte, bool, error) {
 		v = []byte{}
 	}
 	return v, found, nil
+}
+
+// flightWaiters is how many callers wait for the load of key (tests).
+func (c *Cache) flightWaiters(key string) int {
+	g := &c.s.flights
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f, ok := g.m[key]; ok {
+		return int(f.waiters.Load())
+	}
+	return 0
 }
