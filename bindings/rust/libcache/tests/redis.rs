@@ -305,3 +305,57 @@ fn redis_going_down_gives_errors_not_hangs_and_local_writes_go_on() {
     c.insert(b"later", b"3").unwrap();
     assert_eq!(c.get(b"later").unwrap(), b"3");
 }
+
+#[test]
+fn a_full_queue_refuses_writes_with_full_and_leaves_the_cache_unchanged() {
+    let mut server = RedisServer::start();
+    let c = cache();
+    let store = RedisStore::attach(
+        &c,
+        &server.url(),
+        &opts("q:").max_queue(1 << 20, 1).on_full(OnFull::Fail),
+    )
+    .unwrap();
+    c.insert(b"a", b"old").unwrap();
+    store.flush(Duration::from_secs(5)).unwrap();
+    server.kill(); // nothing drains the queue any more
+    c.insert(b"first", b"queued").unwrap();
+    assert_eq!(c.insert(b"second", b"refused"), Err(Error::Full));
+    assert_eq!(
+        c.insert(b"first", b"again"),
+        Err(Error::Full),
+        "a write of a waiting key needs room too"
+    );
+    assert_eq!(c.get(b"first").unwrap(), b"queued", "the refused write changed nothing");
+    assert!(store.stats().refused_full >= 2);
+    store.close(Duration::ZERO);
+}
+
+#[test]
+fn a_write_elsewhere_replaces_the_local_copy() {
+    let server = RedisServer::start();
+    let (a, b) = (cache(), cache());
+    let sa = RedisStore::attach(&a, &server.url(), &opts("c:")).unwrap();
+    let sb = RedisStore::attach(&b, &server.url(), &opts("c:")).unwrap();
+    a.insert(b"k", b"v1").unwrap();
+    sa.flush(Duration::from_secs(5)).unwrap();
+    assert_eq!(b.get(b"k").unwrap(), b"v1"); // read through, kept locally
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sb.stats().tracking {
+        assert!(Instant::now() < deadline, "tracking never came up: {:?}", sb.stats());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    a.insert(b"k", b"v2").unwrap();
+    sa.flush(Duration::from_secs(5)).unwrap();
+    // The invalidation arrives asynchronously: wait for it, with a generous deadline.
+    loop {
+        let v = b.get(b"k").unwrap();
+        if v == b"v2" {
+            break;
+        }
+        assert_eq!(v, b"v1");
+        assert!(Instant::now() < deadline, "b still serves v1: {:?}", sb.stats());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(sb.stats().invalidation_messages >= 1);
+}
