@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Rust binding's leg (bindings/rust): rustfmt, clippy (-D warnings), the
+# The Rust binding's leg (bindings/rust): rustfmt, clippy (-D warnings), rustdoc, the
 # tests with libcache.so.1 and the Redis tier (unit, integration, the
 # conformance suite, RedisStore against a real redis-server, doc tests), the
 # same without Redis against libcache.a (the `static` feature), the refusal
@@ -27,6 +27,7 @@ echo "=== rust: fmt, clippy ==="
 cargo fmt --all --check
 "${CARGO[@]}" clippy --all-targets "${REDIS[@]}" -- -D warnings
 "${CARGO[@]}" clippy --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" "${CARGO[@]}" doc --no-deps "${REDIS[@]}"  # broken doc links fail
 
 echo "=== rust: tests (libcache.so.1, redis) ==="
 "${CARGO[@]}" test "${REDIS[@]}"

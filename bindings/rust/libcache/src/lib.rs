@@ -12,7 +12,7 @@
 //! - **Single-flight loads**: [`Cache::get_or_insert_with`].
 //! - **Redis as a shared tier** (feature `redis`): `RedisStore` writes behind
 //!   to Redis and reads through from it, and keeps near caches coherent.
-//! - **One value format** with the other bindings: [`format`] encodes and
+//! - **One value format** with the other bindings: [`format`](mod@format) encodes and
 //!   decodes the one-byte type tags of `docs/value-format.md`.
 //!
 //! ```
