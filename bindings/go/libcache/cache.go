@@ -37,6 +37,11 @@ type state struct {
 	closed  bool       // guarded by closeMu: cache_close has run
 
 	flights flightGroup // GetOrLoad's single flight
+
+	// sizeHint is Get's guess of the next value's size: the last size that
+	// did not fit the guess (or fell under a quarter of it). Written only
+	// when sizes change, so its cache line stays shared between cores.
+	sizeHint atomic.Uint32
 }
 
 // New opens a cache. Invalid options (a negative bound, a shard count that
@@ -238,15 +243,7 @@ func (c *Cache) write(op string, key, value []byte, ttl time.Duration, mode int)
 	if !ok {
 		return closedError(op)
 	}
-	var rc C.int
-	switch mode {
-	case C.CACHE_WRITE_SET:
-		rc = C.cache_set(h, ptr(key), C.size_t(len(key)), ptr(value), C.size_t(len(value)), ms)
-	case C.CACHE_WRITE_ADD:
-		rc = C.cache_add(h, ptr(key), C.size_t(len(key)), ptr(value), C.size_t(len(value)), ms)
-	default:
-		rc = C.cache_replace(h, ptr(key), C.size_t(len(key)), ptr(value), C.size_t(len(value)), ms)
-	}
+	rc := C.lcgo_write(h, C.int(mode), ptr(key), C.size_t(len(key)), ptr(value), C.size_t(len(value)), ms)
 	c.exit(tok)
 	if rc == C.CACHE_OK {
 		return nil
@@ -260,12 +257,40 @@ func (c *Cache) write(op string, key, value []byte, ttl time.Duration, mode int)
 // one. A hit marks the entry recently used. On a closed cache every Get is
 // a miss (GetValue tells ErrClosed apart).
 func (c *Cache) Get(key []byte) ([]byte, bool) {
-	v, ok := c.GetAppend(nil, key)
-	if ok && v == nil {
-		v = []byte{}
+	h, tok, ok := c.enter()
+	if !ok {
+		return nil, false
 	}
-	return v, ok
+	// One call into C when the value fits the buffer made for it: its size
+	// is guessed from the values this cache returned before (sizeHint).
+	// Otherwise the value comes back pinned, and is copied and released.
+	hint := int(c.s.sizeHint.Load())
+	buf := make([]byte, hint)
+	r := C.lcgo_get_into(h, ptr(key), C.size_t(len(key)), ptr(buf), C.size_t(hint))
+	c.exit(tok)
+	if r.rc != C.CACHE_OK {
+		return nil, false
+	}
+	n := int(r.size)
+	if r.h == nil { // copied into buf
+		if n < hint/4 {
+			c.s.sizeHint.Store(uint32(n)) // sizes fell: guess smaller
+			return append([]byte{}, buf[:n]...), true // keep no 4x excess
+		}
+		return buf[:n:n], true
+	}
+	if n <= maxSizeHint {
+		c.s.sizeHint.Store(uint32(n)) // sizes grew: guess larger next time
+	}
+	v := make([]byte, n)
+	copy(v, unsafe.Slice((*byte)(r.data), n))
+	C.cache_value_release(r.h)
+	return v, true
 }
+
+// maxSizeHint caps Get's buffer guess: a larger value is always read pinned
+// (two calls into C, negligible next to copying it).
+const maxSizeHint = 16 << 10
 
 // GetString is Get with a string key (its bytes, not copied on the way).
 func (c *Cache) GetString(key string) ([]byte, bool) {
@@ -368,7 +393,7 @@ func (c *Cache) Delete(key []byte) (bool, error) {
 	if !ok {
 		return false, closedError("Delete")
 	}
-	rc := C.cache_delete(h, ptr(key), C.size_t(len(key)))
+	rc := C.lcgo_delete(h, ptr(key), C.size_t(len(key)))
 	c.exit(tok)
 	switch rc {
 	case C.CACHE_OK:
@@ -391,7 +416,7 @@ func (c *Cache) Touch(key []byte, ttl time.Duration) (bool, error) {
 	if !ok {
 		return false, closedError("Touch")
 	}
-	rc := C.cache_touch(h, ptr(key), C.size_t(len(key)), ms)
+	rc := C.lcgo_touch(h, ptr(key), C.size_t(len(key)), ms)
 	c.exit(tok)
 	switch rc {
 	case C.CACHE_OK:

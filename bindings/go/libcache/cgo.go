@@ -12,22 +12,18 @@ package libcache
 
 /*
 #cgo pkg-config: libcache
-#cgo noescape cache_set
-#cgo nocallback cache_set
-#cgo noescape cache_add
-#cgo nocallback cache_add
-#cgo noescape cache_replace
-#cgo nocallback cache_replace
-#cgo noescape cache_delete
-#cgo nocallback cache_delete
-#cgo noescape cache_touch
-#cgo nocallback cache_touch
 #cgo noescape cache_clear
 #cgo nocallback cache_clear
 #cgo noescape cache_stats
 #cgo nocallback cache_stats
 #cgo noescape cache_value_release
 #cgo nocallback cache_value_release
+#cgo noescape lcgo_write
+#cgo nocallback lcgo_write
+#cgo noescape lcgo_delete
+#cgo nocallback lcgo_delete
+#cgo noescape lcgo_touch
+#cgo nocallback lcgo_touch
 #cgo noescape lcgo_get_into
 #cgo nocallback lcgo_get_into
 #cgo noescape lcgo_get_value
@@ -53,16 +49,13 @@ import "unsafe"
 // ptr is b's first byte for C, nil for an empty b (the C ABI takes NULL
 // with a zero length; an empty slice's pointer may point just past another
 // object, which must not be handed over).
-func ptr(b []byte) unsafe.Pointer {
+//
+// It is a *C.char, not an unsafe.Pointer: cgo then knows that the memory
+// holds no Go pointers (the cgo rules allow passing it) and needs no
+// run-time check of it.
+func ptr(b []byte) *C.char {
 	if len(b) == 0 {
 		return nil
 	}
-	return unsafe.Pointer(unsafe.SliceData(b))
-}
-
-func strPtr(s string) unsafe.Pointer {
-	if len(s) == 0 {
-		return nil
-	}
-	return unsafe.Pointer(unsafe.StringData(s))
+	return (*C.char)(unsafe.Pointer(unsafe.SliceData(b)))
 }

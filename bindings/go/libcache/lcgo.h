@@ -17,7 +17,7 @@ typedef struct {
 	size_t size;
 } lcgo_pin;
 
-static inline lcgo_pin lcgo_get_value(cache_t *c, const void *k, size_t kl) {
+static inline lcgo_pin lcgo_get_value(cache_t *c, const char *k, size_t kl) {
 	lcgo_pin r = {0, NULL, NULL, 0};
 	r.rc = cache_get_value(c, k, kl, &r.h);
 	if (r.rc == CACHE_OK) {
@@ -29,7 +29,7 @@ static inline lcgo_pin lcgo_get_value(cache_t *c, const void *k, size_t kl) {
 
 // One lookup: copies the value into buf when it fits (and drops the pin),
 // otherwise returns it pinned for the caller to copy and release.
-static inline lcgo_pin lcgo_get_into(cache_t *c, const void *k, size_t kl, void *buf, size_t cap) {
+static inline lcgo_pin lcgo_get_into(cache_t *c, const char *k, size_t kl, char *buf, size_t cap) {
 	lcgo_pin r = lcgo_get_value(c, k, kl);
 	if (r.rc == CACHE_OK && r.size <= cap) {
 		if (r.size > 0) memcpy(buf, r.data, r.size);
@@ -40,7 +40,7 @@ static inline lcgo_pin lcgo_get_into(cache_t *c, const void *k, size_t kl, void 
 	return r;
 }
 
-static inline lcgo_pin lcgo_take(cache_t *c, const void *k, size_t kl) {
+static inline lcgo_pin lcgo_take(cache_t *c, const char *k, size_t kl) {
 	lcgo_pin r = {0, NULL, NULL, 0};
 	r.rc = cache_take(c, k, kl, &r.h);
 	if (r.rc == CACHE_OK) {
@@ -50,9 +50,27 @@ static inline lcgo_pin lcgo_take(cache_t *c, const void *k, size_t kl) {
 	return r;
 }
 
+// The keys and values: const char * rather than the C ABI's const void *,
+// so that cgo knows the memory holds no Go pointers and skips its run-time
+// pointer check (cgocheck) on every call: a fifth of a Get's time.
+static inline int lcgo_write(cache_t *c, int mode, const char *k, size_t kl, const char *v, size_t vl,
+                             int64_t ttl_ms) {
+	switch (mode) {
+	case CACHE_WRITE_SET: return cache_set(c, k, kl, v, vl, ttl_ms);
+	case CACHE_WRITE_ADD: return cache_add(c, k, kl, v, vl, ttl_ms);
+	default: return cache_replace(c, k, kl, v, vl, ttl_ms);
+	}
+}
+
+static inline int lcgo_delete(cache_t *c, const char *k, size_t kl) { return cache_delete(c, k, kl); }
+
+static inline int lcgo_touch(cache_t *c, const char *k, size_t kl, int64_t ttl_ms) {
+	return cache_touch(c, k, kl, ttl_ms);
+}
+
 // Presence: cache_read without a callback (counts a hit or a miss, as a
 // read does).
-static inline int lcgo_has(cache_t *c, const void *k, size_t kl) {
+static inline int lcgo_has(cache_t *c, const char *k, size_t kl) {
 	return cache_read(c, k, kl, NULL, NULL);
 }
 
@@ -61,7 +79,7 @@ typedef struct {
 	int64_t ms;
 } lcgo_i64;
 
-static inline lcgo_i64 lcgo_ttl(cache_t *c, const void *k, size_t kl) {
+static inline lcgo_i64 lcgo_ttl(cache_t *c, const char *k, size_t kl) {
 	lcgo_i64 r = {0, 0};
 	r.rc = cache_ttl(c, k, kl, &r.ms);
 	return r;
