@@ -40,7 +40,7 @@ fi
 go vet ./...
 # -count=1: never a cached result (the library may have changed underneath).
 go test -race -count=1 ./...
-if (cd bench && go list -m all >/dev/null 2>&1); then
+if (cd bench && go list -deps -test ./... >/dev/null 2>&1); then
   (cd bench && go vet ./... && go test -count=1 -run . -bench '^$' ./...)
 else
   echo "test_go: bindings/go/bench's dependencies are not in the module cache: its vet is skipped"

@@ -274,7 +274,7 @@ func (c *Cache) Get(key []byte) ([]byte, bool) {
 	n := int(r.size)
 	if r.h == nil { // copied into buf
 		if n < hint/4 {
-			c.s.sizeHint.Store(uint32(n)) // sizes fell: guess smaller
+			c.s.sizeHint.Store(uint32(n))             // sizes fell: guess smaller
 			return append([]byte{}, buf[:n]...), true // keep no 4x excess
 		}
 		return buf[:n:n], true
