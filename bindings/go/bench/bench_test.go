@@ -15,6 +15,7 @@ package bench
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -187,7 +188,7 @@ func BenchmarkGetHitParallel(b *testing.B) {
 	b.Run("libcache/Get", func(b *testing.B) {
 		c := filledLibcache(b)
 		b.RunParallel(func(pb *testing.PB) {
-			i := 0
+			i := start()
 			for pb.Next() {
 				c.Get(keys[i&mask])
 				i += 7
@@ -198,7 +199,7 @@ func BenchmarkGetHitParallel(b *testing.B) {
 		c := filledLibcache(b)
 		b.RunParallel(func(pb *testing.PB) {
 			buf := make([]byte, 0, 256)
-			i := 0
+			i := start()
 			for pb.Next() {
 				buf, _ = c.GetAppend(buf[:0], keys[i&mask])
 				i += 7
@@ -208,7 +209,7 @@ func BenchmarkGetHitParallel(b *testing.B) {
 	b.Run("otter", func(b *testing.B) {
 		c := filledOtter(b, 2*numKeys)
 		b.RunParallel(func(pb *testing.PB) {
-			i := 0
+			i := start()
 			for pb.Next() {
 				c.GetIfPresent(strKeys[i&mask])
 				i += 7
@@ -218,7 +219,7 @@ func BenchmarkGetHitParallel(b *testing.B) {
 	b.Run("ristretto", func(b *testing.B) {
 		c := filledRistretto(b)
 		b.RunParallel(func(pb *testing.PB) {
-			i := 0
+			i := start()
 			for pb.Next() {
 				c.Get(strKeys[i&mask])
 				i += 7
@@ -266,7 +267,7 @@ func BenchmarkGetMissParallel(b *testing.B) {
 	b.Run("libcache/Get", func(b *testing.B) {
 		c := filledLibcache(b)
 		b.RunParallel(func(pb *testing.PB) {
-			i := 0
+			i := start()
 			for pb.Next() {
 				c.Get(missKeys[i&mask])
 				i += 7
@@ -276,7 +277,7 @@ func BenchmarkGetMissParallel(b *testing.B) {
 	b.Run("otter", func(b *testing.B) {
 		c := filledOtter(b, 2*numKeys)
 		b.RunParallel(func(pb *testing.PB) {
-			i := 0
+			i := start()
 			for pb.Next() {
 				c.GetIfPresent(strMissKeys[i&mask])
 				i += 7
@@ -286,7 +287,7 @@ func BenchmarkGetMissParallel(b *testing.B) {
 	b.Run("ristretto", func(b *testing.B) {
 		c := filledRistretto(b)
 		b.RunParallel(func(pb *testing.PB) {
-			i := 0
+			i := start()
 			for pb.Next() {
 				c.Get(strMissKeys[i&mask])
 				i += 7
@@ -333,7 +334,7 @@ func BenchmarkSetEvictParallel(b *testing.B) {
 	b.Run("libcache", func(b *testing.B) {
 		c := newLibcache(b, numKeys/2)
 		b.RunParallel(func(pb *testing.PB) {
-			i := 0
+			i := start()
 			for pb.Next() {
 				c.Set(keys[i&mask], value)
 				i += 7
@@ -343,7 +344,7 @@ func BenchmarkSetEvictParallel(b *testing.B) {
 	b.Run("otter", func(b *testing.B) {
 		c := otter.Must(&otter.Options[string, []byte]{MaximumSize: numKeys / 2})
 		b.RunParallel(func(pb *testing.PB) {
-			i := 0
+			i := start()
 			for pb.Next() {
 				c.Set(strKeys[i&mask], value)
 				i += 7
@@ -353,7 +354,7 @@ func BenchmarkSetEvictParallel(b *testing.B) {
 	b.Run("ristretto", func(b *testing.B) {
 		c := newRistretto(b, numKeys/2)
 		b.RunParallel(func(pb *testing.PB) {
-			i := 0
+			i := start()
 			for pb.Next() {
 				c.Set(strKeys[i&mask], value, 1)
 				i += 7
@@ -398,7 +399,7 @@ func BenchmarkGuard(b *testing.B) {
 				}
 				b.RunParallel(func(pb *testing.PB) {
 					buf := make([]byte, 0, 256)
-					i := 0
+					i := start()
 					for pb.Next() {
 						v.get(r, keys[i&mask], buf)
 						i += 7
@@ -425,7 +426,7 @@ func BenchmarkGuard(b *testing.B) {
 			}
 			b.RunParallel(func(pb *testing.PB) {
 				buf := make([]byte, 0, 256)
-				i := 0
+				i := start()
 				for pb.Next() {
 					buf, _ = c.GetAppend(buf[:0], keys[i&mask])
 					i += 7
@@ -434,6 +435,12 @@ func BenchmarkGuard(b *testing.B) {
 		})
 	}
 }
+
+var goroutines atomic.Int64
+
+// start is where a parallel goroutine begins in the key table: apart from
+// the others, so that they do not read the same entries in lockstep.
+func start() int { return int(goroutines.Add(1)*7919) & mask }
 
 func repeat(v []byte, n int) [][]byte {
 	out := make([][]byte, n)

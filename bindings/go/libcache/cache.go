@@ -261,9 +261,10 @@ func (c *Cache) Get(key []byte) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	// One call into C when the value fits the buffer made for it: its size
-	// is guessed from the values this cache returned before (sizeHint).
-	// Otherwise the value comes back pinned, and is copied and released.
+	// One call into C, and the engine copies straight into the new slice,
+	// when the value fits the slice made for it: its size is guessed from
+	// the values this cache returned before (sizeHint). Otherwise the value
+	// comes back in C memory, and is copied and freed.
 	hint := int(c.s.sizeHint.Load())
 	buf := make([]byte, hint)
 	r := C.lcgo_get_into(h, ptr(key), C.size_t(len(key)), ptr(buf), C.size_t(hint))
@@ -272,25 +273,35 @@ func (c *Cache) Get(key []byte) ([]byte, bool) {
 		return nil, false
 	}
 	n := int(r.size)
-	if r.h == nil { // copied into buf
+	if r.data == nil { // copied into buf
 		if n < hint/4 {
-			c.s.sizeHint.Store(uint32(n))             // sizes fell: guess smaller
-			return append([]byte{}, buf[:n]...), true // keep no 4x excess
+			c.s.sizeHint.Store(uint32(n)) // sizes fell: guess smaller
+			// Keep no 4x excess alive with the value.
+			return append([]byte{}, buf[:n]...), true
 		}
 		return buf[:n:n], true
 	}
 	if n <= maxSizeHint {
 		c.s.sizeHint.Store(uint32(n)) // sizes grew: guess larger next time
 	}
-	v := make([]byte, n)
-	copy(v, unsafe.Slice((*byte)(r.data), n))
-	C.cache_value_release(r.h)
-	return v, true
+	return takeOut(make([]byte, 0, n), r), true
 }
 
-// maxSizeHint caps Get's buffer guess: a larger value is always read pinned
-// (two calls into C, negligible next to copying it).
+// maxSizeHint caps Get's buffer guess: a larger value is always read
+// through C memory (two calls into C, negligible next to copying it).
 const maxSizeHint = 16 << 10
+
+// takeOut appends a value that lcgo_get_into could not copy into the
+// caller's buffer (pinned, or spilled into C memory), and frees its C side.
+func takeOut(dst []byte, r C.lcgo_pin) []byte {
+	dst = append(dst, unsafe.Slice((*byte)(r.data), int(r.size))...)
+	if r.h != nil {
+		C.cache_value_release(r.h)
+	} else {
+		C.free(unsafe.Pointer(r.data))
+	}
+	return dst
+}
 
 // GetString is Get with a string key (its bytes, not copied on the way).
 func (c *Cache) GetString(key string) ([]byte, bool) {
@@ -319,13 +330,10 @@ func (c *Cache) getAppend(dst, key []byte) (_ []byte, found, open bool) {
 	if r.rc != C.CACHE_OK {
 		return dst, false, true
 	}
-	n := int(r.size)
-	if r.h == nil { // copied into room
-		return dst[:len(dst)+n], true, true
+	if r.data == nil { // copied into room
+		return dst[:len(dst)+int(r.size)], true, true
 	}
-	dst = append(dst, unsafe.Slice((*byte)(r.data), n)...)
-	C.cache_value_release(r.h)
-	return dst, true, true
+	return takeOut(dst, r), true, true
 }
 
 // Has reports whether key has a live entry (counted as a hit or a miss, as a

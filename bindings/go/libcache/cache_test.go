@@ -517,3 +517,32 @@ func TestPolicyString(t *testing.T) {
 		t.Fatal(libcache.Policy(9).String())
 	}
 }
+
+// Get guesses the next value's size from the last ones: values that grow,
+// shrink and exceed the guess's cap all come back whole, in slices without
+// a large excess, and each Get counts one hit.
+func TestGetVaryingSizes(t *testing.T) {
+	c := mustNew(t, libcache.Options{})
+	sizes := []int{100, 100, 5000, 3, 3, 0, 100, 40000, 40000, 7, 20000, 100, 1}
+	for i, n := range sizes {
+		want := bytes.Repeat([]byte{byte('a' + i)}, n)
+		if err := c.Set([]byte("k"), want); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := c.Get([]byte("k"))
+		if !ok || !bytes.Equal(got, want) || got == nil {
+			t.Fatalf("value %d (%d bytes): got %d bytes, %v", i, n, len(got), ok)
+		}
+		if cap(got) > 4*n+64 {
+			t.Fatalf("value %d (%d bytes) came back with capacity %d", i, n, cap(got))
+		}
+		buf, ok := c.GetAppend(make([]byte, 2, 10), []byte("k"))
+		if !ok || !bytes.Equal(buf[2:], want) {
+			t.Fatalf("GetAppend of value %d (%d bytes)", i, n)
+		}
+	}
+	s, err := c.Stats()
+	if err != nil || s.Hits != uint64(2*len(sizes)) || s.Misses != 0 {
+		t.Fatalf("Stats = %+v, %v; want %d hits", s, err, 2*len(sizes))
+	}
+}

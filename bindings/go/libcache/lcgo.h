@@ -4,6 +4,7 @@
 #define LIBCACHE_GO_LCGO_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <libcache/cache.h>
 #include <libcache/cache_experimental.h>
@@ -12,13 +13,14 @@
 // its bytes and size.
 typedef struct {
 	int rc;
+	int spilled;  // data is a malloc'd copy (lcgo_get_into): free it
 	cache_value_t *h;
 	const void *data;
 	size_t size;
 } lcgo_pin;
 
 static inline lcgo_pin lcgo_get_value(cache_t *c, const char *k, size_t kl) {
-	lcgo_pin r = {0, NULL, NULL, 0};
+	lcgo_pin r = {0, 0, NULL, NULL, 0};
 	r.rc = cache_get_value(c, k, kl, &r.h);
 	if (r.rc == CACHE_OK) {
 		r.data = cache_value_data(r.h);
@@ -27,21 +29,46 @@ static inline lcgo_pin lcgo_get_value(cache_t *c, const char *k, size_t kl) {
 	return r;
 }
 
-// One lookup: copies the value into buf when it fits (and drops the pin),
-// otherwise returns it pinned for the caller to copy and release.
+// One lookup of a copying read into buf (capacity cap), without pinning:
+// cache_read's callback copies the value into buf when it fits, and into
+// fresh C memory (spill, freed by the caller) when it does not. No
+// reference count is touched, and the read counts one hit or miss. With
+// cap == 0 the value comes back pinned instead (h), for the caller to copy
+// and release.
+typedef struct {
+	char *buf;
+	size_t cap;
+	size_t size;
+	void *spill;
+} lcgo_read_ctx;
+
+static inline void lcgo_read_fn(void *ctx, const void *val, size_t vlen) {
+	lcgo_read_ctx *r = (lcgo_read_ctx *)ctx;
+	r->size = vlen;
+	if (vlen <= r->cap) {
+		if (vlen > 0) memcpy(r->buf, val, vlen);
+	} else if ((r->spill = malloc(vlen)) != NULL) {
+		memcpy(r->spill, val, vlen);
+	}
+}
+
 static inline lcgo_pin lcgo_get_into(cache_t *c, const char *k, size_t kl, char *buf, size_t cap) {
-	lcgo_pin r = lcgo_get_value(c, k, kl);
-	if (r.rc == CACHE_OK && r.size <= cap) {
-		if (r.size > 0) memcpy(buf, r.data, r.size);
-		cache_value_release(r.h);
-		r.h = NULL;
-		r.data = NULL;
+	if (cap == 0) return lcgo_get_value(c, k, kl);
+	lcgo_read_ctx ctx = {buf, cap, 0, NULL};
+	lcgo_pin r = {0, 0, NULL, NULL, 0};
+	r.rc = cache_read(c, k, kl, lcgo_read_fn, &ctx);
+	if (r.rc != CACHE_OK) return r;
+	r.size = ctx.size;
+	if (ctx.size > cap) {
+		if (ctx.spill == NULL) r.rc = CACHE_E_NOMEM;
+		r.data = ctx.spill;
+		r.spilled = 1;
 	}
 	return r;
 }
 
 static inline lcgo_pin lcgo_take(cache_t *c, const char *k, size_t kl) {
-	lcgo_pin r = {0, NULL, NULL, 0};
+	lcgo_pin r = {0, 0, NULL, NULL, 0};
 	r.rc = cache_take(c, k, kl, &r.h);
 	if (r.rc == CACHE_OK) {
 		r.data = cache_value_data(r.h);
