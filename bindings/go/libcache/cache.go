@@ -113,7 +113,8 @@ func openError(r C.lcgo_opened, opts Options, maxBytes uint64) error {
 			if maxBytes == 0 && opts.MaxEntries == 0 {
 				e.Detail = "no bound: MaxBytes is NoLimit and MaxEntries is 0; set either"
 			} else {
-				e.Detail = "the bounds are too small for one entry per shard (raise MaxBytes or MaxEntries, or use fewer Shards)"
+				e.Detail = "the bounds do not split into the shards: too small for one entry per shard " +
+					"(raise MaxBytes or MaxEntries, or use fewer Shards), or 2^32 entries or more per shard"
 			}
 		}
 	}

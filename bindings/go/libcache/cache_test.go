@@ -208,6 +208,8 @@ func TestBadOptions(t *testing.T) {
 		"no bound":                 {MaxBytes: libcache.NoLimit},
 		"MaxBytes too small":       {MaxBytes: 1},
 		"MaxBytes too small/shard": {MaxBytes: 4096, Shards: 1024},
+		"MaxEntries huge":          {MaxEntries: 1 << 40, Shards: 1},
+		"MaxEntries MaxInt64":      {MaxBytes: libcache.NoLimit, MaxEntries: math.MaxInt64},
 	} {
 		c, err := libcache.New(opts)
 		if !errors.Is(err, libcache.ErrInvalid) || c != nil {
