@@ -6,8 +6,10 @@ package bench
 //	benchstat new.txt
 //
 // Every benchmark uses 2^16 keys ("key:<n>", 9 to 13 bytes) and 100-byte
-// values. get-hit reads keys that are all present; get-miss reads keys never
-// written; set-evict writes 2^16 keys into a cache bounded to half of them.
+// values, read and written in a fixed random order. get-hit reads keys that
+// are all present; get-miss reads keys never written; set-evict writes 2^16
+// keys into a cache bounded to half of them (by entries, as otter and
+// ristretto bound them).
 // The Parallel variants run b.RunParallel (one goroutine per P: run with
 // -cpu 2 for two). libcache's Get returns a fresh copy; GetAppend copies
 // into the caller's buffer; otter and ristretto return the stored slice
@@ -15,6 +17,7 @@ package bench
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 
@@ -30,6 +33,10 @@ const (
 )
 
 var (
+	// order is a fixed random permutation of the key indexes: every loop
+	// reads keys[order[i&mask]], so that no cache gets the locality of
+	// walking its entries in the order they were allocated.
+	order          []int32
 	keys, missKeys [][]byte
 	strKeys        []string
 	strMissKeys    []string
@@ -47,6 +54,11 @@ func init() {
 	}
 	for i := range value {
 		value[i] = byte(i)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	order = make([]int32, numKeys)
+	for i, p := range r.Perm(numKeys) {
+		order[i] = int32(p)
 	}
 }
 
@@ -126,7 +138,7 @@ func BenchmarkGetHit(b *testing.B) {
 		misses := 0
 		i := 0
 		for b.Loop() {
-			if _, ok := c.Get(keys[i&mask]); !ok {
+			if _, ok := c.Get(keys[order[i&mask]]); !ok {
 				misses++
 			}
 			i++
@@ -139,7 +151,7 @@ func BenchmarkGetHit(b *testing.B) {
 		misses, i := 0, 0
 		var ok bool
 		for b.Loop() {
-			if buf, ok = c.GetAppend(buf[:0], keys[i&mask]); !ok {
+			if buf, ok = c.GetAppend(buf[:0], keys[order[i&mask]]); !ok {
 				misses++
 			}
 			i++
@@ -150,7 +162,7 @@ func BenchmarkGetHit(b *testing.B) {
 		c := filledLibcache(b)
 		misses, i := 0, 0
 		for b.Loop() {
-			v, ok, _ := c.GetValue(keys[i&mask])
+			v, ok, _ := c.GetValue(keys[order[i&mask]])
 			if !ok {
 				misses++
 			} else {
@@ -164,7 +176,7 @@ func BenchmarkGetHit(b *testing.B) {
 		c := filledOtter(b, 2*numKeys)
 		misses, i := 0, 0
 		for b.Loop() {
-			if _, ok := c.GetIfPresent(strKeys[i&mask]); !ok {
+			if _, ok := c.GetIfPresent(strKeys[order[i&mask]]); !ok {
 				misses++
 			}
 			i++
@@ -177,7 +189,7 @@ func BenchmarkGetHit(b *testing.B) {
 		c := filledOtter(b, 2*numKeys)
 		misses, i := 0, 0
 		for b.Loop() {
-			if v, ok := c.GetIfPresent(strKeys[i&mask]); !ok {
+			if v, ok := c.GetIfPresent(strKeys[order[i&mask]]); !ok {
 				misses++
 			} else {
 				sink = append([]byte(nil), v...)
@@ -190,7 +202,7 @@ func BenchmarkGetHit(b *testing.B) {
 		c := filledRistretto(b)
 		misses, i := 0, 0
 		for b.Loop() {
-			if _, ok := c.Get(strKeys[i&mask]); !ok {
+			if _, ok := c.Get(strKeys[order[i&mask]]); !ok {
 				misses++
 			}
 			i++
@@ -207,8 +219,8 @@ func BenchmarkGetHitParallel(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			i := start()
 			for pb.Next() {
-				c.Get(keys[i&mask])
-				i += 7
+				c.Get(keys[order[i&mask]])
+				i++
 			}
 		})
 	})
@@ -218,8 +230,8 @@ func BenchmarkGetHitParallel(b *testing.B) {
 			buf := make([]byte, 0, 256)
 			i := start()
 			for pb.Next() {
-				buf, _ = c.GetAppend(buf[:0], keys[i&mask])
-				i += 7
+				buf, _ = c.GetAppend(buf[:0], keys[order[i&mask]])
+				i++
 			}
 		})
 	})
@@ -228,23 +240,24 @@ func BenchmarkGetHitParallel(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			i := start()
 			for pb.Next() {
-				c.GetIfPresent(strKeys[i&mask])
-				i += 7
+				c.GetIfPresent(strKeys[order[i&mask]])
+				i++
 			}
 		})
 	})
 	b.Run("otter/copy", func(b *testing.B) {
 		c := filledOtter(b, 2*numKeys)
 		b.RunParallel(func(pb *testing.PB) {
-			i := start()
+			i, n := start(), 0
 			var v []byte
 			for pb.Next() {
-				if got, ok := c.GetIfPresent(strKeys[i&mask]); ok {
+				if got, ok := c.GetIfPresent(strKeys[order[i&mask]]); ok {
 					v = append([]byte(nil), got...)
 				}
-				i += 7
+				i++
+				n++
 			}
-			if len(v) != valSize {
+			if n > 0 && len(v) != valSize {
 				b.Error("no copy made")
 			}
 		})
@@ -254,8 +267,8 @@ func BenchmarkGetHitParallel(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			i := start()
 			for pb.Next() {
-				c.Get(strKeys[i&mask])
-				i += 7
+				c.Get(strKeys[order[i&mask]])
+				i++
 			}
 		})
 	})
@@ -268,7 +281,7 @@ func BenchmarkGetMiss(b *testing.B) {
 		c := filledLibcache(b)
 		i := 0
 		for b.Loop() {
-			if _, ok := c.Get(missKeys[i&mask]); ok {
+			if _, ok := c.Get(missKeys[order[i&mask]]); ok {
 				b.Fatal("hit")
 			}
 			i++
@@ -278,7 +291,7 @@ func BenchmarkGetMiss(b *testing.B) {
 		c := filledOtter(b, 2*numKeys)
 		i := 0
 		for b.Loop() {
-			if _, ok := c.GetIfPresent(strMissKeys[i&mask]); ok {
+			if _, ok := c.GetIfPresent(strMissKeys[order[i&mask]]); ok {
 				b.Fatal("hit")
 			}
 			i++
@@ -288,7 +301,7 @@ func BenchmarkGetMiss(b *testing.B) {
 		c := filledRistretto(b)
 		i := 0
 		for b.Loop() {
-			if _, ok := c.Get(strMissKeys[i&mask]); ok {
+			if _, ok := c.Get(strMissKeys[order[i&mask]]); ok {
 				b.Fatal("hit")
 			}
 			i++
@@ -302,8 +315,8 @@ func BenchmarkGetMissParallel(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			i := start()
 			for pb.Next() {
-				c.Get(missKeys[i&mask])
-				i += 7
+				c.Get(missKeys[order[i&mask]])
+				i++
 			}
 		})
 	})
@@ -312,8 +325,8 @@ func BenchmarkGetMissParallel(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			i := start()
 			for pb.Next() {
-				c.GetIfPresent(strMissKeys[i&mask])
-				i += 7
+				c.GetIfPresent(strMissKeys[order[i&mask]])
+				i++
 			}
 		})
 	})
@@ -322,8 +335,8 @@ func BenchmarkGetMissParallel(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			i := start()
 			for pb.Next() {
-				c.Get(strMissKeys[i&mask])
-				i += 7
+				c.Get(strMissKeys[order[i&mask]])
+				i++
 			}
 		})
 	})
@@ -336,7 +349,7 @@ func BenchmarkSetEvict(b *testing.B) {
 		c := newLibcache(b, numKeys/2)
 		i := 0
 		for b.Loop() {
-			if err := c.Set(keys[i&mask], value); err != nil {
+			if err := c.Set(keys[order[i&mask]], value); err != nil {
 				b.Fatal(err)
 			}
 			i++
@@ -349,7 +362,7 @@ func BenchmarkSetEvict(b *testing.B) {
 		c := otter.Must(&otter.Options[string, []byte]{MaximumSize: numKeys / 2})
 		i := 0
 		for b.Loop() {
-			c.Set(strKeys[i&mask], value)
+			c.Set(strKeys[order[i&mask]], value)
 			i++
 		}
 	})
@@ -357,7 +370,7 @@ func BenchmarkSetEvict(b *testing.B) {
 		c := newRistretto(b, numKeys/2)
 		i := 0
 		for b.Loop() {
-			c.Set(strKeys[i&mask], value, 1)
+			c.Set(strKeys[order[i&mask]], value, 1)
 			i++
 		}
 	})
@@ -369,8 +382,8 @@ func BenchmarkSetEvictParallel(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			i := start()
 			for pb.Next() {
-				c.Set(keys[i&mask], value)
-				i += 7
+				c.Set(keys[order[i&mask]], value)
+				i++
 			}
 		})
 	})
@@ -379,8 +392,8 @@ func BenchmarkSetEvictParallel(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			i := start()
 			for pb.Next() {
-				c.Set(strKeys[i&mask], value)
-				i += 7
+				c.Set(strKeys[order[i&mask]], value)
+				i++
 			}
 		})
 	})
@@ -389,8 +402,8 @@ func BenchmarkSetEvictParallel(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			i := start()
 			for pb.Next() {
-				c.Set(strKeys[i&mask], value, 1)
-				i += 7
+				c.Set(strKeys[order[i&mask]], value, 1)
+				i++
 			}
 		})
 	})
@@ -425,7 +438,7 @@ func BenchmarkGuard(b *testing.B) {
 					buf := make([]byte, 0, 256)
 					i := 0
 					for b.Loop() {
-						v.get(r, keys[i&mask], buf)
+						v.get(r, keys[order[i&mask]], buf)
 						i++
 					}
 					return
@@ -434,8 +447,8 @@ func BenchmarkGuard(b *testing.B) {
 					buf := make([]byte, 0, 256)
 					i := start()
 					for pb.Next() {
-						v.get(r, keys[i&mask], buf)
-						i += 7
+						v.get(r, keys[order[i&mask]], buf)
+						i++
 					}
 				})
 			})
@@ -452,7 +465,7 @@ func BenchmarkGuard(b *testing.B) {
 				buf := make([]byte, 0, 256)
 				i := 0
 				for b.Loop() {
-					buf, _ = c.GetAppend(buf[:0], keys[i&mask])
+					buf, _ = c.GetAppend(buf[:0], keys[order[i&mask]])
 					i++
 				}
 				return
@@ -461,8 +474,8 @@ func BenchmarkGuard(b *testing.B) {
 				buf := make([]byte, 0, 256)
 				i := start()
 				for pb.Next() {
-					buf, _ = c.GetAppend(buf[:0], keys[i&mask])
-					i += 7
+					buf, _ = c.GetAppend(buf[:0], keys[order[i&mask]])
+					i++
 				}
 			})
 		})
