@@ -83,7 +83,7 @@
 //
 // # Costs
 //
-// Each call crosses cgo (about 35 ns for an empty call on the 2-core test
+// Each call crosses cgo (about 40 ns for an empty call on the 2-core test
 // machine), so a pure-Go cache such as otter answers a hit faster; libcache
 // gives exact byte bounds, a TTL per entry, values outside the Go heap and
 // the shared Redis tier in exchange. bindings/go/README.md has the measured
