@@ -105,7 +105,8 @@ func (e *PanicError) Error() string {
 	return fmt.Sprintf("libcache: GetOrLoad: the loader panicked: %v", e.Value)
 }
 
-// errTooLargeDetail adds what was too large to a CACHE_E_TOO_LARGE error.
+// writeError is the error of a failed write, saying what was too large for
+// a CACHE_E_TOO_LARGE.
 func writeError(op string, rc C.int, key, value []byte) error {
 	e := &Error{Op: op, Code: int(rc)}
 	if rc == C.CACHE_E_TOO_LARGE {
