@@ -49,4 +49,24 @@ mkdir -p "$root/build/go"
 # The agent finds libcache through its rpath: it runs without LD_LIBRARY_PATH.
 CGO_LDFLAGS="-Wl,-rpath,$prefix/lib" go build -o "$root/build/go/interop" ./examples/interop
 echo "test_go: interop agent built: build/go/interop"
+# The agent's command line, Go to Go, through a redis-server of its own on a
+# free loopback port (the cross-language runs use the same binary).
+redis_dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$redis_dir" \
+  --daemonize no --logfile "$redis_dir/redis.log" &
+redis_pid=$!
+trap 'kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null; rm -rf "$redis_dir"' EXIT
+for _ in $(seq 100); do
+  [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break
+  sleep 0.05
+done
+url=redis://127.0.0.1:$port/0
+[ "$(env -u LD_LIBRARY_PATH "$root/build/go/interop" write "$url" go)" = ok ]
+[ "$(env -u LD_LIBRARY_PATH "$root/build/go/interop" read "$url" go)" = ok ]
+if "$root/build/go/interop" read "$url" nobody 2>/dev/null; then
+  echo "test_go: interop read of a writer that wrote nothing succeeded" >&2
+  exit 1
+fi
+echo "test_go: interop agent: go wrote, go read, through redis-server"
 echo "go: all passed"
