@@ -17,7 +17,7 @@ prefix=$root/build/prefix
 }
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 export LD_LIBRARY_PATH=$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export GOPROXY=off GOFLAGS=-mod=readonly CGO_ENABLED=1
+export GOPROXY=off GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=1
 
 # Go's build cache does not notice a rebuilt C library: its key for a cgo
 # package covers the Go and C sources in the package and CGO_CFLAGS, not the
