@@ -61,6 +61,7 @@ if [ -f bindings/rust/Cargo.lock ]; then
 fi
 if [ -f bindings/go/go.mod ]; then
   (cd bindings/go && go mod download)
+  (cd bindings/go/bench && go mod download)  # the benchmark's peers: otter, ristretto
   echo "setup: Go modules downloaded for bindings/go ($(go version))"
 fi
 

@@ -3,7 +3,8 @@
 # UndefinedBehaviorSanitizer and under ThreadSanitizer, then the Python
 # package's tests (pytest, mypy, a quick run of the demo), and pytest again with
 # the compiled module under ASan+UBSan; a clang -Wthread-safety build of the
-# library. Run scripts/setup.sh first.
+# library; the Node.js, Rust and Go bindings' legs; the interop test of every
+# language pair through one Redis. Run scripts/setup.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -18,6 +19,9 @@ run_suite() {  # name, build dir, extra cmake args...
 }
 
 run_suite "release" build -DCMAKE_BUILD_TYPE=Release
+# The staged install the Rust and Go bindings link against (as setup.sh makes
+# it), refreshed from the build just tested.
+cmake --install build --prefix build/prefix >/dev/null
 # ---- valgrind (memcheck) on the Release build: a short suite ----------------
 # valgrind's malloc replaces mimalloc's too (Debian's libmimalloc exports
 # malloc as an alias of mi_malloc), so every entry is a block memcheck sees;
@@ -88,6 +92,15 @@ echo "=== node ==="
   LIBCACHE_PYTHON="$PY" LIBCACHE_PYTHONPATH="$site" LIBCACHE_REQUIRE_INTEROP=1 npm test &&
   npm run --silent typecheck)
 # ---- end of the Node.js leg ----------------------------------------------------
+# ---- Rust and Go: each binding's own leg (fmt, lints, tests with the
+# conformance runner and a real redis-server, the interop agent) -----------------
+echo "=== rust ==="
+scripts/test_rust.sh
+echo "=== go ==="
+scripts/test_go.sh
+# ---- Every language through one Redis (tests/interop) --------------------------
+echo "=== interop: python, node, rust, go ==="
+LIBCACHE_REQUIRE_INTEROP=1 PYTHONPATH="$site" "$PY" -m pytest tests/interop
 echo "=== python, _core under asan+ubsan ==="
 tests/python/run_sanitized.sh
 echo "all suites passed"
